@@ -1,0 +1,118 @@
+"""Cutting a job's numbers into chunks, streamed: no job is ever held whole.
+
+A chunk is what one worker call handles: `chunksize` numbers of the job, as a
+compact payload. A numbers file is not read by the daemon beyond finding line
+boundaries: each chunk names a byte range of the file and the worker reads and
+parses its own range. A range job's chunk is a (start, stop) pair.
+
+The numbers file format: one non-negative decimal integer a line; blank lines
+and `#` comments (whole-line or after a number) are allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Union
+
+import numpy as np
+
+from .job import Job
+
+READ_BLOCK_BYTES = 1 << 20
+_NUMBER_LINE = re.compile(rb"^[ \t]*[^ \t\r\n#]", re.M)
+
+
+@dataclass(frozen=True)
+class NumbersPayload:
+    numbers: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FilePayload:
+    path: str
+    start_byte: int
+    stop_byte: int
+    first_line: int
+    max_bits: int
+
+
+@dataclass(frozen=True)
+class RangePayload:
+    start: int
+    stop: int
+
+
+Payload = Union[NumbersPayload, FilePayload, RangePayload]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One unit of work: its place in the job (`index`) and what the worker gets."""
+
+    index: int
+    payload: Payload
+
+    def describe(self, job: Job) -> str:
+        """Where the chunk's numbers are, for error messages."""
+        payload = self.payload
+        if isinstance(payload, RangePayload):
+            return f"chunk {self.index} (numbers {payload.start} to {payload.stop - 1} of the range)"
+        if isinstance(payload, FilePayload):
+            return (f"chunk {self.index} ({job.numbers_file} from line {payload.first_line}, "
+                    f"bytes {payload.start_byte}-{payload.stop_byte})")
+        first = self.index * job.chunksize
+        return f"chunk {self.index} (numbers[{first}] to numbers[{first + len(payload.numbers) - 1}])"
+
+
+def count_numbers_in_file(path: Path) -> int:
+    """How many lines of the numbers file hold something other than blanks or a comment."""
+    count = 0
+    carry = b""
+    with open(path, "rb") as handle:
+        while block := handle.read(READ_BLOCK_BYTES):
+            block = carry + block
+            cut = block.rfind(b"\n") + 1
+            carry = block[cut:]
+            count += len(_NUMBER_LINE.findall(block, 0, cut))
+    return count + len(_NUMBER_LINE.findall(carry))
+
+
+def plan_chunks(job: Job, root: Path, max_bits: int) -> Iterator[Chunk]:
+    """Every chunk of `job`, in input order, made lazily as the caller asks for them."""
+    if job.numbers is not None:
+        for index, first in enumerate(range(0, len(job.numbers), job.chunksize)):
+            yield Chunk(index, NumbersPayload(job.numbers[first:first + job.chunksize]))
+    elif job.range is not None:
+        start, stop = job.range
+        for index, first in enumerate(range(start, stop, job.chunksize)):
+            yield Chunk(index, RangePayload(first, min(first + job.chunksize, stop)))
+    else:
+        path = str(root / job.numbers_file)
+        for index, (begin, end, line) in enumerate(_line_blocks(path, job.chunksize)):
+            yield Chunk(index, FilePayload(path, begin, end, line, max_bits))
+
+
+def _line_blocks(path: str, lines_per_block: int) -> Iterator[tuple[int, int, int]]:
+    """(start byte, stop byte, first line number) of each run of `lines_per_block` lines."""
+    block_start = 0  # byte offset where the block being gathered starts
+    lines_in_block = 0
+    first_line = 1
+    offset = 0  # byte offset of `data` in the file
+    with open(path, "rb") as handle:
+        while data := handle.read(READ_BLOCK_BYTES):
+            newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+            need = lines_per_block - lines_in_block
+            ends = newlines[need - 1::lines_per_block]
+            for end in ends.tolist():
+                stop = offset + end + 1
+                yield block_start, stop, first_line
+                block_start, first_line = stop, first_line + lines_per_block
+            if len(ends):
+                lines_in_block = len(newlines) - need - (len(ends) - 1) * lines_per_block
+            else:
+                lines_in_block += len(newlines)
+            offset += len(data)
+    if offset > block_start:
+        yield block_start, offset, first_line

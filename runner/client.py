@@ -1,0 +1,171 @@
+"""The library behind the CLI: submit, status, inspect and cancel, for scripts too.
+
+Every function takes a `Spool` and reads or changes only what the spool shows,
+so it works whether or not a daemon is running (and from any process).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from .errors import SpoolError
+from .job import JOB_ID_PATTERN, JobState, default_job_id, peek_job_id
+from .results import Outcome, commit_result, queued_at
+from .spool import JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo, Spool
+
+CANCEL_WAIT_SECONDS = 5.0
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None,
+                   pool: Optional[dict] = None, timeout: Optional[float] = None) -> str:
+    """Queue a job testing the numbers in the binary stream `source` (one a line),
+    copied into the spool in blocks. Returns the job's id."""
+    job_id = _free_id(spool, job_id, default_job_id(Path(name)))
+    spool.ensure()
+    temp = spool.temp_path("numbers")
+    with open(temp, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
+    stored = spool.inputs / f"{job_id}.{uuid.uuid4().hex[:8]}.numbers"
+    os.rename(temp, stored)
+    spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
+    return _enqueue(spool, spec, pool, timeout)
+
+
+def submit_job_file(spool: Spool, path: Path, job_id: Optional[str] = None,
+                    pool: Optional[dict] = None, timeout: Optional[float] = None) -> str:
+    """Queue a copy of the YAML job file at `path`, with the given fields overridden.
+    The daemon validates it; a bad file comes back as a failed result."""
+    raw = path.read_bytes()
+    wanted = job_id or peek_job_id(path)
+    free = _free_id(spool, job_id, wanted)
+    if free == wanted and not pool and timeout is None and (job_id is None or peek_job_id(path) == job_id):
+        spool.enqueue(f"{free}.yaml", raw)  # byte for byte: the daemon reports errors by line
+        return free
+    spec = yaml.load(raw, Loader=_YAML_LOADER)
+    if not isinstance(spec, dict):
+        raise SpoolError(f"{path}: a job file must be a YAML mapping")
+    spec["id"] = free
+    return _enqueue(spool, spec, pool, timeout)
+
+
+def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], timeout: Optional[float]) -> str:
+    if pool:
+        spec["pool"] = {**(spec.get("pool") or {}), **pool}
+    if timeout is not None:
+        spec["timeout"] = timeout
+    spool.enqueue(f"{spec['id']}.yaml", yaml.safe_dump(spec, sort_keys=False).encode())
+    return spec["id"]
+
+
+def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
+    """`asked` if free (an error if taken: scripts rely on ids), else `default` or
+    `default-N`, the first that no job of the spool has."""
+    if asked is not None:
+        if not JOB_ID_PATTERN.fullmatch(asked):
+            raise SpoolError(f"id {asked!r} may only use letters, digits, '.', '_' and '-' "
+                             "(at most 64)")
+        if spool.find(asked) is not None or spool.result_path(asked).exists():
+            raise SpoolError(f"a job with id {asked!r} exists already; pick another --id")
+        return asked
+    for n in range(1, 1_000_000):
+        candidate = default if n == 1 else f"{default[:57]}-{n}"
+        if spool.find(candidate) is None and not spool.result_path(candidate).exists():
+            return candidate
+    raise SpoolError(f"no free id like {default!r}")
+
+
+def status(spool: Spool) -> list[dict]:
+    """Every job with its state and progress, queued first, then running, then finished."""
+    return [_summary(info) for info in spool.list_jobs()]
+
+
+def _summary(info: JobInfo) -> dict:
+    progress = info.progress
+    started = progress.get("started")
+    end = progress.get("finished") or (time.time() if started else None)
+    return {
+        "id": info.id,
+        "state": info.state.value,
+        "tested": progress.get("tested", 0),
+        "total": progress.get("total"),
+        "primes": progress.get("primes", 0),
+        "elapsed": round(end - started, 3) if started else None,
+    }
+
+
+def inspect(spool: Spool, job_id: str) -> dict:
+    """Everything about one job: its spec, state, progress and, once finished, its result."""
+    info = _find(spool, job_id)
+    out = _summary(info)
+    if info.state is JobState.QUEUED:
+        out["file"] = str(info.path.relative_to(spool.root))
+        out["spec"] = _read_yaml(info.path)
+        return out
+    jobdir = JobDir(info.path)
+    out["source"] = f"jobs/{jobdir.source_name()}"
+    out["spec"] = jobdir.read_json(SPEC_FILE) or _read_yaml(jobdir.file(JOB_FILE))
+    if info.state.finished:
+        out["result_file"] = str(spool.result_path(job_id).relative_to(spool.root))
+        out["result"] = _read_yaml(spool.result_path(job_id))
+    return out
+
+
+def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobState:
+    """Cancel a queued or running job; returns its final state (`cancelled`, or what it
+    reached first). A running job's daemon stops it; if none holds it, we finish it here."""
+    info = _find(spool, job_id)
+    if info.state is JobState.QUEUED:
+        jobdir = spool.claim(info.path)
+        if jobdir is not None:
+            spool.place_running(jobdir, job_id)
+            _commit_cancelled(spool, jobdir)
+            return JobState.CANCELLED
+        info = _find(spool, job_id)  # a daemon claimed it meanwhile
+    if info.state.finished:
+        raise SpoolError(f"job {job_id!r} is already {info.state.value}; nothing to cancel")
+    jobdir = JobDir(info.path)
+    if spool.try_own(jobdir):  # no daemon holds it
+        _commit_cancelled(spool, jobdir)
+        return JobState.CANCELLED
+    spool.request_cancel(job_id)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        state = spool.read_result_state(job_id)
+        if state is not None:
+            return state
+        time.sleep(0.02)
+    raise SpoolError(f"job {job_id!r}: cancel requested, but its daemon has not stopped it "
+                     f"within {wait:g} s; it will when it can")
+
+
+def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
+    progress = jobdir.read_json(PROGRESS_FILE) or {}
+    now = time.time()
+    outcome = Outcome(JobState.CANCELLED, queued_at(jobdir), progress.get("started", now), now,
+                      tested=progress.get("tested", 0), primes=progress.get("primes", 0))
+    commit_result(spool, jobdir, outcome, None, 0)
+
+
+def _find(spool: Spool, job_id: str) -> JobInfo:
+    info = spool.find(job_id)
+    if info is None:
+        raise SpoolError(f"no job with id {job_id!r} in {spool.root}; `runner status` lists them")
+    return info
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with open(path, "rb") as handle:
+            return yaml.load(handle, Loader=_YAML_LOADER)
+    except (OSError, yaml.YAMLError) as exc:
+        return f"(unreadable: {exc})"

@@ -1,0 +1,141 @@
+"""The daemon's settings and limits, read from `config.yaml` at the spool's root.
+
+Every setting is optional: a spool with an empty (or no) config.yaml runs with
+the defaults below. `CONFIG_TEMPLATE` is what `runner init` writes: each setting
+commented, with its default, so a person can see every knob in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+CONFIG_FILE_NAME = "config.yaml"
+StartMethod = Literal["fork", "spawn", "forkserver"]
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class JobDefaults(_Strict):
+    """Pool settings and timeout for a job that does not name them."""
+
+    processes: Optional[int] = Field(default=None, ge=1)  # None: every allowed core
+    chunksize: int = Field(default=1000, ge=1)
+    maxtasksperchild: Optional[int] = Field(default=None, ge=1)
+    start_method: StartMethod = "forkserver"
+    ordered: bool = True
+    timeout: float = Field(default=300, gt=0)
+
+
+class Limits(_Strict):
+    """Caps no job may pass; a job over one fails before any work starts."""
+
+    job_file_bytes: int = Field(default=1 << 20, ge=1)
+    numbers: int = Field(default=100_000_000, ge=1)
+    number_bits: int = Field(default=4096, ge=2)
+    range_length: int = Field(default=10**12, ge=1)
+    processes_per_job: Optional[int] = Field(default=None, ge=1)  # None: max_processes
+    chunksize: int = Field(default=1_000_000, ge=1)
+    timeout: float = Field(default=3600, gt=0)
+    queued_jobs: int = Field(default=10_000, ge=1)
+
+
+class Config(_Strict):
+    """Everything config.yaml can say."""
+
+    max_processes: Optional[int] = Field(default=None, ge=1)  # None: the machine's cores
+    max_running_jobs: int = Field(default=4, ge=1)
+    chunks_ahead_per_process: int = Field(default=2, ge=1)
+    max_chunk_attempts: int = Field(default=3, ge=1)
+    rescan_seconds: float = Field(default=1.0, gt=0)
+    pool_idle_seconds: float = Field(default=60, ge=0)
+    fsync_seconds: float = Field(default=1.0, ge=0)
+    inline_primes_max: int = Field(default=100, ge=0)
+    defaults: JobDefaults = JobDefaults()
+    limits: Limits = Limits()
+
+    @property
+    def total_processes(self) -> int:
+        """Worker processes allowed across all pools of one daemon."""
+        return self.max_processes or _cpu_count()
+
+    @property
+    def processes_per_job(self) -> int:
+        """The most workers one job may ask for."""
+        return min(self.limits.processes_per_job or self.total_processes, self.total_processes)
+
+
+def load_config(root: Path) -> Config:
+    """Read `root/config.yaml` (absent or empty: all defaults); raise ConfigError if it is wrong."""
+    path = root / CONFIG_FILE_NAME
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of settings, not {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+
+
+CONFIG_TEMPLATE = """\
+# runner: settings and limits of this spool. Every setting is optional;
+# each line shows its default. Uncomment and edit to change one.
+
+# Worker processes across all pools of one daemon (default: the machine's cores).
+# max_processes: 2
+# Jobs one daemon runs at once; more wait in jobs/.
+# max_running_jobs: 4
+# Chunks kept in flight per worker process: enough to keep workers busy,
+# few enough that memory stays bounded and a cancel takes effect at once.
+# chunks_ahead_per_process: 2
+# Tries for a chunk whose worker died (killed, crashed) before its job fails.
+# max_chunk_attempts: 3
+# How often jobs/ is rescanned, in case the file watcher missed an event.
+# rescan_seconds: 1.0
+# A pool left unused this long is closed (its processes freed).
+# pool_idle_seconds: 60
+# Running jobs' output and checkpoints are flushed to disk (fsync) this often.
+# fsync_seconds: 1.0
+# Up to this many primes go inline in the result file; more go to outbox/<id>.primes.
+# inline_primes_max: 100
+
+# Pool settings for jobs that do not name them.
+# defaults:
+#   processes: null        # null: every process the limits allow
+#   chunksize: 1000
+#   maxtasksperchild: null # null: workers live as long as their pool
+#   start_method: forkserver   # fork | spawn | forkserver
+#   ordered: true          # true: primes in input order; false: completion order
+#   timeout: 300           # seconds one chunk may run before its worker is stopped
+
+# Caps no job may pass; a job over one fails before any work starts.
+# limits:
+#   job_file_bytes: 1048576
+#   numbers: 100000000     # numbers in one job (inline or in its numbers_file)
+#   number_bits: 4096      # size of each number
+#   range_length: 1000000000000
+#   processes_per_job: null    # null: max_processes
+#   chunksize: 1000000
+#   timeout: 3600
+#   queued_jobs: 10000
+"""

@@ -1,0 +1,225 @@
+"""The daemon: the one loop that ties the spool, the pools and the running jobs.
+
+Everything that changes state happens in this loop's thread. Other threads only
+post messages to its queue: watchdog (jobs/ changed), the pools' result threads
+(a chunk finished or raised) and the supervisor (a worker was lost). Between
+messages the loop ticks: it enforces timeouts, notices cancel requests,
+publishes progress and rescans jobs/ in case the watcher missed a file.
+
+A bad job never stops the loop: it becomes a failed result and the loop goes on.
+On SIGTERM or SIGINT the daemon takes no new job, checkpoints the running ones,
+stops its pools and returns; the next start resumes those jobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import queue
+import signal
+import time
+from pathlib import Path
+from typing import Optional
+
+from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from .config import Config
+from .errors import JobError
+from .job import Job, JobState, peek_job_id
+from .jobfile import load_job
+from .pools import ChunkFinished, ChunkRaised, PoolManager, WorkerLost
+from .results import Outcome, commit_result, queued_at
+from .run import JobRun
+from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool
+
+log = logging.getLogger("runner.daemon")
+
+TICK_SECONDS = 0.05
+# A file seen only by a rescan (no close or move event) must be this old to be
+# taken as whole: a writer might still be filling it.
+SETTLE_SECONDS = 1.0
+
+
+class _Wake:
+    """A message that only wakes the loop."""
+
+
+class _JobsWatcher(FileSystemEventHandler):
+    """Tells the daemon when a file in jobs/ was closed after writing or moved in."""
+
+    def __init__(self, jobs: Path, daemon: "Daemon"):
+        self._jobs, self._daemon = str(jobs), daemon
+
+    def on_any_event(self, event) -> None:
+        if isinstance(event, FileMovedEvent):
+            path = event.dest_path
+        elif isinstance(event, FileClosedEvent):
+            path = event.src_path
+        else:
+            return
+        path = path.decode() if isinstance(path, bytes) else path
+        folder, _, name = path.rpartition("/")
+        if folder == self._jobs and not name.startswith("."):
+            self._daemon.file_arrived(name)
+
+
+class Daemon:
+    """Runs the jobs of one spool until stopped (or, with `drain`, until none is left)."""
+
+    def __init__(self, spool: Spool, config: Config, drain: bool = False):
+        self.spool, self.config, self.drain = spool, config, drain
+        self._messages: queue.SimpleQueue = queue.SimpleQueue()
+        self._runs: dict[str, JobRun] = {}
+        self._arrived: set[str] = set()  # names in jobs/ known to be written whole
+        self._stopping = False
+        self._last_rescan = 0.0
+        self._manager: Optional[PoolManager] = None
+
+    # called from other threads
+
+    def post(self, message: object) -> None:
+        self._messages.put(message)
+
+    def file_arrived(self, name: str) -> None:
+        self._arrived.add(name)
+        self._last_rescan = 0.0
+        self.post(_Wake())
+
+    def request_stop(self, signum=None, frame=None) -> None:
+        """Stop taking jobs, checkpoint the running ones, and return from `run`."""
+        self._stopping = True
+        self.post(_Wake())
+
+    # the loop
+
+    def run(self) -> int:
+        """Run until stopped; returns the exit code (0)."""
+        self.spool.ensure()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self.request_stop)
+        self._manager = PoolManager(self.config, self.post)
+        observer = Observer()
+        observer.schedule(_JobsWatcher(self.spool.jobs, self), str(self.spool.jobs), recursive=True)
+        observer.start()
+        log.info("daemon started on %s (%d processes)", self.spool.root, self.config.total_processes)
+        try:
+            self._resume_orphans()
+            while not self._stopping:
+                self._handle(self._next_message())
+                self._tick()
+                if self.drain and not self._runs and not self.spool.queued_files():
+                    break
+        finally:
+            self._suspend_all()
+            self._manager.shutdown()
+            observer.stop()
+            observer.join(2)
+            log.info("daemon stopped")
+        return 0
+
+    def _next_message(self) -> object:
+        try:
+            return self._messages.get(timeout=TICK_SECONDS)
+        except queue.Empty:
+            return _Wake()
+
+    def _handle(self, message: object) -> None:
+        if isinstance(message, ChunkFinished):
+            submission = self._manager.take(message.token)
+            if submission is not None:
+                submission.owner.chunk_finished(submission, message.result)
+        elif isinstance(message, ChunkRaised):
+            submission = self._manager.take(message.token)
+            if submission is not None:
+                submission.owner.chunk_raised(submission, message.error)
+        elif isinstance(message, WorkerLost):
+            for submission, cause in self._manager.worker_lost(message):
+                submission.owner.chunk_lost(submission, cause)
+        self._forget_finished()
+
+    def _tick(self) -> None:
+        self._manager.tick()
+        for run in list(self._runs.values()):
+            if run.cancel_requested():
+                run.cancel()
+            else:
+                run.step()
+                run.write_progress()
+        self._forget_finished()
+        now = time.monotonic()
+        if not self._stopping and now - self._last_rescan >= self.config.rescan_seconds:
+            self._last_rescan = now
+            self._claim_queued()
+
+    def _forget_finished(self) -> None:
+        for job_id in [job_id for job_id, run in self._runs.items() if run.finished]:
+            del self._runs[job_id]
+
+    # taking jobs
+
+    def _claim_queued(self) -> None:
+        for path in self.spool.queued_files():
+            if len(self._runs) >= self.config.max_running_jobs or self._stopping:
+                return
+            if path.name not in self._arrived and not _settled(path):
+                continue
+            self._arrived.discard(path.name)
+            jobdir = self.spool.claim(path)
+            if jobdir is not None:
+                self._start(jobdir, claimed=True)
+
+    def _resume_orphans(self) -> None:
+        for jobdir in self.spool.adopt_orphans():
+            log.info("resuming job %s left by a daemon that stopped", jobdir.id)
+            self._start(jobdir, claimed=False)
+
+    def _start(self, jobdir: JobDir, claimed: bool) -> None:
+        """Validate and start a claimed (or adopted) job; a bad one fails at once."""
+        shown = f"jobs/{jobdir.source_name()}"
+        try:
+            job = self._load(jobdir, shown, claimed)
+            if claimed:
+                job = dataclasses.replace(job, id=self.spool.place_running(jobdir, job.id))
+                self.spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode())
+        except JobError as error:
+            self._fail_unrunnable(jobdir, claimed, error.to_dict())
+            return
+        except Exception as error:  # a bug must not take the daemon down with it
+            log.exception("job from %s: unexpected error", shown)
+            self._fail_unrunnable(jobdir, claimed, JobError(
+                f"the runner hit an internal error: {type(error).__name__}: {error}",
+                file=shown, fix="report this as a bug in runner, with the job file").to_dict())
+            return
+        run = JobRun(self.spool, jobdir, job, self.config, self._manager)
+        self._runs[job.id] = run
+        log.info("job %s started (%d numbers)", job.id, job.total)
+        run.step()
+
+    def _load(self, jobdir: JobDir, shown: str, claimed: bool) -> Job:
+        spec = jobdir.read_json(SPEC_FILE)
+        if spec is not None:
+            return Job.from_dict(spec)
+        job = load_job(jobdir.file(JOB_FILE), self.spool.root, self.config, shown_as=shown)
+        return job if claimed else dataclasses.replace(job, id=jobdir.id)
+
+    def _fail_unrunnable(self, jobdir: JobDir, claimed: bool, error: dict) -> None:
+        if claimed:
+            self.spool.place_running(jobdir, peek_job_id(jobdir.file(JOB_FILE), jobdir.source_name()))
+        log.warning("job %s failed: %s", jobdir.id, error["message"])
+        now = time.time()
+        outcome = Outcome(JobState.FAILED, queued_at(jobdir), now, now, error=error)
+        commit_result(self.spool, jobdir, outcome, None, self.config.inline_primes_max)
+
+    def _suspend_all(self) -> None:
+        for run in self._runs.values():
+            run.suspend()
+        self._runs.clear()
+
+
+def _settled(path: Path) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime >= SETTLE_SECONDS
+    except OSError:
+        return False

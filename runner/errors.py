@@ -1,0 +1,64 @@
+"""Exceptions of the runner, each written for the person who must act on it.
+
+A `JobError` says what is wrong with a job, where (file, line, field) and how
+to fix it; its `to_dict` is what lands under `error:` in a failed result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+class RunnerError(Exception):
+    """Base class: something the runner cannot do, explained in plain words."""
+
+
+class ConfigError(RunnerError):
+    """config.yaml is missing, unreadable or holds a bad setting."""
+
+
+class SpoolError(RunnerError):
+    """The spool cannot do what was asked (unknown job, wrong state, not a spool)."""
+
+
+@dataclass
+class JobError(RunnerError):
+    """A job cannot run as written; every field is meant for a person to act on."""
+
+    what: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    field: str | None = None
+    fix: str | None = None
+    details: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message())
+
+    def where(self) -> str:
+        """`jobs/a.yaml line 3, column 5, field pool.processes`, as much as is known."""
+        parts = []
+        if self.file:
+            parts.append(self.file)
+        if self.line is not None:
+            parts.append(f"line {self.line}" + (f", column {self.column}" if self.column else ""))
+        if self.field:
+            parts.append(f"field {self.field}")
+        return ", ".join(parts)
+
+    def message(self) -> str:
+        """One line for logs and terminals: where, what, and the fix."""
+        text = f"{self.where()}: {self.what}" if self.where() else self.what
+        return f"{text}. Fix: {self.fix}" if self.fix else text
+
+    def to_dict(self) -> dict:
+        """The `error:` mapping of a failed result file."""
+        out: dict = {"message": self.message(), "what": self.what}
+        for key in ("file", "line", "column", "field", "fix"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        out.update(self.details)
+        return out

@@ -1,0 +1,111 @@
+"""The job: its states, its id, and the resolved form the daemon runs.
+
+The job file's format and its validation live in jobfile.py; this module is
+kept free of heavy imports so that the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+JOB_SUFFIXES = (".yaml", ".yml")
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_PEEK_ID = re.compile(rb"^id:[ \t]*['\"]?([A-Za-z0-9._-]{1,64})['\"]?[ \t]*(?:#.*)?$", re.M)
+_PEEK_BYTES = 4096
+
+
+class JobState(str, enum.Enum):
+    """Where a job is in its life; each state is a place in the spool (see spool.py)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+# -- the resolved job --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """The pool a job runs on; jobs with equal settings share one persistent pool."""
+
+    processes: int
+    maxtasksperchild: Optional[int]
+    start_method: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated job with every default filled in: what the daemon runs.
+
+    Exactly one of `numbers`, `numbers_file` (a path relative to the spool root)
+    and `range` (start, stop) is set. `total` is how many numbers it tests.
+    """
+
+    id: str
+    pool: PoolSettings
+    chunksize: int
+    ordered: bool
+    timeout: float
+    total: int
+    numbers: Optional[tuple[int, ...]] = None
+    numbers_file: Optional[str] = None
+    range: Optional[tuple[int, int]] = None
+
+    def to_dict(self) -> dict:
+        """A plain mapping, kept in the spool so a restarted daemon runs the same job."""
+        out = asdict(self)
+        out["numbers"] = list(self.numbers) if self.numbers is not None else None
+        out["range"] = list(self.range) if self.range is not None else None
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Job":
+        """The inverse of `to_dict`."""
+        data = dict(data)
+        data["pool"] = PoolSettings(**data["pool"])
+        if data.get("numbers") is not None:
+            data["numbers"] = tuple(data["numbers"])
+        if data.get("range") is not None:
+            data["range"] = tuple(data["range"])
+        return cls(**data)
+
+    def settings_summary(self) -> dict:
+        """The pool settings actually used, as reported in the result."""
+        return {
+            "processes": self.pool.processes,
+            "chunksize": self.chunksize,
+            "maxtasksperchild": self.pool.maxtasksperchild,
+            "start_method": self.pool.start_method,
+            "ordered": self.ordered,
+            "timeout": self.timeout,
+        }
+
+
+def default_job_id(path: Path) -> str:
+    """The id a job file gets when it names none: its stem, made safe for a file name."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)[:64].lstrip(".")
+    return stem or "job"
+
+
+def peek_job_id(path: Path, name: str | None = None) -> str:
+    """The id of a queued job file without parsing it all: cheap enough for `status`.
+    `name` is the file's name in jobs/ when `path` is elsewhere (a claimed job)."""
+    fallback = default_job_id(Path(name or path.name))
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_PEEK_BYTES)
+    except OSError:
+        return fallback
+    match = _PEEK_ID.search(head)
+    return match.group(1).decode() if match else fallback

@@ -1,0 +1,350 @@
+"""The job file: YAML, data only, checked against config.yaml's limits.
+
+A job file is loaded safely, anchors and aliases are refused (no "billion
+laughs"), every integer must be written in plain decimal (YAML 1.1 would
+otherwise read `017` as octal and `10:20` as 620), unknown keys are errors, and
+every path it names must stay inside the spool. `load_job` turns a file into a
+resolved `Job` (defaults filled in from config.yaml, every limit checked) or
+raises a `JobError` that says where the problem is and how to fix it, with a
+"did you mean" for misspelt keys and settings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .chunks import count_numbers_in_file
+from .config import Config
+from .errors import JobError
+from .job import JOB_ID_PATTERN, Job, PoolSettings, default_job_id
+
+_DECIMAL = re.compile(r"-?[0-9]+")
+
+
+# -- the file format ---------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class PoolFields(_Strict):
+    processes: Optional[int] = Field(default=None, ge=1)
+    chunksize: Optional[int] = Field(default=None, ge=1)
+    maxtasksperchild: Optional[int] = Field(default=None, ge=1)
+    start_method: Optional[Literal["fork", "spawn", "forkserver"]] = None
+    ordered: Optional[bool] = None
+
+
+class RangeFields(_Strict):
+    start: int = Field(ge=0)
+    stop: int = Field(ge=0)
+
+
+class JobFields(_Strict):
+    id: Optional[str] = Field(default=None, pattern=JOB_ID_PATTERN.pattern)
+    numbers: Optional[list[int]] = None
+    numbers_file: Optional[str] = None
+    range: Optional[RangeFields] = None
+    pool: PoolFields = PoolFields()
+    timeout: Optional[Union[int, float]] = Field(default=None, gt=0)
+
+
+# -- loading -----------------------------------------------------------------------
+
+
+class _JobLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):
+    """Safe YAML whose integers are plain decimal, as in a numbers file."""
+
+    def construct_decimal_int(self, node: yaml.ScalarNode) -> int:
+        if not _DECIMAL.fullmatch(node.value):
+            raise JobError(
+                f"{node.value!r} is not a plain decimal integer",
+                line=node.start_mark.line + 1,
+                column=node.start_mark.column + 1,
+                fix="write integers with digits only: no underscores, hex, octal or ':'",
+            )
+        return int(node.value)
+
+
+_JobLoader.add_constructor("tag:yaml.org,2002:int", _JobLoader.construct_decimal_int)
+
+
+def load_job(path: Path, root: Path, config: Config, shown_as: str | None = None) -> Job:
+    """Read, validate and resolve the job file at `path` of the spool at `root`.
+
+    Raises JobError naming `shown_as` (default: the path) and, where YAML knows
+    them, the line and column. Checks every limit of `config` before returning.
+    """
+    shown = shown_as or str(path)
+    try:
+        data, node = _parse_yaml(_read_job_bytes(path, config), shown)
+        fields = _validate(data, node, shown)
+        return _resolve(fields, path, root, config, shown)
+    except JobError as exc:
+        if exc.file is None:
+            exc.file = shown
+            exc.args = (exc.message(),)
+        raise
+
+
+def _read_job_bytes(path: Path, config: Config) -> bytes:
+    limit = config.limits.job_file_bytes
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise JobError(f"cannot open the job file: {exc.strerror}",
+                       fix="drop a regular file (not a symlink) into jobs/") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise JobError("is not a regular file", fix="drop a regular YAML file into jobs/")
+        if info.st_size > limit:
+            raise JobError(
+                f"the file is {info.st_size} bytes, over the limit limits.job_file_bytes = {limit}",
+                fix="put long lists of numbers in a numbers_file, or raise "
+                "limits.job_file_bytes in config.yaml",
+            )
+        return handle.read(limit + 1)
+
+
+def _parse_yaml(raw: bytes, shown: str) -> tuple[dict, yaml.Node]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JobError(f"is not UTF-8 text (byte {exc.start})",
+                       fix="save the file as UTF-8") from exc
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise JobError("the file is empty",
+                       fix="give at least `numbers: [...]`, `numbers_file:` or `range:`")
+    loader = _JobLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _refuse_aliases(node)
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise JobError(
+            f"is not valid YAML: {exc.problem or exc.context}",
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+            fix="check the indentation and punctuation at that spot",
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise JobError(f"is not valid YAML: {exc}", fix="check the file's syntax") from exc
+    except RecursionError as exc:
+        raise JobError("is nested too deeply", fix="a job file is a flat mapping") from exc
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise JobError(
+            f"must be a mapping of fields, not {_kind(data)}",
+            line=1,
+            fix="start with `numbers: [...]`, `numbers_file: FILE` or `range: {start: A, stop: B}`",
+        )
+    return data, node
+
+
+def _refuse_aliases(root: yaml.Node) -> None:
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            raise JobError(
+                "uses YAML anchors and aliases, which job files may not",
+                line=node.start_mark.line + 1,
+                column=node.start_mark.column + 1,
+                fix="write the values out in full",
+            )
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+
+
+def _validate(data: dict, node: yaml.Node, shown: str) -> JobFields:
+    try:
+        return JobFields.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        mark_node = _node_at(node, loc, key_only=error["type"] == "extra_forbidden")
+        what, fix = _explain(error, loc)
+        others = exc.error_count() - 1
+        if others:
+            what += f" (and {others} more problem{'s' if others > 1 else ''})"
+        raise JobError(
+            what,
+            line=mark_node.start_mark.line + 1 if mark_node else None,
+            column=mark_node.start_mark.column + 1 if mark_node else None,
+            field=_dotted(loc),
+            fix=fix,
+        ) from exc
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _node_at(node: yaml.Node, loc: tuple, key_only: bool = False) -> Optional[yaml.Node]:
+    for depth, part in enumerate(loc):
+        last = depth == len(loc) - 1
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if getattr(k, "value", None) == str(part)]
+            if not match:
+                return node
+            node = match[0][0] if (last and key_only) else match[0][1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _model_for(loc: tuple) -> type[BaseModel]:
+    return {"pool": PoolFields, "range": RangeFields}.get(loc[0] if len(loc) > 1 else "", JobFields)
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
+            list: "a list", dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _explain(error: dict, loc: tuple) -> tuple[str, str]:
+    kind, value, name = error["type"], error.get("input"), _dotted(loc)
+    if kind == "extra_forbidden":
+        model = _model_for(loc)
+        what = "pool setting" if model is PoolFields else "field of a range" if model is RangeFields else "job field"
+        known = ", ".join(model.model_fields)
+        return (f"{loc[-1]!r} is not a {what}{_did_you_mean(loc[-1], model.model_fields)}",
+                f"use one of: {known}")
+    if kind == "literal_error":
+        allowed = ("fork", "spawn", "forkserver")
+        return (f"{value!r} is not a start method{_did_you_mean(value, allowed)}",
+                "use fork, spawn or forkserver")
+    if kind in ("int_type", "float_type", "bool_type", "string_type", "list_type", "model_type",
+                "dict_type"):
+        want = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+                "string_type": "a string", "list_type": "a list", "model_type": "a mapping",
+                "dict_type": "a mapping"}[kind]
+        hint = " without quotes" if isinstance(value, str) and kind == "int_type" else ""
+        return (f"{name} is {_kind(value)} ({value!r:.40}), but must be {want}",
+                f"write {want}{hint}")
+    if kind in ("greater_than_equal", "greater_than"):
+        return (f"{name} is {value!r:.40}, but {error['msg'].lower()}", "use a larger value")
+    if kind == "string_pattern_mismatch":
+        return (f"id {value!r:.70} may only use letters, digits, '.', '_' and '-', at most 64 of them",
+                "rename the job")
+    if kind == "missing":
+        return f"{name} is missing", f"add {name}"
+    return f"{name}: {error['msg']}", "see the job file format in the README"
+
+
+def _resolve(fields: JobFields, path: Path, root: Path, config: Config, shown: str) -> Job:
+    limits, defaults = config.limits, config.defaults
+    sources = [n for n in ("numbers", "numbers_file", "range") if getattr(fields, n) is not None]
+    if len(sources) != 1:
+        raise JobError(
+            "names no numbers to test" if not sources else f"names both {sources[0]} and {sources[1]}",
+            fix="give exactly one of numbers, numbers_file and range",
+        )
+    processes = fields.pool.processes or defaults.processes or config.processes_per_job
+    _check_limit(processes, config.processes_per_job, "pool.processes", "limits.processes_per_job")
+    chunksize = fields.pool.chunksize or defaults.chunksize
+    _check_limit(chunksize, limits.chunksize, "pool.chunksize", "limits.chunksize")
+    timeout = float(fields.timeout or defaults.timeout)
+    _check_limit(timeout, limits.timeout, "timeout", "limits.timeout")
+    common = dict(
+        id=fields.id or default_job_id(path),
+        pool=PoolSettings(
+            processes=processes,
+            maxtasksperchild=fields.pool.maxtasksperchild or defaults.maxtasksperchild,
+            start_method=fields.pool.start_method or defaults.start_method,
+        ),
+        chunksize=chunksize,
+        ordered=defaults.ordered if fields.pool.ordered is None else fields.pool.ordered,
+        timeout=timeout,
+    )
+    if fields.numbers is not None:
+        _check_limit(len(fields.numbers), limits.numbers, "numbers (their count)", "limits.numbers")
+        for index, number in enumerate(fields.numbers):
+            if number < 0:
+                raise JobError(f"{number} is negative", field=f"numbers[{index}]",
+                               fix="give integers from 0 up")
+            _check_bits(number, limits.number_bits, f"numbers[{index}]")
+        return Job(total=len(fields.numbers), numbers=tuple(fields.numbers), **common)
+    if fields.range is not None:
+        start, stop = fields.range.start, fields.range.stop
+        if stop < start:
+            raise JobError(f"range stop {stop} is below its start {start}", field="range",
+                           fix="ranges are half-open [start, stop), like Python's range")
+        _check_limit(stop - start, limits.range_length, "range (its length)", "limits.range_length")
+        _check_bits(max(stop - 1, 0), limits.number_bits, "range.stop")
+        return Job(total=stop - start, range=(start, stop), **common)
+    relative = resolve_inside(root, fields.numbers_file, "numbers_file")
+    total = count_numbers_in_file(root / relative)
+    _check_limit(total, limits.numbers, "numbers_file (its count of lines)", "limits.numbers")
+    return Job(total=total, numbers_file=relative, **common)
+
+
+def resolve_inside(root: Path, name: str, field: str) -> str:
+    """`name` as a path relative to the spool `root`, refused if it leaves the spool.
+
+    Absolute paths, `..` and symlinks anywhere on the way are refused; the file
+    must be a regular file. Nothing is opened, so a FIFO cannot block us.
+    """
+    candidate = Path(name)
+    if candidate.is_absolute() or ".." in candidate.parts or not candidate.parts:
+        raise JobError(f"{name!r} is not a path inside the spool", field=field,
+                       fix="give a path relative to the spool's root, without '..'")
+    current = root
+    for part in candidate.parts:
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except OSError as exc:
+            raise JobError(f"{name!r} cannot be read: {exc.strerror}", field=field,
+                           fix="check the file's name; paths are relative to the spool's root") from exc
+        if stat.S_ISLNK(info.st_mode):
+            raise JobError(f"{name!r} goes through a symlink ({current.relative_to(root)})",
+                           field=field, fix="copy the file into the spool instead of linking it")
+    if not stat.S_ISREG(info.st_mode):
+        raise JobError(f"{name!r} is not a regular file", field=field,
+                       fix="name a plain file of numbers, one a line")
+    return candidate.as_posix()
+
+
+def _check_limit(value, limit, name: str, setting: str) -> None:
+    if value > limit:
+        raise JobError(f"{name} is {value}, over the limit {setting} = {limit}",
+                       field=name.split(" ")[0],
+                       fix=f"ask for at most {limit}, or raise {setting} in config.yaml")
+
+
+def _check_bits(number: int, limit: int, field: str) -> None:
+    if number.bit_length() > limit:
+        raise JobError(f"the number has {number.bit_length()} bits, over the limit "
+                       f"limits.number_bits = {limit}", field=field,
+                       fix=f"give numbers of at most {limit} bits, or raise limits.number_bits "
+                       "in config.yaml")

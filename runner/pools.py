@@ -1,0 +1,370 @@
+"""Persistent `multiprocessing.Pool`s, shared by jobs with equal settings, and supervised.
+
+A plain Pool loses a task silently when the worker running it dies: no callback,
+no error_callback, a wait that never ends. So the runner never trusts that a
+result will come. The data flow:
+
+    daemon thread --apply_async(run_chunk)--> Pool inqueue --> worker
+    worker --result--> Pool outqueue --callback--> ChunkFinished --> daemon queue
+    worker <--start/go/end--> own connection <--> Supervisor thread
+    Supervisor: connection EOF --> WorkerLost(which chunk it held) --> daemon queue
+
+Every worker has a connection of its own to the supervisor (see worker.py), so
+the supervisor knows which chunk each worker holds and learns of a death the
+moment the connection closes. A worker lost while holding a chunk held none of
+the pool's locks: the Pool replaces it and only that chunk is run again. A
+worker lost at any other instant may have died holding the Pool's queue lock or
+half-way through writing a result, which would wedge the Pool for good: that
+pool is recycled (a new Pool takes over its chunks, the old one is killed).
+
+Cancel and timeout stop a chunk by stopping its worker (worker.ABORT_SIGNAL,
+then SIGKILL if it does not go); a chunk not yet started is skipped when a
+worker asks to start it. All methods but the Supervisor's thread are called
+from the daemon's one thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import secrets
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, Listener, wait
+from typing import Any, Callable, Optional
+
+from . import worker
+from .config import Config
+from .job import PoolSettings
+
+log = logging.getLogger("runner.pools")
+
+ABORT_ESCALATE_SECONDS = 0.5  # a worker told to stop that still computes then is SIGKILLed
+# A chunk can start in the instant its job is cancelled; past this it is stopped too.
+UNWANTED_GRACE_SECONDS = 0.2
+POOL_STOP_SECONDS = 5.0
+
+
+# -- messages to the daemon's thread ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChunkFinished:
+    token: int
+    result: Any
+
+
+@dataclass(frozen=True)
+class ChunkRaised:
+    token: int
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class WorkerLost:
+    pool_id: int
+    pid: int
+    holding: Optional[int]  # the chunk token it held, or None if it was between chunks
+    chunks_ended: int
+
+
+@dataclass
+class Submission:
+    """A chunk handed to a pool: who asked (`owner`), what, and which try this is."""
+
+    owner: Any
+    chunk: Any
+    attempt: int
+    pool: "SupervisedPool"
+    timeout: float
+    abort_reason: Optional[str] = None
+
+
+# -- the supervisor ----------------------------------------------------------------
+
+
+@dataclass
+class _WorkerChannel:
+    conn: Connection
+    pid: int = 0
+    pool_id: int = -1
+    holding: Optional[int] = None
+    started: float = 0.0
+    chunks_ended: int = 0
+
+
+class Supervisor:
+    """Listens for workers' connections and watches them; runs in threads of its own."""
+
+    def __init__(self, post: Callable[[object], None], wanted: Callable[[int], bool]):
+        self._post, self._wanted = post, wanted
+        self._authkey = secrets.token_bytes(32)
+        self._listener = Listener(family="AF_UNIX", authkey=self._authkey)
+        self._channels: dict[Connection, _WorkerChannel] = {}
+        self._lock = threading.Lock()
+        self._wake_read, self._wake_write = os.pipe()
+        self._closed = False
+        for target in (self._accept_loop, self._read_loop):
+            threading.Thread(target=target, name=f"supervisor-{target.__name__}", daemon=True).start()
+
+    @property
+    def worker_args(self) -> tuple[str, bytes]:
+        return self._listener.address, self._authkey
+
+    def holders(self) -> list[tuple[int, int, float]]:
+        """(token, pid, started) for every chunk a worker is computing now."""
+        with self._lock:
+            return [(c.holding, c.pid, c.started) for c in self._channels.values() if c.holding is not None]
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+        os.write(self._wake_write, b"x")
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                conn = self._listener.accept()
+            except OSError:
+                continue  # closed, or a client that failed the handshake
+            with self._lock:
+                self._channels[conn] = _WorkerChannel(conn)
+            os.write(self._wake_write, b"x")
+
+    def _read_loop(self) -> None:
+        while not self._closed:
+            with self._lock:
+                conns = list(self._channels)
+            for ready in wait(conns + [self._wake_read]):
+                if ready == self._wake_read:
+                    os.read(self._wake_read, 4096)
+                else:
+                    self._read_one(self._channels[ready])
+
+    def _read_one(self, channel: _WorkerChannel) -> None:
+        try:
+            message = channel.conn.recv()
+        except (EOFError, OSError):
+            with self._lock:
+                del self._channels[channel.conn]
+            channel.conn.close()
+            self._post(WorkerLost(channel.pool_id, channel.pid, channel.holding, channel.chunks_ended))
+            return
+        kind = message[0]
+        if kind == "hello":
+            channel.pid, channel.pool_id = message[1], message[2]
+        elif kind == "start":
+            go = self._wanted(message[1])
+            if go:
+                channel.holding, channel.started = message[1], time.monotonic()
+            channel.conn.send(go)
+        elif kind == "end":
+            channel.holding = None
+            channel.chunks_ended += 1
+
+
+# -- one pool ----------------------------------------------------------------------
+
+
+class SupervisedPool:
+    """One persistent `multiprocessing.Pool` with the given settings."""
+
+    def __init__(self, pool_id: int, settings: PoolSettings, supervisor: Supervisor,
+                 post: Callable[[object], None]):
+        self.id, self.settings, self._post = pool_id, settings, post
+        self.users = 0
+        self.idle_since = time.monotonic()
+        context = multiprocessing.get_context(settings.start_method)
+        self._pool = context.Pool(
+            settings.processes,
+            initializer=worker.initialize,
+            initargs=(*supervisor.worker_args, pool_id),
+            maxtasksperchild=settings.maxtasksperchild,
+        )
+
+    def submit(self, token: int, task: str, payload) -> None:
+        """Queue one chunk; its outcome comes back as ChunkFinished or ChunkRaised."""
+        self._pool.apply_async(
+            worker.run_chunk, (token, task, payload),
+            callback=lambda result: self._post(ChunkFinished(token, result)),
+            error_callback=lambda error: self._post(ChunkRaised(token, error)),
+        )
+
+    def exit_code(self, pid: int) -> Optional[int]:
+        """The exit code of worker `pid` if the Pool still knows it (negative: killed by a signal)."""
+        for process in list(self._pool._pool):
+            if process.pid == pid:
+                process.join(0.2)
+                return process.exitcode
+        return None
+
+    def stop(self, wedged: bool = False) -> None:
+        """Stop every worker. `Pool.terminate` tells idle workers to exit, which needs the
+        task queue's lock; if a worker died holding it (`wedged`), terminate would hang,
+        so the workers are killed and terminate is left to finish in the background."""
+        processes = list(self._pool._pool)
+        if wedged:
+            for process in processes:
+                process.kill()
+        stopper = threading.Thread(target=self._pool.terminate, name="pool-terminate", daemon=True)
+        stopper.start()
+        stopper.join(0 if wedged else POOL_STOP_SECONDS)
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join(0.5)
+
+
+# -- all pools ---------------------------------------------------------------------
+
+
+def describe_exit(code: Optional[int]) -> str:
+    """'killed by signal 9 (SIGKILL)', 'exit code 3' or 'exit status unknown'."""
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        try:
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class PoolManager:
+    """Every pool of one daemon, the process cap across them, and the chunks in flight."""
+
+    def __init__(self, config: Config, post: Callable[[object], None]):
+        self._config, self._post = config, post
+        self._pools: dict[PoolSettings, SupervisedPool] = {}
+        self._inflight: dict[int, Submission] = {}
+        self._stopping: dict[int, float] = {}  # token -> when its worker was told to stop
+        self._tokens = itertools.count(1)
+        self._pool_ids = itertools.count(1)
+        self.supervisor = Supervisor(post, wanted=lambda token: token in self._inflight)
+
+    # pools
+
+    def acquire(self, settings: PoolSettings) -> bool:
+        """Reserve a pool with `settings`, shared if one exists; False while the process cap
+        is full (the caller tries again later)."""
+        pool = self._pools.get(settings)
+        if pool is None:
+            while self._processes_in_use() + settings.processes > self._config.total_processes:
+                idle = [p for p in self._pools.values() if p.users == 0]
+                if not idle:
+                    return False
+                self._close(min(idle, key=lambda p: p.idle_since))
+            pool = SupervisedPool(next(self._pool_ids), settings, self.supervisor, self._post)
+            self._pools[settings] = pool
+            log.info("pool %d started: %s", pool.id, settings)
+        pool.users += 1
+        return True
+
+    def release(self, settings: PoolSettings) -> None:
+        """A job is done with its pool; the pool stays warm for the next until idle too long."""
+        pool = self._pools[settings]
+        pool.users -= 1
+        if pool.users == 0:
+            pool.idle_since = time.monotonic()
+
+    def _processes_in_use(self) -> int:
+        return sum(p.settings.processes for p in self._pools.values())
+
+    def _close(self, pool: SupervisedPool) -> None:
+        del self._pools[pool.settings]
+        pool.stop()
+        log.info("pool %d stopped", pool.id)
+
+    # chunks
+
+    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float) -> None:
+        """Hand `chunk` to the (acquired) pool with `settings`; its outcome reaches `owner`
+        through the daemon as the Submission that `take` or `worker_lost` returns."""
+        pool = self._pools[settings]
+        token = next(self._tokens)
+        self._inflight[token] = Submission(owner, chunk, attempt, pool, timeout)
+        pool.submit(token, "primes", chunk.payload)
+
+    def take(self, token: int) -> Optional[Submission]:
+        """The submission a result belongs to, or None if it is no longer wanted."""
+        self._stopping.pop(token, None)
+        return self._inflight.pop(token, None)
+
+    def abort_owner(self, owner) -> None:
+        """Drop every chunk of `owner`: a worker computing one is stopped, the others
+        are skipped when a worker asks to start them."""
+        dropped = {t for t, s in self._inflight.items() if s.owner is owner}
+        for token in dropped:
+            del self._inflight[token]
+        for token, pid, _ in self.supervisor.holders():
+            if token in dropped:
+                self._stop(token, pid)
+
+    def _stop(self, token: int, pid: int) -> None:
+        self._stopping[token] = time.monotonic()
+        _signal(pid, worker.ABORT_SIGNAL)
+
+    def worker_lost(self, event: WorkerLost) -> list[tuple[Submission, str]]:
+        """Account for a dead worker. Returns the chunk it took down with the cause (its
+        owner decides whether to retry); a pool that may be wedged is recycled."""
+        pool = next((p for p in self._pools.values() if p.id == event.pool_id), None)
+        if event.holding is not None:
+            self._stopping.pop(event.holding, None)
+            submission = self._inflight.pop(event.holding, None)
+            if submission is None:
+                return []
+            code = pool.exit_code(event.pid) if pool else None
+            cause = submission.abort_reason or f"its worker (pid {event.pid}) died: {describe_exit(code)}"
+            return [(submission, cause)]
+        retiring = pool is not None and event.chunks_ended == pool.settings.maxtasksperchild
+        if pool is not None and not retiring:
+            log.warning("pool %d: worker %d died between chunks (%s); recycling the pool",
+                        pool.id, event.pid, describe_exit(pool.exit_code(event.pid)))
+            self._recycle(pool)
+        return []
+
+    def _recycle(self, old: SupervisedPool) -> None:
+        new = SupervisedPool(next(self._pool_ids), old.settings, self.supervisor, self._post)
+        new.users = old.users
+        self._pools[old.settings] = new
+        for token, submission in list(self._inflight.items()):
+            if submission.pool is old:
+                del self._inflight[token]
+                self.submit(new.settings, submission.owner, submission.chunk, submission.attempt,
+                            submission.timeout)
+        old.stop(wedged=True)
+
+    def tick(self) -> None:
+        """Enforce chunk timeouts, stop chunks nobody wants, SIGKILL workers that ignored
+        a stop, and close pools left idle too long."""
+        now = time.monotonic()
+        for token, pid, started in self.supervisor.holders():
+            submission = self._inflight.get(token)
+            if token in self._stopping:
+                if now - self._stopping[token] > ABORT_ESCALATE_SECONDS:
+                    _signal(pid, signal.SIGKILL)
+            elif submission is None and now - started > UNWANTED_GRACE_SECONDS:
+                self._stop(token, pid)
+            elif submission is not None and now - started > submission.timeout:
+                submission.abort_reason = f"it ran past its timeout of {submission.timeout:g} s"
+                self._stop(token, pid)
+        for pool in list(self._pools.values()):
+            if pool.users == 0 and now - pool.idle_since > self._config.pool_idle_seconds:
+                self._close(pool)
+
+    def shutdown(self) -> None:
+        """Stop every pool and the supervisor."""
+        for pool in list(self._pools.values()):
+            self._close(pool)
+        self.supervisor.close()
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,95 @@
+"""The result file: one per job, outbox/<id>.yaml, written once and whole.
+
+A few primes go inline (`primes: [...]`); more go to outbox/<id>.primes, one a
+line in the order the job asked for, and the result names that file. A failed
+job's result says under `error:` what is wrong, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from .job import Job, JobState
+from .spool import JOB_FILE, PRIMES_SUFFIX, PROGRESS_FILE, JobDir, Spool
+
+
+def iso(timestamp: float) -> str:
+    """A Unix time as ISO 8601 in UTC, to the millisecond."""
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Outcome:
+    """Everything a finished job reports, whatever its state."""
+
+    state: JobState
+    queued_at: float
+    started_at: float
+    finished_at: float
+    job: Optional[Job] = None
+    tested: int = 0
+    primes: int = 0
+    error: Optional[dict] = None
+    chunks: dict = field(default_factory=dict)
+
+
+def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome, primes_part: Optional[Path],
+                  inline_primes_max: int) -> None:
+    """Write the job's result (and its primes file when there are many) to outbox/ and
+    move the job to its final place. Nothing is visible in outbox/ until it is whole."""
+    document = {
+        "id": jobdir.id,
+        "state": outcome.state.value,
+        "source": f"jobs/{jobdir.source_name()}",
+        "numbers_tested": outcome.tested,
+        "primes_found": outcome.primes,
+    }
+    primes_file = None
+    if primes_part is not None and outcome.state is JobState.DONE:
+        if outcome.primes <= inline_primes_max:
+            document["primes"] = [int(line) for line in primes_part.read_bytes().split()]
+        else:
+            document["primes_file"] = f"{jobdir.id}{PRIMES_SUFFIX}"
+            primes_file = primes_part
+    if outcome.job is not None:
+        document["input"] = _describe_input(outcome.job)
+        document["settings"] = outcome.job.settings_summary()
+    document["timings"] = {
+        "queued": iso(outcome.queued_at),
+        "started": iso(outcome.started_at),
+        "finished": iso(outcome.finished_at),
+        "seconds": round(outcome.finished_at - outcome.started_at, 6),
+    }
+    if outcome.chunks:
+        document["chunks"] = outcome.chunks
+    if outcome.error is not None:
+        document["error"] = outcome.error
+    progress = {"state": outcome.state.value, "tested": outcome.tested, "primes": outcome.primes,
+                "total": outcome.job.total if outcome.job else 0,
+                "started": outcome.started_at, "finished": outcome.finished_at}
+    spool.write_atomically(jobdir.file(PROGRESS_FILE), json.dumps(progress).encode())
+    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=100)
+    spool.commit_result(jobdir, outcome.state, text.encode(), primes_file)
+
+
+def queued_at(jobdir: JobDir) -> float:
+    """When the job was dropped: its file's modification time (kept by renames)."""
+    try:
+        return jobdir.file(JOB_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _describe_input(job: Job) -> dict:
+    if job.numbers is not None:
+        return {"numbers": job.total}
+    if job.range is not None:
+        return {"range": {"start": job.range[0], "stop": job.range[1]}}
+    return {"numbers_file": job.numbers_file, "numbers": job.total}
+

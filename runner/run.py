@@ -1,0 +1,187 @@
+"""One job being run by the daemon: its chunks fed to a pool, its results gathered.
+
+A `JobRun` keeps a bounded number of chunks in flight (so memory stays flat and
+a cancel takes effect at once), writes each chunk's primes to the checkpoint as
+soon as the job's order allows (input order when `ordered`, else completion
+order), retries a chunk whose worker died up to `max_chunk_attempts` times, and
+commits the result when the last chunk is in. Its methods are called from the
+daemon's one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+from .checkpoint import Checkpoint
+from .chunks import Chunk, plan_chunks
+from .config import Config
+from .errors import JobError
+from .job import Job, JobState
+from .pools import PoolManager, Submission
+from .results import Outcome, commit_result, queued_at
+from .spool import CANCEL_FILE, PROGRESS_FILE, JobDir, Spool
+from .tasks.primes import BadNumberLine
+
+log = logging.getLogger("runner.run")
+
+PROGRESS_EVERY_SECONDS = 0.25
+
+
+class JobRun:
+    """Runs `job`, whose folder `jobdir` this process has locked."""
+
+    def __init__(self, spool: Spool, jobdir: JobDir, job: Job, config: Config,
+                 manager: PoolManager):
+        self.spool, self.jobdir, self.job = spool, jobdir, job
+        self._config, self._manager = config, manager
+        self.started_at = _started_at(jobdir)
+        self.checkpoint = Checkpoint(jobdir.path, config.fsync_seconds)
+        self._chunks = plan_chunks(job, spool.root, config.limits.number_bits)
+        self._window = config.chunks_ahead_per_process * job.pool.processes
+        self._inflight = 0
+        self._waiting: dict[int, tuple[int, int, bytes]] = {}  # ordered: done, not yet written
+        self._next_to_write = 0
+        self._exhausted = False
+        self._has_pool = False
+        self._retries = 0
+        self._progress_written = 0.0
+        self.finished = False
+
+    def step(self) -> None:
+        """Get a pool if we have none yet, then keep the window of chunks full."""
+        if self.finished:
+            return
+        if not self._has_pool:
+            self._has_pool = self._manager.acquire(self.job.pool)
+            if not self._has_pool:
+                return
+        while not self._exhausted and self._inflight + len(self._waiting) < self._window:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._exhausted = True
+            elif not self.checkpoint.is_done(chunk.index):
+                self._submit(chunk, attempt=1)
+        if self._exhausted and self._inflight == 0 and not self._waiting:
+            self._finish(JobState.DONE)
+
+    def _submit(self, chunk: Chunk, attempt: int) -> None:
+        if attempt == 1:
+            self.checkpoint.note_submitted(chunk.index)
+        self._manager.submit(self.job.pool, self, chunk, attempt, self.job.timeout)
+        self._inflight += 1
+
+    def chunk_finished(self, submission: Submission, result: tuple[int, int, bytes]) -> None:
+        """A chunk's primes are in: write them when the job's order allows."""
+        self._inflight -= 1
+        index = submission.chunk.index
+        if not self.job.ordered:
+            self.checkpoint.record(index, *result)
+        else:
+            self._waiting[index] = result
+            while not self.checkpoint.is_done(self._next_to_write) or self._waiting:
+                if self.checkpoint.is_done(self._next_to_write):
+                    self._next_to_write += 1
+                elif self._next_to_write in self._waiting:
+                    self.checkpoint.record(self._next_to_write, *self._waiting.pop(self._next_to_write))
+                else:
+                    break
+        self.step()
+
+    def chunk_raised(self, submission: Submission, error: BaseException) -> None:
+        """The task raised: bad input in the chunk, which no retry can mend."""
+        self._inflight -= 1
+        where = submission.chunk.describe(self.job)
+        if isinstance(error, BadNumberLine):
+            failure = JobError(f"{error.text!r} {error.what}", file=self.job.numbers_file,
+                               line=error.line, field="numbers_file",
+                               fix="one non-negative decimal integer a line; '#' starts a comment")
+        else:
+            failure = JobError(f"{where} raised {type(error).__name__}: {error}",
+                               fix="report this as a bug in runner, with the job file")
+        self.fail(failure.to_dict())
+
+    def chunk_lost(self, submission: Submission, cause: str) -> None:
+        """The chunk's worker died or was stopped: retry it, or fail the job."""
+        self._inflight -= 1
+        where = submission.chunk.describe(self.job)
+        timed_out = "timeout" in cause
+        if not timed_out and submission.attempt < self._config.max_chunk_attempts:
+            log.warning("job %s: %s lost (%s); trying again", self.job.id, where, cause)
+            self._retries += 1
+            self._submit(submission.chunk, submission.attempt + 1)
+            return
+        tries = f" on each of {submission.attempt} tries" if submission.attempt > 1 else ""
+        fix = ("raise the job's timeout (at most limits.timeout in config.yaml) or lower its chunksize"
+               if timed_out else "a chunk that kills its worker every time: check the numbers in it, "
+               "or raise max_chunk_attempts in config.yaml if the deaths were bad luck")
+        self.fail(JobError(f"{where} failed{tries}: {cause}", field="pool", fix=fix,
+                           details={"chunk": submission.chunk.index}).to_dict())
+
+    def cancel_requested(self) -> bool:
+        return self.jobdir.file(CANCEL_FILE).exists()
+
+    def cancel(self) -> None:
+        """Stop the job now; its result says `cancelled`."""
+        self._stop(JobState.CANCELLED, None)
+
+    def fail(self, error: dict) -> None:
+        """Stop the job now; its result says `failed` with `error`."""
+        self._stop(JobState.FAILED, error)
+
+    def _stop(self, state: JobState, error: Optional[dict]) -> None:
+        if self.finished:
+            return
+        self._manager.abort_owner(self)
+        self._inflight = 0
+        self._waiting.clear()
+        self._finish(state, error)
+
+    def suspend(self) -> None:
+        """Leave the job as it is (the daemon is stopping): checkpoint it and unlock it,
+        so that the next daemon resumes it from here."""
+        if self.finished:
+            return
+        self.finished = True
+        self._manager.abort_owner(self)
+        self.checkpoint.sync()
+        self.checkpoint.close()
+        self.write_progress(force=True)
+        self.jobdir.release()
+
+    def _finish(self, state: JobState, error: Optional[dict] = None) -> None:
+        self.finished = True
+        self.checkpoint.sync()
+        self.checkpoint.close()
+        if self._has_pool:
+            self._manager.release(self.job.pool)
+        outcome = Outcome(
+            state=state, queued_at=queued_at(self.jobdir), started_at=self.started_at,
+            finished_at=time.time(), job=self.job, tested=self.checkpoint.tested,
+            primes=self.checkpoint.primes, error=error,
+            chunks={"done": self.checkpoint.chunks_done, "retried": self._retries,
+                    "rerun_after_restart": self.checkpoint.rerun_after_restart},
+        )
+        commit_result(self.spool, self.jobdir, outcome, self.checkpoint.output_path,
+                      self._config.inline_primes_max)
+        log.info("job %s %s: %d tested, %d primes", self.job.id, state.value,
+                 outcome.tested, outcome.primes)
+
+    def write_progress(self, force: bool = False) -> None:
+        """Publish progress for `runner status`, at most every PROGRESS_EVERY_SECONDS."""
+        now = time.monotonic()
+        if not force and (self.finished or now - self._progress_written < PROGRESS_EVERY_SECONDS):
+            return
+        self._progress_written = now
+        progress = {"state": JobState.RUNNING.value, "tested": self.checkpoint.tested,
+                    "primes": self.checkpoint.primes, "total": self.job.total,
+                    "started": self.started_at, "updated": time.time()}
+        self.spool.write_atomically(self.jobdir.file(PROGRESS_FILE), json.dumps(progress).encode())
+
+
+def _started_at(jobdir: JobDir) -> float:
+    progress = jobdir.read_json(PROGRESS_FILE)
+    return progress["started"] if progress and "started" in progress else time.time()

@@ -1,0 +1,366 @@
+"""The spool: the on-disk queue. Every job state is a place, every change one rename.
+
+    <root>/config.yaml
+    <root>/jobs/<name>.yaml                     queued: dropped by people or `runner submit`
+    <root>/jobs/.state/claiming/<random>/       being claimed (still reported as queued)
+    <root>/jobs/.state/running/<id>/            running (or waiting for a daemon to resume it)
+    <root>/jobs/.state/{done,failed,cancelled}/<id>/   finished
+    <root>/jobs/.state/inputs/                  numbers files written by `runner submit`
+    <root>/jobs/.state/tmp/                     files being written, renamed into place whole
+    <root>/outbox/<id>.yaml, <id>.primes        results
+
+Nothing else in the runner touches these paths. The state folders live inside
+jobs/ so that one recursive watch sees a claim as a move within the watch (an
+unpaired move out of a watched folder stalls watchdog's events by 0.5 s).
+
+A job folder holds `job.yaml` (the file as dropped), `lock` (flocked by the
+process that owns the job: the kernel drops the lock when that process dies,
+so a free lock on a running job means its daemon died and the job may be
+adopted), and, while it runs, its resolved spec, checkpoint journal, output so
+far and progress. A job is claimed by renaming its file into a locked claiming
+folder, so two daemons can never both run it; its result is committed by
+renaming outbox/<id>.yaml into place, the one instant at which it is finished.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from .errors import SpoolError
+import yaml
+
+from .job import JOB_ID_PATTERN, JOB_SUFFIXES, JobState, peek_job_id
+
+STATE_DIR = ".state"
+JOB_FILE, LOCK_FILE, SOURCE_FILE = "job.yaml", "lock", "source"
+SPEC_FILE, PROGRESS_FILE, CANCEL_FILE = "spec.json", "progress.json", "cancel"
+RESULT_SUFFIX, PRIMES_SUFFIX = ".yaml", ".primes"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or creation in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class JobDir:
+    """A job's folder in the spool, locked by this process while `lock_fd` is open."""
+
+    path: Path
+    lock_fd: Optional[int] = None
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def source_name(self) -> str:
+        """The name the job file had in jobs/."""
+        try:
+            return self.file(SOURCE_FILE).read_text(encoding="utf-8")
+        except OSError:
+            return JOB_FILE
+
+    def read_json(self, name: str) -> Optional[dict]:
+        try:
+            return json.loads(self.file(name).read_bytes())
+        except (OSError, ValueError):
+            return None
+
+    def release(self) -> None:
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What `status` shows of one job, read from the spool alone."""
+
+    id: str
+    state: JobState
+    progress: dict
+    path: Path
+
+
+class Spool:
+    """The spool rooted at `root`: its places and the only code that moves jobs between them."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self.jobs = self.root / "jobs"
+        self.outbox = self.root / "outbox"
+        self.state = self.jobs / STATE_DIR
+        self.tmp = self.state / "tmp"
+        self.inputs = self.state / "inputs"
+        self.claiming = self.state / "claiming"
+
+    def place(self, state: JobState) -> Path:
+        """The folder that holds the jobs in `state` (queued jobs are files in jobs/)."""
+        return self.jobs if state is JobState.QUEUED else self.state / state.value
+
+    @classmethod
+    def create(cls, root: Path) -> "Spool":
+        """Make a spool at `root` (config.yaml with every setting commented, jobs/, outbox/)."""
+        from .config import CONFIG_FILE_NAME, CONFIG_TEMPLATE  # pydantic: only when needed
+
+        spool = cls(root)
+        spool.root.mkdir(parents=True, exist_ok=True)
+        config = spool.root / CONFIG_FILE_NAME
+        if not config.exists():
+            config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        spool.ensure()
+        return spool
+
+    def ensure(self) -> None:
+        """Make the spool's folders if missing; raise SpoolError if this is not a spool."""
+        if not self.root.is_dir():
+            raise SpoolError(f"{self.root} is not a folder; make a spool with `runner init DIR`")
+        for folder in (self.jobs, self.outbox, self.tmp, self.inputs, self.claiming,
+                       *(self.place(s) for s in (JobState.RUNNING, *_FINISHED))):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    # -- writing files whole ---------------------------------------------------
+
+    def write_atomically(self, dest: Path, data: bytes) -> None:
+        """Write `data` to `dest` so that a reader sees no file or the whole file, durably."""
+        temp = self.tmp / f"{dest.name}.{uuid.uuid4().hex}"
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(temp, dest)
+        fsync_dir(dest.parent)
+
+    def temp_path(self, name: str) -> Path:
+        """A fresh path in the spool's tmp folder, on the spool's filesystem."""
+        return self.tmp / f"{uuid.uuid4().hex}.{name}"
+
+    # -- queued ----------------------------------------------------------------
+
+    def queued_files(self) -> list[Path]:
+        """Job files waiting in jobs/, oldest first; hidden names (files being written) skipped."""
+        found = []
+        with os.scandir(self.jobs) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.name.endswith(JOB_SUFFIXES):
+                    continue
+                try:
+                    found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+                except OSError:
+                    continue
+        return [self.jobs / name for _, name in sorted(found)]
+
+    def enqueue(self, name: str, data: bytes) -> Path:
+        """Put a job file into jobs/ whole, under a name not yet taken there."""
+        stem, suffix = os.path.splitext(name)
+        temp = self.jobs / f".{uuid.uuid4().hex}.tmp"
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        for n in range(1, 1_000_000):
+            dest = self.jobs / (name if n == 1 else f"{stem}-{n}{suffix}")
+            try:
+                os.link(temp, dest)  # unlike rename, fails when dest exists
+            except FileExistsError:
+                continue
+            os.unlink(temp)
+            fsync_dir(self.jobs)
+            return dest
+        raise SpoolError("no free name for the job file in jobs/")
+
+    # -- claiming and placing --------------------------------------------------
+
+    def claim(self, path: Path) -> Optional[JobDir]:
+        """Take the queued file `path` for this process; None if another took it first."""
+        folder = self.claiming / uuid.uuid4().hex
+        folder.mkdir()
+        jobdir = JobDir(folder, _lock(folder / LOCK_FILE))
+        (folder / SOURCE_FILE).write_text(path.name, encoding="utf-8")
+        try:
+            os.rename(path, folder / JOB_FILE)
+        except FileNotFoundError:
+            jobdir.release()
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        return jobdir
+
+    def place_running(self, jobdir: JobDir, wanted_id: str) -> str:
+        """Move a claimed job to running/ under `wanted_id`, or `wanted_id-N` if that id is
+        taken (running, finished, or with a result in outbox/). Returns the id given."""
+        running = self.place(JobState.RUNNING)
+        for n in range(1, 1_000_000):
+            job_id = wanted_id if n == 1 else f"{wanted_id[:57]}-{n}"
+            if self._id_has_history(job_id):
+                continue
+            try:
+                os.rename(jobdir.path, running / job_id)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue
+                raise
+            if self._id_has_history(job_id):
+                # a daemon finished a job of this id between our check and our rename
+                os.rename(running / job_id, jobdir.path)
+                continue
+            jobdir.path = running / job_id
+            fsync_dir(running)
+            return job_id
+        raise SpoolError(f"no free id like {wanted_id!r}")
+
+    def _id_has_history(self, job_id: str) -> bool:
+        return (self.outbox / f"{job_id}{RESULT_SUFFIX}").exists() or any(
+            (self.place(state) / job_id).exists() for state in _FINISHED)
+
+    # -- finishing -------------------------------------------------------------
+
+    def commit_result(self, jobdir: JobDir, state: JobState, result: bytes,
+                      primes: Optional[Path]) -> None:
+        """Finish a running job: its primes file (if any) and result go to outbox/, the
+        result's rename being the commit, then the job's folder moves to its final place."""
+        job_id = jobdir.id
+        if primes is not None:
+            os.rename(primes, self.outbox / f"{job_id}{PRIMES_SUFFIX}")
+        self.write_atomically(self.outbox / f"{job_id}{RESULT_SUFFIX}", result)
+        self._archive(jobdir, state)
+
+    def _archive(self, jobdir: JobDir, state: JobState) -> None:
+        dest = self.place(state) / jobdir.id
+        if dest.exists():  # left by a crash between rename and rmtree of an older try
+            shutil.rmtree(dest)
+        os.rename(jobdir.path, dest)
+        fsync_dir(dest.parent)
+        jobdir.path = dest
+        jobdir.release()
+
+    def result_path(self, job_id: str) -> Path:
+        return self.outbox / f"{job_id}{RESULT_SUFFIX}"
+
+    # -- recovery --------------------------------------------------------------
+
+    def adopt_orphans(self) -> Iterator[JobDir]:
+        """Running jobs whose owner died, now locked by this process. Claims left half-way
+        by a dead process go back to jobs/; jobs whose result was committed are archived."""
+        for folder in _subfolders(self.claiming):
+            lock_fd = _try_lock(folder / LOCK_FILE)
+            if lock_fd is None:
+                continue
+            jobdir = JobDir(folder, lock_fd)
+            if jobdir.file(JOB_FILE).exists():
+                self.enqueue(jobdir.source_name(), jobdir.file(JOB_FILE).read_bytes())
+            jobdir.release()
+            shutil.rmtree(folder, ignore_errors=True)
+        for folder in _subfolders(self.place(JobState.RUNNING)):
+            lock_fd = _try_lock(folder / LOCK_FILE)
+            if lock_fd is None:
+                continue
+            jobdir = JobDir(folder, lock_fd)
+            committed = self.read_result_state(jobdir.id)
+            if committed is not None:
+                self._archive(jobdir, committed)
+                continue
+            yield jobdir
+
+    def read_result_state(self, job_id: str) -> Optional[JobState]:
+        """The state in outbox/<id>.yaml, if that result exists."""
+        try:
+            with open(self.result_path(job_id), "rb") as handle:
+                return JobState(yaml.load(handle, Loader=_YAML_LOADER)["state"])
+        except (OSError, KeyError, TypeError, ValueError):
+            return None
+
+    # -- cancel ----------------------------------------------------------------
+
+    def request_cancel(self, job_id: str) -> None:
+        """Ask the daemon running `job_id` to cancel it."""
+        jobdir = JobDir(self.place(JobState.RUNNING) / job_id)
+        self.write_atomically(jobdir.file(CANCEL_FILE), b"")
+
+    def try_own(self, jobdir: JobDir) -> bool:
+        """Lock a running job's folder if no live process holds it."""
+        jobdir.lock_fd = _try_lock(jobdir.file(LOCK_FILE))
+        return jobdir.lock_fd is not None
+
+    # -- reading ---------------------------------------------------------------
+
+    def find(self, job_id: str) -> Optional[JobInfo]:
+        """The job with this id, wherever it is, or None."""
+        if not JOB_ID_PATTERN.fullmatch(job_id):
+            return None
+        for info in self.jobs_in(JobState.RUNNING, *_FINISHED, JobState.QUEUED, only=job_id):
+            return info
+        return None
+
+    def list_jobs(self) -> list[JobInfo]:
+        """Every job of the spool: queued, running and finished."""
+        return list(self.jobs_in(JobState.QUEUED, JobState.RUNNING, *_FINISHED))
+
+    def jobs_in(self, *states: JobState, only: Optional[str] = None) -> Iterator[JobInfo]:
+        for state in states:
+            if state is JobState.QUEUED:
+                yield from self._queued_infos(only)
+                continue
+            names = [only] if only else sorted(os.listdir(self.place(state)))
+            for name in names:
+                folder = self.place(state) / name
+                if folder.is_dir():
+                    yield JobInfo(name, state, JobDir(folder).read_json(PROGRESS_FILE) or {}, folder)
+
+    def _queued_infos(self, only: Optional[str]) -> Iterator[JobInfo]:
+        for path in self.queued_files():
+            job_id = peek_job_id(path)
+            if only is None or job_id == only:
+                yield JobInfo(job_id, JobState.QUEUED, {}, path)
+        for folder in _subfolders(self.claiming):
+            job_id = peek_job_id(folder / JOB_FILE, JobDir(folder).source_name())
+            if only is None or job_id == only:
+                yield JobInfo(job_id, JobState.QUEUED, {}, folder / JOB_FILE)
+
+
+def _lock(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def _try_lock(path: Path) -> Optional[int]:
+    """Lock `path` if no live process holds it and it is still where we looked for it
+    (its owner may have moved the folder on between our open and our flock)."""
+    try:
+        fd = _lock(path)
+    except OSError:  # held by a live process (BlockingIOError), or the folder moved on
+        return None
+    try:
+        still_there = os.stat(path).st_ino == os.fstat(fd).st_ino
+    except OSError:
+        still_there = False
+    if not still_there:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return [folder / name for name in sorted(os.listdir(folder))]
+    except FileNotFoundError:
+        return []
+

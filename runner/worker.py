@@ -1,0 +1,57 @@
+"""The worker side of a supervised pool: what runs inside each pool process.
+
+Each worker opens its own connection to the daemon's supervisor (see pools.py)
+when the pool starts it. Around every chunk it sends `start` and waits for a
+go-ahead (a chunk of a job cancelled meanwhile is skipped), then sends `end`.
+The connection is the worker's alone, so a worker killed at any instant cannot
+wedge another worker's channel; and its end-of-file tells the supervisor, at
+once, that the worker is gone and which chunk it held.
+
+SIGUSR1 asks a worker to drop the chunk it is computing (cancel, timeout): the
+worker exits only while computing, when it holds none of the pool's queue
+locks, so stopping it never wedges the pool for the other workers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from multiprocessing.connection import Client, Connection
+
+from .tasks import primes
+
+ABORT_EXIT_CODE = 75
+ABORT_SIGNAL = signal.SIGUSR1
+SKIPPED = "skipped"
+TASKS = {"primes": primes.test_chunk}  # job files cannot name code: only these run
+
+_channel: Connection | None = None
+_computing = False
+
+
+def initialize(address: str, authkey: bytes, pool_id: int) -> None:
+    """Pool initializer: connect to the supervisor and say who we are."""
+    global _channel
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle
+    signal.signal(ABORT_SIGNAL, _abort_if_computing)
+    _channel = Client(address, authkey=authkey)
+    _channel.send(("hello", os.getpid(), pool_id))
+
+
+def _abort_if_computing(signum, frame) -> None:
+    if _computing:
+        os._exit(ABORT_EXIT_CODE)
+
+
+def run_chunk(token: int, task: str, payload):
+    """Run one chunk of `task` unless the supervisor says to skip it."""
+    global _computing
+    _channel.send(("start", token))
+    if not _channel.recv():
+        return SKIPPED
+    _computing = True
+    try:
+        return TASKS[task](payload)
+    finally:
+        _computing = False
+        _channel.send(("end", token))
