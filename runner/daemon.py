@@ -179,7 +179,7 @@ class Daemon:
         """Validate and start a claimed (or adopted) job; a bad one fails at once."""
         shown = f"jobs/{jobdir.source_name()}"
         try:
-            job = self._load(jobdir, shown, claimed)
+            job = self._load(jobdir, claimed)
             if claimed:
                 job = dataclasses.replace(job, id=self.spool.place_running(jobdir, job.id))
                 self.spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode())
@@ -197,11 +197,11 @@ class Daemon:
         log.info("job %s started (%d numbers)", job.id, job.total)
         run.step()
 
-    def _load(self, jobdir: JobDir, shown: str, claimed: bool) -> Job:
+    def _load(self, jobdir: JobDir, claimed: bool) -> Job:
         spec = jobdir.read_json(SPEC_FILE)
         if spec is not None:
             return Job.from_dict(spec)
-        job = load_job(jobdir.file(JOB_FILE), self.spool.root, self.config, shown_as=shown)
+        job = load_job(jobdir.file(JOB_FILE), self.spool.root, self.config, jobdir.source_name())
         return job if claimed else dataclasses.replace(job, id=jobdir.id)
 
     def _fail_unrunnable(self, jobdir: JobDir, claimed: bool, error: dict) -> None:

@@ -78,17 +78,19 @@ class _JobLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.Safe
 _JobLoader.add_constructor("tag:yaml.org,2002:int", _JobLoader.construct_decimal_int)
 
 
-def load_job(path: Path, root: Path, config: Config, shown_as: str | None = None) -> Job:
+def load_job(path: Path, root: Path, config: Config, name: str | None = None) -> Job:
     """Read, validate and resolve the job file at `path` of the spool at `root`.
 
-    Raises JobError naming `shown_as` (default: the path) and, where YAML knows
-    them, the line and column. Checks every limit of `config` before returning.
+    `name` is the file's name in jobs/ (default: its own), which gives the job's
+    id when it names none. Raises JobError naming the file as `jobs/<name>` and,
+    where YAML knows them, the line and column. Checks every limit of `config`.
     """
-    shown = shown_as or str(path)
+    name = name or path.name
+    shown = f"jobs/{name}"
     try:
-        data, node = _parse_yaml(_read_job_bytes(path, config), shown)
-        fields = _validate(data, node, shown)
-        return _resolve(fields, path, root, config, shown)
+        data, node = _parse_yaml(_read_job_bytes(path, config))
+        fields = _validate(data, node)
+        return _resolve(fields, default_job_id(Path(name)), root, config)
     except JobError as exc:
         if exc.file is None:
             exc.file = shown
@@ -116,7 +118,7 @@ def _read_job_bytes(path: Path, config: Config) -> bytes:
         return handle.read(limit + 1)
 
 
-def _parse_yaml(raw: bytes, shown: str) -> tuple[dict, yaml.Node]:
+def _parse_yaml(raw: bytes) -> tuple[dict, yaml.Node]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -175,7 +177,7 @@ def _refuse_aliases(root: yaml.Node) -> None:
                 stack.extend((key, value))
 
 
-def _validate(data: dict, node: yaml.Node, shown: str) -> JobFields:
+def _validate(data: dict, node: yaml.Node) -> JobFields:
     try:
         return JobFields.model_validate(data)
     except ValidationError as exc:
@@ -261,7 +263,7 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
     return f"{name}: {error['msg']}", "see the job file format in the README"
 
 
-def _resolve(fields: JobFields, path: Path, root: Path, config: Config, shown: str) -> Job:
+def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> Job:
     limits, defaults = config.limits, config.defaults
     sources = [n for n in ("numbers", "numbers_file", "range") if getattr(fields, n) is not None]
     if len(sources) != 1:
@@ -276,7 +278,7 @@ def _resolve(fields: JobFields, path: Path, root: Path, config: Config, shown: s
     timeout = float(fields.timeout or defaults.timeout)
     _check_limit(timeout, limits.timeout, "timeout", "limits.timeout")
     common = dict(
-        id=fields.id or default_job_id(path),
+        id=fields.id or default_id,
         pool=PoolSettings(
             processes=processes,
             maxtasksperchild=fields.pool.maxtasksperchild or defaults.maxtasksperchild,
