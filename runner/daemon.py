@@ -101,11 +101,10 @@ class Daemon:
             signal.signal(signum, self.request_stop)
         self._manager = PoolManager(self.config, self.post)
         observer = Observer()
-        observer.schedule(_JobsWatcher(self.spool.jobs, self), str(self.spool.jobs), recursive=True)
+        observer.schedule(_JobsWatcher(self.spool.jobs, self), str(self.spool.jobs), recursive=False)
         observer.start()
         log.info("daemon started on %s (%d processes)", self.spool.root, self.config.total_processes)
         try:
-            self._resume_orphans()
             while not self._stopping:
                 self._handle(self._next_message())
                 self._tick()
@@ -129,28 +128,44 @@ class Daemon:
         if isinstance(message, ChunkFinished):
             submission = self._manager.take(message.token)
             if submission is not None:
-                submission.owner.chunk_finished(submission, message.result)
+                self._guarded(submission.owner, submission.owner.chunk_finished, submission,
+                              message.result)
         elif isinstance(message, ChunkRaised):
             submission = self._manager.take(message.token)
             if submission is not None:
-                submission.owner.chunk_raised(submission, message.error)
+                self._guarded(submission.owner, submission.owner.chunk_raised, submission,
+                              message.error)
         elif isinstance(message, WorkerLost):
             for submission, cause in self._manager.worker_lost(message):
-                submission.owner.chunk_lost(submission, cause)
+                self._guarded(submission.owner, submission.owner.chunk_lost, submission, cause)
         self._forget_finished()
+
+    def _guarded(self, run: JobRun, method, *args) -> None:
+        """Call a run's method; an error there (a disk that failed, a bug) fails that job,
+        or if even that cannot be written, leaves it in running/ to be resumed: never
+        does it stop the daemon."""
+        try:
+            method(*args)
+        except Exception as error:
+            log.exception("job %s: error", run.job.id)
+            try:
+                run.fail(JobError(f"the runner hit an error: {type(error).__name__}: {error}",
+                                  fix="check the spool's disk; if it is fine, report this as "
+                                  "a bug in runner").to_dict())
+            except Exception:
+                log.exception("job %s: cannot record its failure; it stays in running/ and "
+                              "will be resumed", run.job.id)
+                run.abandon()
 
     def _tick(self) -> None:
         self._manager.tick()
         for run in list(self._runs.values()):
-            if run.cancel_requested():
-                run.cancel()
-            else:
-                run.step()
-                run.write_progress()
+            self._guarded(run, run.cancel if run.cancel_requested() else run.advance)
         self._forget_finished()
         now = time.monotonic()
         if not self._stopping and now - self._last_rescan >= self.config.rescan_seconds:
             self._last_rescan = now
+            self._resume_orphans()
             self._claim_queued()
 
     def _forget_finished(self) -> None:
@@ -172,7 +187,7 @@ class Daemon:
 
     def _resume_orphans(self) -> None:
         for jobdir in self.spool.adopt_orphans():
-            log.info("resuming job %s left by a daemon that stopped", jobdir.id)
+            log.info("resuming job %s, left by a daemon that stopped", jobdir.id)
             self._start(jobdir, claimed=False)
 
     def _start(self, jobdir: JobDir, claimed: bool) -> None:
@@ -180,32 +195,45 @@ class Daemon:
         shown = f"jobs/{jobdir.source_name()}"
         try:
             job = self._load(jobdir, claimed)
-            if claimed:
-                job = dataclasses.replace(job, id=self.spool.place_running(jobdir, job.id))
-                self.spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode())
         except JobError as error:
-            self._fail_unrunnable(jobdir, claimed, error.to_dict())
+            self._fail_unrunnable(jobdir, error.to_dict())
             return
         except Exception as error:  # a bug must not take the daemon down with it
             log.exception("job from %s: unexpected error", shown)
-            self._fail_unrunnable(jobdir, claimed, JobError(
+            self._fail_unrunnable(jobdir, JobError(
                 f"the runner hit an internal error: {type(error).__name__}: {error}",
                 file=shown, fix="report this as a bug in runner, with the job file").to_dict())
             return
-        run = JobRun(self.spool, jobdir, job, self.config, self._manager)
+        try:
+            run = JobRun(self.spool, jobdir, job, self.config, self._manager)
+        except OSError as error:
+            log.error("job %s cannot start (%s); it stays in running/ and is tried again at "
+                      "the next rescan", job.id, error)
+            jobdir.release()
+            return
         self._runs[job.id] = run
         log.info("job %s started (%d numbers)", job.id, job.total)
-        run.step()
+        self._guarded(run, run.advance)
 
     def _load(self, jobdir: JobDir, claimed: bool) -> Job:
+        """The job's spec: as saved when it started, else validated from its file now,
+        placed in running/ (if just claimed) and saved."""
         spec = jobdir.read_json(SPEC_FILE)
         if spec is not None:
             return Job.from_dict(spec)
         job = load_job(jobdir.file(JOB_FILE), self.spool.root, self.config, jobdir.source_name())
-        return job if claimed else dataclasses.replace(job, id=jobdir.id)
+        job_id = self.spool.place_running(jobdir, job.id) if claimed else jobdir.id
+        submitted = job.numbers_file
+        if submitted is not None:
+            job = dataclasses.replace(job, numbers_file=self.spool.adopt_input(jobdir, submitted))
+        job = dataclasses.replace(job, id=job_id)
+        self.spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode())
+        if submitted is not None:
+            self.spool.forget_input(submitted)
+        return job
 
-    def _fail_unrunnable(self, jobdir: JobDir, claimed: bool, error: dict) -> None:
-        if claimed:
+    def _fail_unrunnable(self, jobdir: JobDir, error: dict) -> None:
+        if jobdir.path.parent == self.spool.claiming:
             self.spool.place_running(jobdir, peek_job_id(jobdir.file(JOB_FILE), jobdir.source_name()))
         log.warning("job %s failed: %s", jobdir.id, error["message"])
         now = time.time()

@@ -51,8 +51,9 @@ class JobRun:
         self._progress_written = 0.0
         self.finished = False
 
-    def step(self) -> None:
-        """Get a pool if we have none yet, then keep the window of chunks full."""
+    def advance(self) -> None:
+        """Get a pool if we have none yet, keep the window of chunks full, publish
+        progress, and finish the job when its last chunk is in."""
         if self.finished:
             return
         if not self._has_pool:
@@ -67,6 +68,8 @@ class JobRun:
                 self._submit(chunk, attempt=1)
         if self._exhausted and self._inflight == 0 and not self._waiting:
             self._finish(JobState.DONE)
+        else:
+            self.write_progress()
 
     def _submit(self, chunk: Chunk, attempt: int) -> None:
         if attempt == 1:
@@ -89,7 +92,7 @@ class JobRun:
                     self.checkpoint.record(self._next_to_write, *self._waiting.pop(self._next_to_write))
                 else:
                     break
-        self.step()
+        self.advance()
 
     def chunk_raised(self, submission: Submission, error: BaseException) -> None:
         """The task raised: bad input in the chunk, which no retry can mend."""
@@ -145,11 +148,19 @@ class JobRun:
         so that the next daemon resumes it from here."""
         if self.finished:
             return
+        self.write_progress(force=True)
+        self.checkpoint.sync()
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Let go of the job without touching the disk: stop its chunks, unlock it. It
+        stays in running/, and the next rescan (of any daemon) resumes it."""
         self.finished = True
         self._manager.abort_owner(self)
-        self.checkpoint.sync()
-        self.checkpoint.close()
-        self.write_progress(force=True)
+        try:
+            self.checkpoint.close()
+        except OSError as error:  # the disk may be what failed: unlock the job regardless
+            log.warning("job %s: closing its checkpoint failed: %s", self.job.id, error)
         self.jobdir.release()
 
     def _finish(self, state: JobState, error: Optional[dict] = None) -> None:

@@ -9,9 +9,11 @@
     <root>/jobs/.state/tmp/                     files being written, renamed into place whole
     <root>/outbox/<id>.yaml, <id>.primes        results
 
-Nothing else in the runner touches these paths. The state folders live inside
-jobs/ so that one recursive watch sees a claim as a move within the watch (an
-unpaired move out of a watched folder stalls watchdog's events by 0.5 s).
+Nothing else in the runner touches these paths. The daemon watches jobs/ alone,
+and no file ever moves out of it by one rename: watchdog holds a move out of a
+watched folder for 0.5 s, and every event behind it. A claim is instead a rename
+within jobs/ (to a hidden name), then a link into the claiming folder and an
+unlink, so the watcher sees a paired move and a deletion.
 
 A job folder holds `job.yaml` (the file as dropped), `lock` (flocked by the
 process that owns the job: the kernel drops the lock when that process dies,
@@ -43,6 +45,7 @@ from .job import JOB_ID_PATTERN, JOB_SUFFIXES, JobState, peek_job_id
 STATE_DIR = ".state"
 JOB_FILE, LOCK_FILE, SOURCE_FILE = "job.yaml", "lock", "source"
 SPEC_FILE, PROGRESS_FILE, CANCEL_FILE = "spec.json", "progress.json", "cancel"
+INPUT_FILE = "input.numbers"  # the job's own copy of a numbers file `runner submit` stored
 RESULT_SUFFIX, PRIMES_SUFFIX = ".yaml", ".primes"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
@@ -184,24 +187,35 @@ class Spool:
                 continue
             os.unlink(temp)
             fsync_dir(self.jobs)
+            # A link shows up as a bare "created" event, like a file just opened for
+            # writing; a close-after-write event tells the daemon this one is whole.
+            open(dest, "ab").close()
             return dest
         raise SpoolError("no free name for the job file in jobs/")
 
     # -- claiming and placing --------------------------------------------------
 
     def claim(self, path: Path) -> Optional[JobDir]:
-        """Take the queued file `path` for this process; None if another took it first."""
-        folder = self.claiming / uuid.uuid4().hex
+        """Take the queued file `path` for this process; None if another took it first.
+        The rename to a hidden name is the claim; the rest moves it to its folder."""
+        token = uuid.uuid4().hex
+        folder = self.claiming / token
         folder.mkdir()
         jobdir = JobDir(folder, _lock(folder / LOCK_FILE))
         (folder / SOURCE_FILE).write_text(path.name, encoding="utf-8")
+        hidden = self._claimed_name(token)
         try:
-            os.rename(path, folder / JOB_FILE)
+            os.rename(path, hidden)
         except FileNotFoundError:
             jobdir.release()
             shutil.rmtree(folder, ignore_errors=True)
             return None
+        os.link(hidden, folder / JOB_FILE)
+        os.unlink(hidden)
         return jobdir
+
+    def _claimed_name(self, token: str) -> Path:
+        return self.jobs / f".claimed-{token}"
 
     def place_running(self, jobdir: JobDir, wanted_id: str) -> str:
         """Move a claimed job to running/ under `wanted_id`, or `wanted_id-N` if that id is
@@ -242,7 +256,27 @@ class Spool:
         self.write_atomically(self.outbox / f"{job_id}{RESULT_SUFFIX}", result)
         self._archive(jobdir, state)
 
+    def adopt_input(self, jobdir: JobDir, numbers_file: str) -> str:
+        """Give a running job its own link to a numbers file that `runner submit` stored
+        in inputs/ (removed with `forget_input` once the job's spec names the link);
+        other files stay where the job named them. Returns the path the job should use."""
+        source = self.root / numbers_file
+        if source.parent != self.inputs:
+            return numbers_file
+        try:
+            os.link(source, jobdir.file(INPUT_FILE))
+        except FileExistsError:
+            pass
+        return jobdir.file(INPUT_FILE).relative_to(self.root).as_posix()
+
+    def forget_input(self, numbers_file: str) -> None:
+        """Drop inputs/' name for a numbers file a job has adopted."""
+        source = self.root / numbers_file
+        if source.parent == self.inputs:
+            source.unlink(missing_ok=True)
+
     def _archive(self, jobdir: JobDir, state: JobState) -> None:
+        jobdir.file(INPUT_FILE).unlink(missing_ok=True)  # finished: the copy is not needed
         dest = self.place(state) / jobdir.id
         if dest.exists():  # left by a crash between rename and rmtree of an older try
             shutil.rmtree(dest)
@@ -264,8 +298,12 @@ class Spool:
             if lock_fd is None:
                 continue
             jobdir = JobDir(folder, lock_fd)
-            if jobdir.file(JOB_FILE).exists():
-                self.enqueue(jobdir.source_name(), jobdir.file(JOB_FILE).read_bytes())
+            hidden = self._claimed_name(folder.name)
+            for leftover in (jobdir.file(JOB_FILE), hidden):
+                if leftover.exists():
+                    self.enqueue(jobdir.source_name(), leftover.read_bytes())
+                    break
+            hidden.unlink(missing_ok=True)
             jobdir.release()
             shutil.rmtree(folder, ignore_errors=True)
         for folder in _subfolders(self.place(JobState.RUNNING)):
