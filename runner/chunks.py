@@ -22,6 +22,13 @@ from .job import Job
 
 READ_BLOCK_BYTES = 1 << 20
 _NUMBER_LINE = re.compile(rb"^[ \t]*[^ \t\r\n#]", re.M)
+_DIGITS_AND_NEWLINES = b"0123456789\r\n"
+
+
+def only_digit_lines(text: bytes) -> bool:
+    """Whether every line of `text` is digits (a C-speed check, no Python per line)."""
+    return (not text.translate(None, _DIGITS_AND_NEWLINES) and b"\n\n" not in text
+            and b"\n\r" not in text and not text.startswith((b"\n", b"\r")))
 
 
 @dataclass(frozen=True)
@@ -75,8 +82,14 @@ def count_numbers_in_file(path: Path) -> int:
             block = carry + block
             cut = block.rfind(b"\n") + 1
             carry = block[cut:]
-            count += len(_NUMBER_LINE.findall(block, 0, cut))
-    return count + len(_NUMBER_LINE.findall(carry))
+            count += _count_number_lines(block[:cut])
+    return count + _count_number_lines(carry)
+
+
+def _count_number_lines(text: bytes) -> int:
+    if only_digit_lines(text):  # the common case, a number on every line: count fast
+        return text.count(b"\n") + (1 if text and not text.endswith(b"\n") else 0)
+    return len(_NUMBER_LINE.findall(text))
 
 
 def plan_chunks(job: Job, root: Path, max_bits: int) -> Iterator[Chunk]:

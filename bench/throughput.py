@@ -1,0 +1,103 @@
+"""Throughput: `runner submit` to result file on a warm daemon, against the book-style script.
+
+    python bench/throughput.py [--numbers 2000000] [--rounds 5]
+
+Makes a file of random odd 64-bit integers (one a line), then in each round times,
+side by side: the script a reader of the book would write (the parent reads and
+parses the file, then `Pool(2).imap_unordered(gmpy2.is_prime, nums, chunksize=20000)`),
+and the runner (`runner submit FILE --chunksize 20000 --unordered` on a daemon that
+is already running, until outbox/<id>.yaml exists). Prints each median and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BOOK_SCRIPT = """
+import sys, gmpy2
+from multiprocessing import Pool
+if __name__ == "__main__":
+    with open(sys.argv[1]) as f:
+        nums = [int(line) for line in f]
+    with Pool(2) as pool:
+        primes = [n for n, p in zip(nums, pool.imap(gmpy2.is_prime, nums, chunksize=20000)) if p]
+    with open(sys.argv[2], "w") as out:
+        out.write("".join(f"{p}\\n" for p in primes))
+"""
+
+
+def make_numbers(path: Path, count: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    with open(path, "w") as out:
+        for _ in range(count // 100_000 + 1):
+            block = min(100_000, count)
+            count -= block
+            out.write("".join(f"{rng.getrandbits(64) | 1}\n" for _ in range(block)))
+            if count == 0:
+                break
+
+
+def time_book(script: Path, numbers: Path, out: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(script), str(numbers), str(out)], check=True)
+    return time.perf_counter() - start
+
+
+def time_runner(root: Path, numbers: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    job_id = subprocess.run(["runner", "submit", str(numbers), "--root", str(root),
+                             "--chunksize", "20000", "--unordered"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    result = root / "outbox" / f"{job_id}.yaml"
+    while not result.exists():
+        time.sleep(0.001)
+    return time.perf_counter() - start, job_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--numbers", type=int, default=2_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        numbers = tmp / "numbers.txt"
+        make_numbers(numbers, args.numbers)
+        script = tmp / "book.py"
+        script.write_text(BOOK_SCRIPT)
+        root = tmp / "spool"
+        subprocess.run(["runner", "init", str(root)], check=True, capture_output=True)
+        daemon = subprocess.Popen(["runner", "start", "--root", str(root)],
+                                  stderr=subprocess.DEVNULL)
+        try:
+            warm = tmp / "warm.txt"
+            warm.write_text("17977\n")
+            time_runner(root, warm)  # the daemon's pool is now warm
+            book, ours = [], []
+            for _ in range(args.rounds):
+                book.append(time_book(script, numbers, tmp / "book.primes"))
+                seconds, job_id = time_runner(root, numbers)
+                ours.append(seconds)
+                expected = (tmp / "book.primes").read_text().split()
+                got = (root / "outbox" / f"{job_id}.primes").read_text().split()
+                assert sorted(map(int, got)) == sorted(map(int, expected)), "results differ"
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
+    b, r = statistics.median(book), statistics.median(ours)
+    print(f"{args.numbers} random odd 64-bit numbers, {args.rounds} rounds, medians:")
+    print(f"  book-style script (Pool(2).imap, chunksize=20000): {b:.3f} s")
+    print(f"  runner submit -> result on a warm daemon:          {r:.3f} s "
+          f"({args.numbers / r / 1e6:.2f} M numbers/s)")
+    print(f"  ratio runner / book: {r / b:.2f}")
+
+
+if __name__ == "__main__":
+    main()
