@@ -37,6 +37,7 @@ from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool
 log = logging.getLogger("runner.daemon")
 
 TICK_SECONDS = 0.05
+ERROR_PAUSE_SECONDS = 1.0
 # A file seen only by a rescan (no close or move event) must be this old to be
 # taken as whole: a writer might still be filling it.
 SETTLE_SECONDS = 1.0
@@ -106,10 +107,14 @@ class Daemon:
         log.info("daemon started on %s (%d processes)", self.spool.root, self.config.total_processes)
         try:
             while not self._stopping:
-                self._handle(self._next_message())
-                self._tick()
-                if self.drain and not self._runs and not self.spool.queued_files():
-                    break
+                try:
+                    self._handle(self._next_message())
+                    self._tick()
+                    if self.drain and not self._runs and not self.spool.queued_files():
+                        break
+                except Exception:  # the disk failed under us, or a bug: log it, go on
+                    log.exception("daemon loop error; carrying on")
+                    time.sleep(ERROR_PAUSE_SECONDS)
         finally:
             self._suspend_all()
             self._manager.shutdown()
@@ -183,20 +188,26 @@ class Daemon:
             self._arrived.discard(path.name)
             jobdir = self.spool.claim(path)
             if jobdir is not None:
-                self._start(jobdir, claimed=True)
+                self._start(jobdir)
 
     def _resume_orphans(self) -> None:
         for jobdir in self.spool.adopt_orphans():
-            log.info("resuming job %s, left by a daemon that stopped", jobdir.id)
-            self._start(jobdir, claimed=False)
+            log.info("taking over job %s from %s, left by a process that died",
+                     jobdir.id, jobdir.path.parent.name)
+            self._start(jobdir)
 
-    def _start(self, jobdir: JobDir, claimed: bool) -> None:
+    def _start(self, jobdir: JobDir) -> None:
         """Validate and start a claimed (or adopted) job; a bad one fails at once."""
         shown = f"jobs/{jobdir.source_name()}"
         try:
-            job = self._load(jobdir, claimed)
+            job = self._load(jobdir)
+            run = JobRun(self.spool, jobdir, job, self.config, self._manager)
         except JobError as error:
             self._fail_unrunnable(jobdir, error.to_dict())
+            return
+        except OSError as error:  # the spool's disk, not the job: wait for it to mend
+            log.error("job from %s cannot start: %s; it will be tried again", shown, error)
+            jobdir.release()
             return
         except Exception as error:  # a bug must not take the daemon down with it
             log.exception("job from %s: unexpected error", shown)
@@ -204,25 +215,18 @@ class Daemon:
                 f"the runner hit an internal error: {type(error).__name__}: {error}",
                 file=shown, fix="report this as a bug in runner, with the job file").to_dict())
             return
-        try:
-            run = JobRun(self.spool, jobdir, job, self.config, self._manager)
-        except OSError as error:
-            log.error("job %s cannot start (%s); it stays in running/ and is tried again at "
-                      "the next rescan", job.id, error)
-            jobdir.release()
-            return
         self._runs[job.id] = run
         log.info("job %s started (%d numbers)", job.id, job.total)
         self._guarded(run, run.advance)
 
-    def _load(self, jobdir: JobDir, claimed: bool) -> Job:
+    def _load(self, jobdir: JobDir) -> Job:
         """The job's spec: as saved when it started, else validated from its file now,
         placed in running/ (if just claimed) and saved."""
         spec = jobdir.read_json(SPEC_FILE)
         if spec is not None:
             return Job.from_dict(spec)
         job = load_job(jobdir.file(JOB_FILE), self.spool.root, self.config, jobdir.source_name())
-        job_id = self.spool.place_running(jobdir, job.id) if claimed else jobdir.id
+        job_id = self.spool.place_running(jobdir, job.id) if self.spool.is_claiming(jobdir) else jobdir.id
         submitted = job.numbers_file
         if submitted is not None:
             job = dataclasses.replace(job, numbers_file=self.spool.adopt_input(jobdir, submitted))
@@ -233,7 +237,7 @@ class Daemon:
         return job
 
     def _fail_unrunnable(self, jobdir: JobDir, error: dict) -> None:
-        if jobdir.path.parent == self.spool.claiming:
+        if self.spool.is_claiming(jobdir):
             self.spool.place_running(jobdir, peek_job_id(jobdir.file(JOB_FILE), jobdir.source_name()))
         log.warning("job %s failed: %s", jobdir.id, error["message"])
         now = time.time()

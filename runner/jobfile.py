@@ -305,7 +305,11 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
         _check_bits(max(stop - 1, 0), limits.number_bits, "range.stop")
         return Job(total=stop - start, range=(start, stop), **common)
     relative = resolve_inside(root, fields.numbers_file, "numbers_file")
-    total = count_numbers_in_file(root / relative)
+    try:
+        total = count_numbers_in_file(root / relative)
+    except OSError as exc:
+        raise JobError(f"{relative!r} cannot be read: {exc.strerror}", field="numbers_file",
+                       fix="make the file readable by the daemon") from exc
     _check_limit(total, limits.numbers, "numbers_file (its count of lines)", "limits.numbers")
     return Job(total=total, numbers_file=relative, **common)
 

@@ -217,6 +217,10 @@ class Spool:
     def _claimed_name(self, token: str) -> Path:
         return self.jobs / f".claimed-{token}"
 
+    def is_claiming(self, jobdir: JobDir) -> bool:
+        """Whether the job is claimed but not yet placed in running/."""
+        return jobdir.path.parent == self.claiming
+
     def place_running(self, jobdir: JobDir, wanted_id: str) -> str:
         """Move a claimed job to running/ under `wanted_id`, or `wanted_id-N` if that id is
         taken (running, finished, or with a result in outbox/). Returns the id given."""
@@ -291,21 +295,24 @@ class Spool:
     # -- recovery --------------------------------------------------------------
 
     def adopt_orphans(self) -> Iterator[JobDir]:
-        """Running jobs whose owner died, now locked by this process. Claims left half-way
-        by a dead process go back to jobs/; jobs whose result was committed are archived."""
+        """Jobs whose owner died, now locked by this process: claims it left half-way
+        (`is_claiming` says so; the caller carries on with them) and running jobs.
+        Jobs whose result was committed are only archived."""
         for folder in _subfolders(self.claiming):
             lock_fd = _try_lock(folder / LOCK_FILE)
             if lock_fd is None:
                 continue
             jobdir = JobDir(folder, lock_fd)
             hidden = self._claimed_name(folder.name)
-            for leftover in (jobdir.file(JOB_FILE), hidden):
-                if leftover.exists():
-                    self.enqueue(jobdir.source_name(), leftover.read_bytes())
-                    break
-            hidden.unlink(missing_ok=True)
-            jobdir.release()
-            shutil.rmtree(folder, ignore_errors=True)
+            if hidden.exists():
+                if not jobdir.file(JOB_FILE).exists():
+                    os.link(hidden, jobdir.file(JOB_FILE))
+                hidden.unlink()
+            if jobdir.file(JOB_FILE).exists():
+                yield jobdir
+            else:  # died before its rename: the file is still queued in jobs/
+                jobdir.release()
+                shutil.rmtree(folder, ignore_errors=True)
         for folder in _subfolders(self.place(JobState.RUNNING)):
             lock_fd = _try_lock(folder / LOCK_FILE)
             if lock_fd is None:
