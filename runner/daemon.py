@@ -237,12 +237,20 @@ class Daemon:
         return job
 
     def _fail_unrunnable(self, jobdir: JobDir, error: dict) -> None:
-        if self.spool.is_claiming(jobdir):
-            self.spool.place_running(jobdir, peek_job_id(jobdir.file(JOB_FILE), jobdir.source_name()))
-        log.warning("job %s failed: %s", jobdir.id, error["message"])
-        now = time.time()
-        outcome = Outcome(JobState.FAILED, queued_at(jobdir), now, now, error=error)
-        commit_result(self.spool, jobdir, outcome, None, self.config.inline_primes_max)
+        """Give a job that cannot run its failed result (or, if the disk fails too, leave
+        it to be tried again)."""
+        try:
+            if self.spool.is_claiming(jobdir):
+                self.spool.place_running(jobdir, peek_job_id(jobdir.file(JOB_FILE),
+                                                             jobdir.source_name()))
+            log.warning("job %s failed: %s", jobdir.id, error["message"])
+            now = time.time()
+            outcome = Outcome(JobState.FAILED, queued_at(jobdir), now, now, error=error)
+            commit_result(self.spool, jobdir, outcome, None, self.config.inline_primes_max)
+        except OSError as disk_error:
+            log.error("job %s: cannot write its result (%s); it will be tried again",
+                      jobdir.id, disk_error)
+            jobdir.release()
 
     def _suspend_all(self) -> None:
         for run in self._runs.values():
