@@ -231,7 +231,9 @@ class Daemon:
         if submitted is not None:
             job = dataclasses.replace(job, numbers_file=self.spool.adopt_input(jobdir, submitted))
         job = dataclasses.replace(job, id=job_id)
-        self.spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode())
+        # not fsynced: a spec lost to a power cut is made again from job.yaml
+        self.spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode(),
+                                    durable=False)
         if submitted is not None:
             self.spool.forget_input(submitted)
         return job

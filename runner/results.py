@@ -18,6 +18,8 @@ import yaml
 from .job import Job, JobState
 from .spool import JOB_FILE, PRIMES_SUFFIX, PROGRESS_FILE, JobDir, Spool
 
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 
 def iso(timestamp: float) -> str:
     """A Unix time as ISO 8601 in UTC, to the millisecond."""
@@ -73,8 +75,9 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome, primes_part: O
     progress = {"state": outcome.state.value, "tested": outcome.tested, "primes": outcome.primes,
                 "total": outcome.job.total if outcome.job else 0,
                 "started": outcome.started_at, "finished": outcome.finished_at}
-    spool.write_atomically(jobdir.file(PROGRESS_FILE), json.dumps(progress).encode())
-    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=100)
+    spool.write_atomically(jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(), durable=False)
+    text = yaml.dump(document, Dumper=_YAML_DUMPER, sort_keys=False, default_flow_style=None,
+                     width=100)
     spool.commit_result(jobdir, outcome.state, text.encode(), primes_file)
 
 

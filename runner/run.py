@@ -157,18 +157,22 @@ class JobRun:
         stays in running/, and the next rescan (of any daemon) resumes it."""
         self.finished = True
         self._manager.abort_owner(self)
+        self._release_pool()
         try:
             self.checkpoint.close()
         except OSError as error:  # the disk may be what failed: unlock the job regardless
             log.warning("job %s: closing its checkpoint failed: %s", self.job.id, error)
         self.jobdir.release()
 
-    def _finish(self, state: JobState, error: Optional[dict] = None) -> None:
-        self.finished = True
-        self.checkpoint.sync()
-        self.checkpoint.close()
+    def _release_pool(self) -> None:
         if self._has_pool:
             self._manager.release(self.job.pool)
+            self._has_pool = False
+
+    def _finish(self, state: JobState, error: Optional[dict] = None) -> None:
+        self.finished = True
+        self.checkpoint.close()  # commit_result makes the output durable where it is kept
+        self._release_pool()
         outcome = Outcome(
             state=state, queued_at=queued_at(self.jobdir), started_at=self.started_at,
             finished_at=time.time(), job=self.job, tested=self.checkpoint.tested,
@@ -190,7 +194,8 @@ class JobRun:
         progress = {"state": JobState.RUNNING.value, "tested": self.checkpoint.tested,
                     "primes": self.checkpoint.primes, "total": self.job.total,
                     "started": self.started_at, "updated": time.time()}
-        self.spool.write_atomically(self.jobdir.file(PROGRESS_FILE), json.dumps(progress).encode())
+        self.spool.write_atomically(self.jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(),
+                                    durable=False)
 
 
 def _started_at(jobdir: JobDir) -> float:

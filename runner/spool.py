@@ -142,15 +142,18 @@ class Spool:
 
     # -- writing files whole ---------------------------------------------------
 
-    def write_atomically(self, dest: Path, data: bytes) -> None:
-        """Write `data` to `dest` so that a reader sees no file or the whole file, durably."""
+    def write_atomically(self, dest: Path, data: bytes, durable: bool = True) -> None:
+        """Write `data` to `dest` so that a reader sees no file or the whole file; with
+        `durable`, also so that it survives a power loss once this returns."""
         temp = self.tmp / f"{dest.name}.{uuid.uuid4().hex}"
         with open(temp, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.rename(temp, dest)
-        fsync_dir(dest.parent)
+        if durable:
+            fsync_dir(dest.parent)
 
     def temp_path(self, name: str) -> Path:
         """A fresh path in the spool's tmp folder, on the spool's filesystem."""
@@ -239,8 +242,7 @@ class Spool:
                 # a daemon finished a job of this id between our check and our rename
                 os.rename(running / job_id, jobdir.path)
                 continue
-            jobdir.path = running / job_id
-            fsync_dir(running)
+            jobdir.path = running / job_id  # not fsynced: lost, the job is claimed again
             return job_id
         raise SpoolError(f"no free id like {wanted_id!r}")
 
@@ -256,6 +258,8 @@ class Spool:
         result's rename being the commit, then the job's folder moves to its final place."""
         job_id = jobdir.id
         if primes is not None:
+            with open(primes, "rb+") as handle:
+                os.fsync(handle.fileno())
             os.rename(primes, self.outbox / f"{job_id}{PRIMES_SUFFIX}")
         self.write_atomically(self.outbox / f"{job_id}{RESULT_SUFFIX}", result)
         self._archive(jobdir, state)
@@ -284,8 +288,7 @@ class Spool:
         dest = self.place(state) / jobdir.id
         if dest.exists():  # left by a crash between rename and rmtree of an older try
             shutil.rmtree(dest)
-        os.rename(jobdir.path, dest)
-        fsync_dir(dest.parent)
+        os.rename(jobdir.path, dest)  # not fsynced: lost, recovery archives it again
         jobdir.path = dest
         jobdir.release()
 
