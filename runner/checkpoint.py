@@ -61,8 +61,9 @@ class Checkpoint:
                 numbers = [int(n) for n in numbers]
                 if kind == b"S":
                     in_flight.add(numbers[0])
-                elif kind == b"R":
+                elif kind == b"R":  # a restart counted these; they are submitted anew
                     self.rerun_after_restart += numbers[0]
+                    in_flight.clear()
                 else:
                     index, tested, primes, end = numbers
                     if end > output_size:

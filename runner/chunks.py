@@ -11,24 +11,41 @@ and `#` comments (whole-line or after a number) are allowed.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Union
 
+import gmpy2
 import numpy as np
 
 from .job import Job
 
 READ_BLOCK_BYTES = 1 << 20
-_NUMBER_LINE = re.compile(rb"^[ \t]*[^ \t\r\n#]", re.M)
+_NUMBER_LINE = re.compile(rb"^[ \t\r\v\f]*[^ \t\r\n\v\f#]", re.M)  # a line a number is on
 _DIGITS_AND_NEWLINES = b"0123456789\r\n"
+
+
+INT_STR_SAFE_DIGITS = 4000  # int() refuses strings past 4300 digits (CVE-2020-10735)
 
 
 def only_digit_lines(text: bytes) -> bool:
     """Whether every line of `text` is digits (a C-speed check, no Python per line)."""
     return (not text.translate(None, _DIGITS_AND_NEWLINES) and b"\n\n" not in text
-            and b"\n\r" not in text and not text.startswith((b"\n", b"\r")))
+            and b"\n\r" not in text and not text.startswith((b"\n", b"\r"))
+            and text.count(b"\r") == text.count(b"\r\n"))
+
+
+def max_decimal_digits(bits: int) -> int:
+    """The most decimal digits (without leading zeros) a number of `bits` bits can have."""
+    return math.floor(bits * math.log10(2)) + 1
+
+
+def parse_decimal(digits: str) -> int:
+    """The integer a string of decimal digits spells, however long (checked by the caller
+    against a digit limit first: conversion time grows with the square of the length)."""
+    return int(digits) if len(digits) <= INT_STR_SAFE_DIGITS else int(gmpy2.mpz(digits))
 
 
 @dataclass(frozen=True)

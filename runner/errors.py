@@ -37,6 +37,14 @@ class JobError(RunnerError):
     def __post_init__(self) -> None:
         super().__init__(self.message())
 
+    def locate(self, **where) -> "JobError":
+        """Fill in where the problem is (file, line, column, field), keeping what is known."""
+        for key, value in where.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        self.args = (self.message(),)
+        return self
+
     def where(self) -> str:
         """`jobs/a.yaml line 3, column 5, field pool.processes`, as much as is known."""
         parts = []
@@ -51,7 +59,9 @@ class JobError(RunnerError):
     def message(self) -> str:
         """One line for logs and terminals: where, what, and the fix."""
         text = f"{self.where()}: {self.what}" if self.where() else self.what
-        return f"{text}. Fix: {self.fix}" if self.fix else text
+        if not self.fix:
+            return text
+        return f"{text}{'' if text.endswith(('.', '?')) else '.'} Fix: {self.fix}"
 
     def to_dict(self) -> dict:
         """The `error:` mapping of a failed result file."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import reprlib
 import stat
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -21,12 +22,15 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .chunks import count_numbers_in_file
+from .chunks import count_numbers_in_file, max_decimal_digits, parse_decimal
 from .config import Config
 from .errors import JobError
 from .job import JOB_ID_PATTERN, Job, PoolSettings, default_job_id
 
 _DECIMAL = re.compile(r"-?[0-9]+")
+_reprlib = reprlib.Repr()
+_reprlib.maxstring = _reprlib.maxother = 40
+_reprlib.maxlevel = 2
 
 
 # -- the file format ---------------------------------------------------------------
@@ -50,7 +54,7 @@ class RangeFields(_Strict):
 
 
 class JobFields(_Strict):
-    id: Optional[str] = Field(default=None, pattern=JOB_ID_PATTERN.pattern)
+    id: Optional[str] = None
     numbers: Optional[list[int]] = None
     numbers_file: Optional[str] = None
     range: Optional[RangeFields] = None
@@ -62,17 +66,24 @@ class JobFields(_Strict):
 
 
 class _JobLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):
-    """Safe YAML whose integers are plain decimal, as in a numbers file."""
+    """Safe YAML whose integers are plain decimal, as in a numbers file, and no longer
+    than a number of `max_bits` bits can be."""
+
+    max_bits = 0
 
     def construct_decimal_int(self, node: yaml.ScalarNode) -> int:
+        where = dict(line=node.start_mark.line + 1, column=node.start_mark.column + 1)
         if not _DECIMAL.fullmatch(node.value):
-            raise JobError(
-                f"{node.value!r} is not a plain decimal integer",
-                line=node.start_mark.line + 1,
-                column=node.start_mark.column + 1,
-                fix="write integers with digits only: no underscores, hex, octal or ':'",
-            )
-        return int(node.value)
+            raise JobError(_reprlib.repr(node.value) + " is not a plain decimal integer",
+                           fix="write integers with digits only: no underscores, hex, octal "
+                           "or ':'", **where)
+        digits = node.value.lstrip("-").lstrip("0") or "0"
+        if len(digits) > max_decimal_digits(self.max_bits):
+            raise JobError(f"an integer of {len(digits)} digits is over the limit "
+                           f"limits.number_bits = {self.max_bits}",
+                           fix="give smaller numbers, or raise limits.number_bits in config.yaml",
+                           **where)
+        return parse_decimal(node.value)
 
 
 _JobLoader.add_constructor("tag:yaml.org,2002:int", _JobLoader.construct_decimal_int)
@@ -88,14 +99,11 @@ def load_job(path: Path, root: Path, config: Config, name: str | None = None) ->
     name = name or path.name
     shown = f"jobs/{name}"
     try:
-        data, node = _parse_yaml(_read_job_bytes(path, config))
+        data, node = _parse_yaml(_read_job_bytes(path, config), config.limits.number_bits)
         fields = _validate(data, node)
         return _resolve(fields, default_job_id(Path(name)), root, config)
     except JobError as exc:
-        if exc.file is None:
-            exc.file = shown
-            exc.args = (exc.message(),)
-        raise
+        raise exc.locate(file=shown)
 
 
 def _read_job_bytes(path: Path, config: Config) -> bytes:
@@ -105,10 +113,11 @@ def _read_job_bytes(path: Path, config: Config) -> bytes:
     except OSError as exc:
         raise JobError(f"cannot open the job file: {exc.strerror}",
                        fix="drop a regular file (not a symlink) into jobs/") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise JobError("is not a regular file", fix="drop a regular YAML file into jobs/")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise JobError("is not a regular file", fix="drop a regular YAML file into jobs/")
         if info.st_size > limit:
             raise JobError(
                 f"the file is {info.st_size} bytes, over the limit limits.job_file_bytes = {limit}",
@@ -118,7 +127,7 @@ def _read_job_bytes(path: Path, config: Config) -> bytes:
         return handle.read(limit + 1)
 
 
-def _parse_yaml(raw: bytes) -> tuple[dict, yaml.Node]:
+def _parse_yaml(raw: bytes, max_bits: int) -> tuple[dict, yaml.Node]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -129,11 +138,15 @@ def _parse_yaml(raw: bytes) -> tuple[dict, yaml.Node]:
         raise JobError("the file is empty",
                        fix="give at least `numbers: [...]`, `numbers_file:` or `range:`")
     loader = _JobLoader(text)
+    loader.max_bits = max_bits
+    node = None
     try:
         node = loader.get_single_node()
         if node is not None:
             _refuse_aliases(node)
         data = loader.construct_document(node) if node is not None else None
+    except JobError as exc:  # an integer refused as it was read: name its field
+        raise exc.locate(field=_field_at(node, exc.line, exc.column)) if node else exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise JobError(
@@ -155,6 +168,21 @@ def _parse_yaml(raw: bytes) -> tuple[dict, yaml.Node]:
             fix="start with `numbers: [...]`, `numbers_file: FILE` or `range: {start: A, stop: B}`",
         )
     return data, node
+
+
+def _field_at(root: yaml.Node, line: int, column: int) -> Optional[str]:
+    """The dotted field of the scalar that starts at (line, column), 1-based."""
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        mark = node.start_mark
+        if isinstance(node, yaml.ScalarNode) and (mark.line + 1, mark.column + 1) == (line, column):
+            return _dotted(path) or None
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((item, path + (index,)) for index, item in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend((value, path + (getattr(key, "value", "?"),)) for key, value in node.value)
+    return None
 
 
 def _refuse_aliases(root: yaml.Node) -> None:
@@ -181,8 +209,9 @@ def _validate(data: dict, node: yaml.Node) -> JobFields:
     try:
         return JobFields.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(error["loc"])
+        # an unknown key first: its "did you mean" explains the missing one too
+        error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        loc = tuple(part for part in error["loc"] if part not in _UNION_BRANCHES)
         mark_node = _node_at(node, loc, key_only=error["type"] == "extra_forbidden")
         what, fix = _explain(error, loc)
         others = exc.error_count() - 1
@@ -195,6 +224,9 @@ def _validate(data: dict, node: yaml.Node) -> JobFields:
             field=_dotted(loc),
             fix=fix,
         ) from exc
+
+
+_UNION_BRANCHES = ("int", "float")  # pydantic names the branch of `int | float` in a loc
 
 
 def _dotted(loc: tuple) -> str:
@@ -239,11 +271,11 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
         model = _model_for(loc)
         what = "pool setting" if model is PoolFields else "field of a range" if model is RangeFields else "job field"
         known = ", ".join(model.model_fields)
-        return (f"{loc[-1]!r} is not a {what}{_did_you_mean(loc[-1], model.model_fields)}",
+        return (f"{_reprlib.repr(loc[-1])} is not a {what}{_did_you_mean(loc[-1], model.model_fields)}",
                 f"use one of: {known}")
     if kind == "literal_error":
         allowed = ("fork", "spawn", "forkserver")
-        return (f"{value!r} is not a start method{_did_you_mean(value, allowed)}",
+        return (f"{_reprlib.repr(value)} is not a start method{_did_you_mean(value, allowed)}",
                 "use fork, spawn or forkserver")
     if kind in ("int_type", "float_type", "bool_type", "string_type", "list_type", "model_type",
                 "dict_type"):
@@ -251,13 +283,11 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
                 "string_type": "a string", "list_type": "a list", "model_type": "a mapping",
                 "dict_type": "a mapping"}[kind]
         hint = " without quotes" if isinstance(value, str) and kind == "int_type" else ""
-        return (f"{name} is {_kind(value)} ({value!r:.40}), but must be {want}",
+        return (f"{name} is {_kind(value)} ({_reprlib.repr(value)}), but must be {want}",
                 f"write {want}{hint}")
     if kind in ("greater_than_equal", "greater_than"):
-        return (f"{name} is {value!r:.40}, but {error['msg'].lower()}", "use a larger value")
-    if kind == "string_pattern_mismatch":
-        return (f"id {value!r:.70} may only use letters, digits, '.', '_' and '-', at most 64 of them",
-                "rename the job")
+        return (f"{name} is {_reprlib.repr(value)}, but {error['msg'].lower()}",
+                "use a larger value")
     if kind == "missing":
         return f"{name} is missing", f"add {name}"
     return f"{name}: {error['msg']}", "see the job file format in the README"
@@ -265,6 +295,10 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
 
 def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> Job:
     limits, defaults = config.limits, config.defaults
+    if fields.id is not None and not JOB_ID_PATTERN.fullmatch(fields.id):
+        raise JobError(f"id {_reprlib.repr(fields.id)} may only use letters, digits, '.', '_' "
+                       "and '-', at most 64 of them", field="id",
+                       fix="rename the job, or leave out `id:` to use the file's name")
     sources = [n for n in ("numbers", "numbers_file", "range") if getattr(fields, n) is not None]
     if len(sources) != 1:
         raise JobError(
@@ -272,7 +306,9 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
             fix="give exactly one of numbers, numbers_file and range",
         )
     processes = fields.pool.processes or defaults.processes or config.processes_per_job
-    _check_limit(processes, config.processes_per_job, "pool.processes", "limits.processes_per_job")
+    cap = ("limits.processes_per_job" if config.processes_per_job < config.total_processes
+           else "max_processes")
+    _check_limit(processes, config.processes_per_job, "pool.processes", cap)
     chunksize = fields.pool.chunksize or defaults.chunksize
     _check_limit(chunksize, limits.chunksize, "pool.chunksize", "limits.chunksize")
     timeout = float(fields.timeout or defaults.timeout)
@@ -308,7 +344,7 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
     try:
         total = count_numbers_in_file(root / relative)
     except OSError as exc:
-        raise JobError(f"{relative!r} cannot be read: {exc.strerror}", field="numbers_file",
+        raise JobError(f"{_reprlib.repr(relative)} cannot be read: {exc.strerror}", field="numbers_file",
                        fix="make the file readable by the daemon") from exc
     _check_limit(total, limits.numbers, "numbers_file (its count of lines)", "limits.numbers")
     return Job(total=total, numbers_file=relative, **common)
@@ -321,8 +357,8 @@ def resolve_inside(root: Path, name: str, field: str) -> str:
     must be a regular file. Nothing is opened, so a FIFO cannot block us.
     """
     candidate = Path(name)
-    if candidate.is_absolute() or ".." in candidate.parts or not candidate.parts:
-        raise JobError(f"{name!r} is not a path inside the spool", field=field,
+    if "\0" in name or candidate.is_absolute() or ".." in candidate.parts or not candidate.parts:
+        raise JobError(f"{_reprlib.repr(name)} is not a path inside the spool", field=field,
                        fix="give a path relative to the spool's root, without '..'")
     current = root
     for part in candidate.parts:
@@ -330,13 +366,13 @@ def resolve_inside(root: Path, name: str, field: str) -> str:
         try:
             info = os.lstat(current)
         except OSError as exc:
-            raise JobError(f"{name!r} cannot be read: {exc.strerror}", field=field,
+            raise JobError(f"{_reprlib.repr(name)} cannot be read: {exc.strerror}", field=field,
                            fix="check the file's name; paths are relative to the spool's root") from exc
         if stat.S_ISLNK(info.st_mode):
-            raise JobError(f"{name!r} goes through a symlink ({current.relative_to(root)})",
+            raise JobError(f"{_reprlib.repr(name)} goes through a symlink ({current.relative_to(root)})",
                            field=field, fix="copy the file into the spool instead of linking it")
     if not stat.S_ISREG(info.st_mode):
-        raise JobError(f"{name!r} is not a regular file", field=field,
+        raise JobError(f"{_reprlib.repr(name)} is not a regular file", field=field,
                        fix="name a plain file of numbers, one a line")
     return candidate.as_posix()
 

@@ -202,10 +202,13 @@ class Spool:
         """Take the queued file `path` for this process; None if another took it first.
         The rename to a hidden name is the claim; the rest moves it to its folder."""
         token = uuid.uuid4().hex
+        building = self.tmp / token  # locked before it appears in claiming/, or a daemon
+        building.mkdir()             # adopting orphans could take it for a dead one
+        lock_fd = _lock(building / LOCK_FILE)
+        (building / SOURCE_FILE).write_text(path.name, encoding="utf-8")
         folder = self.claiming / token
-        folder.mkdir()
-        jobdir = JobDir(folder, _lock(folder / LOCK_FILE))
-        (folder / SOURCE_FILE).write_text(path.name, encoding="utf-8")
+        os.rename(building, folder)
+        jobdir = JobDir(folder, lock_fd)
         hidden = self._claimed_name(token)
         try:
             os.rename(path, hidden)
@@ -213,8 +216,7 @@ class Spool:
             jobdir.release()
             shutil.rmtree(folder, ignore_errors=True)
             return None
-        os.link(hidden, folder / JOB_FILE)
-        os.unlink(hidden)
+        _move_out_of_jobs(hidden, folder / JOB_FILE)
         return jobdir
 
     def _claimed_name(self, token: str) -> Path:
@@ -307,10 +309,8 @@ class Spool:
                 continue
             jobdir = JobDir(folder, lock_fd)
             hidden = self._claimed_name(folder.name)
-            if hidden.exists():
-                if not jobdir.file(JOB_FILE).exists():
-                    os.link(hidden, jobdir.file(JOB_FILE))
-                hidden.unlink()
+            if os.path.lexists(hidden):
+                _move_out_of_jobs(hidden, jobdir.file(JOB_FILE))
             if jobdir.file(JOB_FILE).exists():
                 yield jobdir
             else:  # died before its rename: the file is still queued in jobs/
@@ -381,6 +381,19 @@ class Spool:
             job_id = peek_job_id(folder / JOB_FILE, JobDir(folder).source_name())
             if only is None or job_id == only:
                 yield JobInfo(job_id, JobState.QUEUED, {}, folder / JOB_FILE)
+
+
+def _move_out_of_jobs(hidden: Path, dest: Path) -> None:
+    """Move a claimed entry out of jobs/ by link and unlink (see the module's docstring).
+    A folder cannot be linked: it is renamed (it will fail as "not a regular file")."""
+    try:
+        os.link(hidden, dest)
+    except FileExistsError:
+        pass  # linked before a crash; the unlink was all that was left
+    except (PermissionError, IsADirectoryError):
+        os.rename(hidden, dest)
+        return
+    os.unlink(hidden)
 
 
 def _lock(path: Path) -> int:

@@ -14,14 +14,14 @@ alone bounds the chance of a wrong "prime" by 1/4 per composite that passed BPSW
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Sequence, Union
 
 import gmpy2
 import numpy as np
 
-from ..chunks import FilePayload, NumbersPayload, Payload, RangePayload, only_digit_lines
+from ..chunks import (INT_STR_SAFE_DIGITS, FilePayload, NumbersPayload, Payload, RangePayload,
+                      max_decimal_digits, only_digit_lines, parse_decimal)
 
 _DECIMAL = re.compile(rb"[0-9]+")
 _U64_LIMIT = 1 << 64
@@ -77,31 +77,30 @@ def _read_numbers(payload: FilePayload) -> list[int]:
         data = handle.read(payload.stop_byte - payload.start_byte)
     if only_digit_lines(data):
         tokens = data.split()
-        if not tokens or max(map(len, tokens)) < _max_digits(payload.max_bits):
-            return list(map(int, tokens))
+        longest = max(map(len, tokens), default=0)
+        if longest < max_decimal_digits(payload.max_bits) and longest <= INT_STR_SAFE_DIGITS:
+            return list(map(int, tokens))  # no number can be over the limit: no check each
     return _read_numbers_line_by_line(data, payload)
-
-
-def _max_digits(bits: int) -> int:
-    """Numbers with fewer decimal digits than this have at most `bits` bits."""
-    return math.floor(bits * math.log10(2)) + 1
 
 
 def _read_numbers_line_by_line(data: bytes, payload: FilePayload) -> list[int]:
     numbers = []
+    over_limit = f"over limits.number_bits = {payload.max_bits}"
     for line_number, raw in enumerate(data.split(b"\n"), start=payload.first_line):
         text = raw.split(b"#", 1)[0].strip()
         if not text:
             continue
+        shown = text.decode("utf-8", "replace")
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
         if not _DECIMAL.fullmatch(text):
-            shown = text.decode("utf-8", "replace")[:40]
             what = "is negative" if text.startswith(b"-") and _DECIMAL.fullmatch(text[1:]) else \
                 "is not a plain decimal integer"
             raise BadNumberLine(line_number, shown, what)
-        number = int(text)
+        digits = text.lstrip(b"0") or b"0"
+        if len(digits) > max_decimal_digits(payload.max_bits):
+            raise BadNumberLine(line_number, shown, f"has {len(digits)} digits, {over_limit}")
+        number = parse_decimal(digits.decode())
         if number.bit_length() > payload.max_bits:
-            raise BadNumberLine(line_number, text[:40].decode() + "...",
-                                f"has {number.bit_length()} bits, over limits.number_bits = "
-                                f"{payload.max_bits}")
+            raise BadNumberLine(line_number, shown, f"has {number.bit_length()} bits, {over_limit}")
         numbers.append(number)
     return numbers

@@ -1,0 +1,241 @@
+"""Unit tests of runner/checkpoint.py: record, crash (close without finishing), recover."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from runner.checkpoint import JOURNAL_FILE, OUTPUT_FILE, Checkpoint
+
+CHUNKS = {  # index: (tested, primes, text)
+    0: (10, 4, b"2\n3\n5\n7\n"),
+    1: (10, 4, b"11\n13\n17\n19\n"),
+    2: (10, 2, b"23\n29\n"),
+    3: (10, 2, b"31\n37\n"),
+    4: (10, 0, b""),
+    5: (10, 3, b"41\n43\n47\n"),
+}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "job"
+    path.mkdir()
+    return path
+
+
+def open_checkpoint(folder: Path) -> Checkpoint:
+    return Checkpoint(folder, fsync_seconds=0.0)
+
+
+def record(checkpoint: Checkpoint, *indexes: int) -> None:
+    for index in indexes:
+        checkpoint.record(index, *CHUNKS[index])
+
+
+def size(*indexes: int) -> int:
+    return sum(len(CHUNKS[i][2]) for i in indexes)
+
+
+def journal(folder: Path) -> bytes:
+    return (folder / JOURNAL_FILE).read_bytes()
+
+
+def output(folder: Path) -> bytes:
+    return (folder / OUTPUT_FILE).read_bytes()
+
+
+def state(checkpoint: Checkpoint, up_to: int = 8) -> tuple:
+    return (checkpoint.tested, checkpoint.primes, checkpoint.chunks_done,
+            {i for i in range(up_to) if checkpoint.is_done(i)}, checkpoint.offset)
+
+
+def test_fresh_checkpoint(folder):
+    checkpoint = open_checkpoint(folder)
+    assert state(checkpoint) == (0, 0, 0, set(), 0)
+    assert checkpoint.rerun_after_restart == 0
+    assert checkpoint.output_path == folder / OUTPUT_FILE
+    checkpoint.close()
+    assert output(folder) == b"" and journal(folder) == b""
+
+
+def test_record_writes_output_then_journal(folder):
+    checkpoint = open_checkpoint(folder)
+    checkpoint.note_submitted(0)
+    checkpoint.note_submitted(1)
+    record(checkpoint, 0, 1)
+    assert output(folder) == CHUNKS[0][2] + CHUNKS[1][2]  # flushed without close
+    assert journal(folder) == b"S 0\nS 1\nD 0 10 4 8\nD 1 10 4 20\n"
+    assert state(checkpoint) == (20, 8, 2, {0, 1}, size(0, 1))
+    checkpoint.close()
+
+
+def test_recover_after_close(folder):
+    checkpoint = open_checkpoint(folder)
+    for index in (0, 1, 2):
+        checkpoint.note_submitted(index)
+    record(checkpoint, 0, 1, 2)
+    checkpoint.close()
+
+    recovered = open_checkpoint(folder)
+    assert state(recovered) == (30, 10, 3, {0, 1, 2}, size(0, 1, 2))
+    assert recovered.rerun_after_restart == 0
+    assert output(folder) == CHUNKS[0][2] + CHUNKS[1][2] + CHUNKS[2][2]
+    recovered.note_submitted(3)
+    record(recovered, 3)
+    recovered.close()
+
+    again = open_checkpoint(folder)
+    assert state(again) == (40, 12, 4, {0, 1, 2, 3}, size(0, 1, 2, 3))
+    assert output(folder) == b"".join(CHUNKS[i][2] for i in range(4))
+    again.close()
+
+
+def test_recover_out_of_order_completion(folder):
+    checkpoint = open_checkpoint(folder)
+    record(checkpoint, 2, 0, 5, 4)
+    checkpoint.close()
+    recovered = open_checkpoint(folder)
+    assert recovered.chunks_done == 4
+    assert {i for i in range(8) if recovered.is_done(i)} == {0, 2, 4, 5}
+    assert recovered.tested == 40 and recovered.primes == 9
+    record(recovered, 1, 3)
+    assert {i for i in range(8) if recovered.is_done(i)} == {0, 1, 2, 3, 4, 5}
+    recovered.close()
+    assert output(folder) == b"".join(CHUNKS[i][2] for i in (2, 0, 5, 4, 1, 3))
+
+
+@pytest.mark.parametrize("torn", [b"D 3 10 2 3", b"D 3 10", b"D", b"S 4", b"R 1", b"D 3 10 2 9999"])
+def test_torn_last_journal_line_is_ignored(folder, torn):
+    checkpoint = open_checkpoint(folder)
+    record(checkpoint, 0, 1)
+    checkpoint.close()
+    with open(folder / JOURNAL_FILE, "ab") as handle:
+        handle.write(torn)
+    good = journal(folder)[:-len(torn)]
+
+    recovered = open_checkpoint(folder)
+    assert state(recovered) == (20, 8, 2, {0, 1}, size(0, 1))
+    assert recovered.rerun_after_restart == 0
+    assert journal(folder) == good  # the torn part is gone, so new lines start clean
+    record(recovered, 2)
+    recovered.close()
+
+    again = open_checkpoint(folder)
+    assert state(again) == (30, 10, 3, {0, 1, 2}, size(0, 1, 2))
+    assert output(folder) == b"".join(CHUNKS[i][2] for i in range(3))
+    again.close()
+
+
+@pytest.mark.parametrize("cut", [0, 1, 8, 9, 19, 20, 25, 26])
+def test_journal_line_past_the_output_is_dropped(folder, cut):
+    """Power loss: the journal reached the disk, the output only up to `cut` bytes. Every
+    D line whose end offset is past the output's size is dropped, and the output is cut
+    back to the last chunk that is whole."""
+    checkpoint = open_checkpoint(folder)
+    record(checkpoint, 0, 1, 2)  # ends at 8, 20, 26
+    ends = ((0, size(0)), (1, size(0, 1)), (2, size(0, 1, 2)))
+    checkpoint.close()
+    os.truncate(folder / OUTPUT_FILE, cut)
+
+    recovered = open_checkpoint(folder)
+    done = {i for i, end in ends if end <= cut}
+    offset = max([end for i, end in ends if i in done], default=0)
+    assert {i for i in range(8) if recovered.is_done(i)} == done
+    assert recovered.chunks_done == len(done)
+    assert recovered.tested == 10 * len(done)
+    assert recovered.offset == offset
+    assert output(folder) == b"".join(CHUNKS[i][2] for i in sorted(done))
+    record(recovered, *sorted({0, 1, 2} - done))
+    recovered.close()
+
+    again = open_checkpoint(folder)
+    assert state(again) == (30, 10, 3, {0, 1, 2}, size(0, 1, 2))
+    assert sorted(output(folder).split()) == sorted(b"2 3 5 7 11 13 17 19 23 29".split())
+    again.close()
+
+
+def test_missing_output_drops_the_journal(folder):
+    checkpoint = open_checkpoint(folder)
+    record(checkpoint, 0, 1)
+    checkpoint.close()
+    (folder / OUTPUT_FILE).unlink()
+    recovered = open_checkpoint(folder)
+    assert state(recovered) == (0, 0, 0, set(), 0)
+    assert journal(folder) == b""
+    recovered.close()
+
+
+def test_chunks_without_primes_recover(folder):
+    checkpoint = open_checkpoint(folder)
+    record(checkpoint, 4)
+    checkpoint.note_submitted(0)
+    checkpoint.close()
+    os.truncate(folder / OUTPUT_FILE, 0)
+    recovered = open_checkpoint(folder)
+    assert recovered.is_done(4) and recovered.chunks_done == 1 and recovered.offset == 0
+    recovered.close()
+
+
+def test_submitted_but_not_done_counts_as_rerun_after_restart(folder):
+    first = open_checkpoint(folder)
+    for index in range(4):
+        first.note_submitted(index)
+    record(first, 0, 2)
+    first.close()  # the daemon dies holding chunks 1 and 3
+
+    second = open_checkpoint(folder)
+    assert second.rerun_after_restart == 2
+    assert state(second) == (20, 6, 2, {0, 2}, size(0, 2))
+    assert journal(folder).endswith(b"R 2\n")
+    # the second daemon runs 1 and 3 again, and 4; it dies holding 3 and 4
+    for index in (1, 3, 4):
+        second.note_submitted(index)
+    record(second, 1)
+    second.close()
+
+    third = open_checkpoint(folder)
+    assert third.rerun_after_restart == 4  # cumulative: 2 + 2
+    assert state(third) == (30, 10, 3, {0, 1, 2}, size(0, 1, 2))
+    third.close()
+
+    fourth = open_checkpoint(folder)  # the rerun count survives a clean reopen
+    fourth.note_submitted(3)
+    fourth.note_submitted(4)
+    record(fourth, 3, 4)
+    fourth.close()
+    # the third daemon closed before it submitted 3 and 4 again: counted once, by the third
+    assert open_checkpoint(folder).rerun_after_restart == 4
+
+
+def test_rerun_count_of_a_clean_reopen_is_unchanged(folder):
+    checkpoint = open_checkpoint(folder)
+    checkpoint.note_submitted(0)
+    record(checkpoint, 0)
+    checkpoint.close()
+    for _ in range(3):
+        again = open_checkpoint(folder)
+        assert again.rerun_after_restart == 0
+        again.close()
+    assert b"R" not in journal(folder)
+
+
+def test_chunk_in_flight_is_counted_once_if_not_run_again(folder):
+    """A restart counts the chunks in flight when the daemon died. A daemon that died
+    again before it resubmitted them (say, it waited for a pool) held none of them: the
+    next restart must not count them a second time."""
+    first = open_checkpoint(folder)
+    first.note_submitted(0)
+    first.note_submitted(1)
+    record(first, 0)
+    first.close()  # dies holding chunk 1
+
+    second = open_checkpoint(folder)
+    assert second.rerun_after_restart == 1
+    second.close()  # dies before it submits anything
+
+    third = open_checkpoint(folder)
+    assert third.rerun_after_restart == 1
+    third.close()

@@ -1,0 +1,428 @@
+"""Unit tests of runner/chunks.py (planning chunks, counting a numbers file) and of the
+primes task on each payload kind, checked against an independent reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import runner.chunks as chunks
+from runner.chunks import (Chunk, FilePayload, NumbersPayload, RangePayload,
+                           count_numbers_in_file, plan_chunks)
+from runner.job import Job, PoolSettings
+from runner.tasks.primes import BadNumberLine, test_chunk as run_chunk
+
+# -- an independent reference ----------------------------------------------------------
+
+_MR_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41)
+_MR_EXACT_BELOW = 3_317_044_064_679_887_385_961_981  # these 13 bases are exact below this
+
+
+def sieve(limit: int) -> list[bool]:
+    """is_prime[n] for 0 <= n < limit, by the sieve of Eratosthenes."""
+    flags = [True] * max(limit, 2)
+    flags[0] = flags[1] = False
+    for p in range(2, int(limit ** 0.5) + 1):
+        if flags[p]:
+            flags[p * p::p] = [False] * len(range(p * p, limit, p))
+    return flags[:limit]
+
+
+SIEVE_LIMIT = 20_000
+SMALL_PRIME = sieve(SIEVE_LIMIT)
+
+
+# Mersenne primes: known, so the reference needs no test that is exact above 3.3e24
+KNOWN_BIG_PRIMES = [2**89 - 1, 2**107 - 1, 2**127 - 1, 2**521 - 1]
+
+
+def reference_is_prime(n: int) -> bool:
+    """Trial division for small n, deterministic Miller-Rabin up to ~3.3e24, and above
+    that a small factor or the table of known primes."""
+    if n < SIEVE_LIMIT:
+        return SMALL_PRIME[n]
+    if n < 10**8:
+        return all(n % d for d in range(2, int(n ** 0.5) + 1))
+    if n >= _MR_EXACT_BELOW:
+        if any(n % p == 0 for p in range(2, 1000) if SMALL_PRIME[p]):
+            return False
+        assert n in KNOWN_BIG_PRIMES, "the reference cannot tell for this number"
+        return True
+    for p in _MR_BASES:
+        if n % p == 0:
+            return n == p
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d, s = d // 2, s + 1
+    for a in _MR_BASES:
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def expected(numbers) -> tuple[int, int, bytes]:
+    numbers = list(numbers)
+    primes = [n for n in numbers if reference_is_prime(n)]
+    return len(numbers), len(primes), b"".join(b"%d\n" % p for p in primes)
+
+
+def test_reference_agrees_with_known_facts():
+    assert [n for n in range(60) if reference_is_prime(n)] == [
+        2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59]
+    assert sum(SMALL_PRIME[:10_000]) == 1229
+    assert reference_is_prime(2**61 - 1) and reference_is_prime(2**64 - 59)
+    assert reference_is_prime(2**64 + 13)
+    assert not reference_is_prime(2**64 + 1)  # 274177 * 67280421310721
+    assert 274177 * 67280421310721 == 2**64 + 1
+    assert not any(reference_is_prime(n) for n in range(2**64 - 58, 2**64))
+    assert not any(reference_is_prime(n) for n in range(2**64 + 1, 2**64 + 13))
+
+
+# -- chunks of each kind -----------------------------------------------------------------
+
+
+def make_job(chunksize: int, **source) -> Job:
+    total = (len(source["numbers"]) if "numbers" in source else
+             source["range"][1] - source["range"][0] if "range" in source else 0)
+    return Job(id="t", pool=PoolSettings(1, None, "fork"), chunksize=chunksize, ordered=True,
+               timeout=10.0, total=total, **source)
+
+
+@pytest.mark.parametrize("chunksize", [1, 7, 20, 1000])
+def test_inline_numbers_chunks(tmp_path, chunksize):
+    numbers = tuple(range(100, 120))
+    job = make_job(chunksize, numbers=numbers)
+    planned = list(plan_chunks(job, tmp_path, 64))
+    assert [c.index for c in planned] == list(range(len(planned)))
+    assert all(isinstance(c.payload, NumbersPayload) for c in planned)
+    assert all(len(c.payload.numbers) == chunksize for c in planned[:-1])
+    assert 1 <= len(planned[-1].payload.numbers) <= chunksize
+    assert sum((c.payload.numbers for c in planned), ()) == numbers
+
+
+def test_inline_numbers_chunks_describe(tmp_path):
+    job = make_job(7, numbers=tuple(range(20)))
+    planned = list(plan_chunks(job, tmp_path, 64))
+    assert planned[2].describe(job) == "chunk 2 (numbers[14] to numbers[19])"
+
+
+def test_no_numbers_no_chunks(tmp_path):
+    assert list(plan_chunks(make_job(5, numbers=()), tmp_path, 64)) == []
+    assert list(plan_chunks(make_job(5, range=(9, 9)), tmp_path, 64)) == []
+
+
+@pytest.mark.parametrize("start, stop, chunksize", [
+    (10, 35, 7), (0, 1, 1), (0, 5, 1), (0, 1000, 1000), (0, 999, 1000), (3, 2003, 1000),
+    (2**64 - 5, 2**64 + 5, 3),
+])
+def test_range_chunks(tmp_path, start, stop, chunksize):
+    planned = list(plan_chunks(make_job(chunksize, range=(start, stop)), tmp_path, 128))
+    assert [c.index for c in planned] == list(range(len(planned)))
+    assert all(isinstance(c.payload, RangePayload) for c in planned)
+    assert planned[0].payload.start == start and planned[-1].payload.stop == stop
+    for before, after in zip(planned, planned[1:]):
+        assert before.payload.stop == after.payload.start
+    assert all(c.payload.stop - c.payload.start == chunksize for c in planned[:-1])
+    assert 1 <= planned[-1].payload.stop - planned[-1].payload.start <= chunksize
+
+
+def test_range_chunks_describe(tmp_path):
+    job = make_job(7, range=(10, 35))
+    assert next(plan_chunks(job, tmp_path, 64)).describe(job) == \
+        "chunk 0 (numbers 10 to 16 of the range)"
+
+
+def test_plan_chunks_is_lazy(tmp_path):
+    planned = plan_chunks(make_job(1, range=(0, 10**15)), tmp_path, 64)
+    assert next(planned) == Chunk(0, RangePayload(0, 1))
+    assert next(planned) == Chunk(1, RangePayload(1, 2))
+
+
+# -- numbers files -------------------------------------------------------------------------
+
+
+def reference_lines(content: bytes) -> list[tuple[int, int]]:
+    """(line number, number) of each number of a valid numbers file."""
+    out = []
+    for line_number, raw in enumerate(content.split(b"\n"), start=1):
+        text = raw.split(b"#", 1)[0].strip()
+        if text:
+            assert text.isdigit(), text
+            out.append((line_number, int(text)))
+    return out
+
+
+FILES = {
+    "trailing newline": b"".join(b"%d\n" % n for n in range(1, 101)),
+    "no trailing newline": b"\n".join(b"%d" % n for n in range(1, 101)),
+    "comments and blanks": (b"# primes and not\n\n2\n3  # a prime\n   \n4\n# 5\n\t6\t\n\n\n"
+                            + b"".join(b"%d\n" % n for n in range(7, 60)) + b"  # end\n61"),
+    "crlf": b"".join(b"%d\r\n" % n for n in range(2, 80)),
+    "one line": b"97",
+    "one line with newline": b"97\n",
+    "only comments": b"# nothing\n\n# here\n",
+    "empty": b"",
+    "leading zeros": b"007\n0011\n0\n00\n",
+    "big numbers": b"".join(b"%d\n" % n for n in (2**61 - 1, 2**64 - 59, 2**64 - 1, 2**64,
+                                                 2**64 + 1, 2**64 + 13, 2**89 - 1, 10**30)),
+    "long lines": b"".join(b"%s%d   # %s\n" % (b" " * 30, n, b"x" * 90) for n in range(100, 140)),
+}
+
+
+def file_job(root: Path, content: bytes, chunksize: int) -> Job:
+    (root / "n.txt").write_bytes(content)
+    return make_job(chunksize, numbers_file="n.txt")
+
+
+def check_file_chunks(root: Path, content: bytes, chunksize: int, max_bits: int = 4096) -> None:
+    """The chunks of the file cover every byte and line exactly once, in order, each run
+    of `chunksize` lines, and the task reads exactly the file's numbers from them."""
+    job = file_job(root, content, chunksize)
+    planned = list(plan_chunks(job, root, max_bits))
+    assert [c.index for c in planned] == list(range(len(planned)))
+    payloads = [c.payload for c in planned]
+    assert all(isinstance(p, FilePayload) for p in payloads)
+    assert all(p.path == str(root / "n.txt") and p.max_bits == max_bits for p in payloads)
+    # bytes: contiguous, from 0 to the end, none empty
+    position, line = 0, 1
+    for p in payloads:
+        assert p.start_byte == position
+        assert p.stop_byte > p.start_byte
+        assert p.first_line == line
+        piece = content[p.start_byte:p.stop_byte]
+        newlines = piece.count(b"\n")
+        if p is not payloads[-1]:
+            assert newlines == chunksize and piece.endswith(b"\n")
+        else:  # the last chunk: at most `chunksize` lines, the last maybe without "\n"
+            assert newlines + (0 if piece.endswith(b"\n") else 1) <= chunksize
+        position, line = p.stop_byte, line + newlines
+    assert position == len(content)
+    # the numbers the workers read are the file's numbers, in order
+    numbers = [n for _, n in reference_lines(content)]
+    read, primes_text, total_primes = [], b"", 0
+    for p in payloads:
+        tested, found, text = run_chunk(p)
+        lines = reference_lines(content[p.start_byte:p.stop_byte])
+        read.extend(n for _, n in lines)
+        assert tested == len(lines)
+        primes_text += text
+        total_primes += found
+    assert read == numbers
+    assert (len(numbers), total_primes, primes_text) == expected(numbers)
+    assert count_numbers_in_file(root / "n.txt") == len(numbers)
+
+
+@pytest.mark.parametrize("chunksize", [1, 7, 1000])
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_file_chunks_cover_every_line_once(tmp_path, name, chunksize):
+    check_file_chunks(tmp_path, FILES[name], chunksize)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 64])
+@pytest.mark.parametrize("chunksize", [1, 7, 1000])
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_file_chunks_across_read_blocks(tmp_path, monkeypatch, name, chunksize, block):
+    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
+    check_file_chunks(tmp_path, FILES[name], chunksize)
+
+
+@pytest.mark.parametrize("chunksize", [1, 7, 64, 1000])
+def test_file_much_bigger_than_a_read_block(tmp_path, monkeypatch, chunksize):
+    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", 64)
+    content = b"".join(b"%d\n" % n if n % 5 else b"%d # five\n\n" % n for n in range(3000))
+    assert len(content) > 100 * 64
+    check_file_chunks(tmp_path, content, chunksize)
+
+
+def test_line_longer_than_a_read_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", 64)
+    content = b"1\n" + b" " * 500 + b"7 # " + b"z" * 300 + b"\n11\n" + b"9" * 200 + b"\n13"
+    check_file_chunks(tmp_path, content, 2, max_bits=1000)
+
+
+def test_count_numbers_in_file_default_block(tmp_path):
+    content = b"# head\n" + b"".join(b"%d\n\n" % n for n in range(10_000)) + b"7"
+    (tmp_path / "n.txt").write_bytes(content)
+    assert count_numbers_in_file(tmp_path / "n.txt") == 10_001
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.one_of(
+           st.integers(min_value=0, max_value=2**70).map(lambda n: b"%d" % n),
+           st.sampled_from([b"", b"   ", b"\t", b"# c", b"  5  # x", b"08", b"#", b"\r"]),
+           st.integers(0, 99).map(lambda n: b" %d\r" % n)), max_size=60),
+       newline_at_end=st.booleans(), chunksize=st.integers(1, 12), block=st.integers(1, 40))
+def test_file_chunks_property(tmp_path, monkeypatch, lines, newline_at_end, chunksize, block):
+    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
+    content = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
+    check_file_chunks(tmp_path, content, chunksize)
+
+
+def test_count_agrees_with_what_the_task_reads(tmp_path):
+    """count_numbers_in_file is the job's total: it must count what the workers test.
+    A line of only a vertical tab or form feed is blank to the reader (bytes.strip),
+    so it must not be counted as a number either."""
+    content = b"5\n\x0b\n7\n\x0c\n11\n"
+    job = file_job(tmp_path, content, 1000)
+    tested = sum(run_chunk(c.payload)[0] for c in plan_chunks(job, tmp_path, 64))
+    assert tested == 3
+    assert count_numbers_in_file(tmp_path / "n.txt") == tested
+
+
+# -- the primes task, payload by payload ----------------------------------------------------
+
+CARMICHAEL = [561, 1105, 1729, 2465, 2821, 6601, 8911]
+STRONG_PSEUDOPRIMES_BASE_2 = [2047, 3277, 4033, 4681, 8321]
+EDGES = ([0, 1, 2, 3, 4, 5, 9, 25, 49, 121, 169, 289, 361, 529, 841, 961, 63, 64, 65]
+         + CARMICHAEL + STRONG_PSEUDOPRIMES_BASE_2
+         + [p * p for p in (101, 65521, 4294967291)]
+         + [2**31 - 1, 2**32 - 5, 2**32 + 15, 2**61 - 1, 2**61 + 1, 2**62 - 57,
+            3215031751, 3825123056546413051, 318665857834031151167461])
+AROUND_2_64 = list(range(2**64 - 70, 2**64 + 30))
+
+
+def test_pseudoprimes_are_not_primes():
+    tested, found, text = run_chunk(NumbersPayload(tuple(CARMICHAEL + STRONG_PSEUDOPRIMES_BASE_2)))
+    assert (tested, found, text) == (12, 0, b"")
+
+
+def test_numbers_payload_edges():
+    assert run_chunk(NumbersPayload(tuple(EDGES))) == expected(EDGES)
+
+
+def test_numbers_payload_around_2_64():
+    assert run_chunk(NumbersPayload(tuple(AROUND_2_64))) == expected(AROUND_2_64)
+    _, found, text = run_chunk(NumbersPayload(tuple(AROUND_2_64)))
+    assert text == b"%d\n%d\n" % (2**64 - 59, 2**64 + 13)
+
+
+def test_numbers_payload_keeps_input_order_and_duplicates():
+    numbers = (97, 4, 2, 97, 2**64 + 13, 1, 3, 2**61 - 1, 3, 0)
+    assert run_chunk(NumbersPayload(numbers)) == (
+        10, 7, b"97\n2\n97\n18446744073709551629\n3\n2305843009213693951\n3\n")
+
+
+@pytest.mark.parametrize("numbers", [
+    (), (0,), (1,), (2,), (2**64 - 1,), (2**64,), (2**64 - 59,),
+    tuple(range(0, 3000)), tuple(range(2**64 - 1000, 2**64 - 1)),
+])
+def test_numbers_payload_against_reference(numbers):
+    assert run_chunk(NumbersPayload(numbers)) == expected(numbers)
+
+
+def test_known_big_primes():
+    numbers = tuple(KNOWN_BIG_PRIMES + [p + 2 for p in KNOWN_BIG_PRIMES])
+    assert all(n % 3 == 0 or n % 5 == 0 or n % 7 == 0 for n in numbers[4:])  # composites
+    tested, found, text = run_chunk(NumbersPayload(numbers))
+    assert (tested, found) == (8, 4)
+    assert text == b"".join(b"%d\n" % p for p in KNOWN_BIG_PRIMES)
+
+
+@pytest.mark.parametrize("start, stop", [
+    (0, 0), (0, 1), (0, 2), (0, 3), (1, 4), (0, SIEVE_LIMIT), (7919, 7920), (8910, 8912),
+    (2**32 - 100, 2**32 + 100), (2**61 - 20, 2**61 + 5), (2**64 - 70, 2**64),
+    (2**64 - 70, 2**64 + 30), (2**64, 2**64 + 14), (2**64 - 59, 2**64 - 58),
+])
+def test_range_payload_against_reference(start, stop):
+    assert run_chunk(RangePayload(start, stop)) == expected(range(start, stop))
+
+
+def test_file_payload_against_reference(tmp_path):
+    numbers = EDGES + AROUND_2_64 + list(range(0, 500))
+    content = b"".join(b"%d\n" % n for n in numbers)
+    path = tmp_path / "n.txt"
+    path.write_bytes(content)
+    assert run_chunk(FilePayload(str(path), 0, len(content), 1, 4096)) == expected(numbers)
+
+
+def test_file_payload_reads_only_its_byte_range(tmp_path):
+    content = b"4\n5\n6\n7\nnot a number\n"
+    path = tmp_path / "n.txt"
+    path.write_bytes(content)
+    assert run_chunk(FilePayload(str(path), 2, 8, 2, 64)) == (3, 2, b"5\n7\n")
+
+
+# -- bad lines of a numbers file --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad, what", [
+    (b"abc", "not a plain decimal integer"),
+    (b"-5", "is negative"),
+    (b"1.5", "not a plain decimal integer"),
+    (b"0x1f", "not a plain decimal integer"),
+    (b"1_000", "not a plain decimal integer"),
+    (b"+5", "not a plain decimal integer"),
+    (b"1 2", "not a plain decimal integer"),
+    (b"1e5", "not a plain decimal integer"),
+    ("\uff11\uff12".encode(), "not a plain decimal integer"),  # fullwidth digits
+    (b"\xff\xfe", "not a plain decimal integer"),
+    (b"12 ; 13", "not a plain decimal integer"),
+])
+@pytest.mark.parametrize("chunksize", [1, 4, 1000])
+def test_bad_line_has_its_line_number(tmp_path, bad, what, chunksize):
+    lines = [b"%d" % n for n in range(10)] + [b"# comment", b"", b"  " + bad + b"  # why", b"3"]
+    content = b"\n".join(lines) + b"\n"
+    job = file_job(tmp_path, content, chunksize)
+    errors = []
+    for chunk in plan_chunks(job, tmp_path, 64):
+        try:
+            run_chunk(chunk.payload)
+        except BadNumberLine as error:
+            errors.append(error)
+    assert len(errors) == 1
+    error = errors[0]
+    assert error.line == 13
+    assert what in error.what
+    assert str(error).startswith("line 13: ")
+
+
+def test_number_over_the_bit_limit(tmp_path):
+    content = b"1\n255\n256\n"
+    job = file_job(tmp_path, content, 1000)
+    with pytest.raises(BadNumberLine) as info:
+        run_chunk(next(plan_chunks(job, tmp_path, 8)).payload)
+    assert info.value.line == 3
+    assert "9 bits, over limits.number_bits = 8" in info.value.what
+
+
+def test_number_with_many_digits_over_the_bit_limit(tmp_path):
+    """5000 digits is about 16610 bits, over limits.number_bits = 4096: a BadNumberLine,
+    not Python's int-from-string digit limit (ValueError)."""
+    content = b"3\n" + b"9" * 5000 + b"\n"
+    job = file_job(tmp_path, content, 1000)
+    with pytest.raises(BadNumberLine) as info:
+        run_chunk(next(plan_chunks(job, tmp_path, 4096)).payload)
+    assert info.value.line == 2
+    assert "over limits.number_bits = 4096" in info.value.what
+
+
+def test_number_with_many_digits_within_a_raised_bit_limit(tmp_path):
+    """With limits.number_bits raised to 20000, a 5000-digit number is valid."""
+    big = 10**4999 + 1
+    content = b"3\n1" + b"0" * 4998 + b"1\n"  # big, written out without str(int)
+    job = file_job(tmp_path, content, 1000)
+    tested, _, _ = run_chunk(next(plan_chunks(job, tmp_path, 20000)).payload)
+    assert tested == 2
+    assert big.bit_length() < 20000
+
+
+@pytest.mark.parametrize("content", [b"2\r3\r5\r", b"2\r3\n", b"7\n11\r13\n"])
+def test_lone_carriage_return_is_not_a_line_break(tmp_path, content):
+    """Lines end with \\n (a \\r before it is tolerated): "2\\r3" is one line that is not a
+    number, and the count of numbers must agree with what the task reads."""
+    job = file_job(tmp_path, content, 1000)
+    with pytest.raises(BadNumberLine) as info:
+        for chunk in plan_chunks(job, tmp_path, 64):
+            run_chunk(chunk.payload)
+    assert info.value.line == content[:content.index(b"\r")].count(b"\n") + 1

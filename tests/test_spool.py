@@ -1,0 +1,504 @@
+"""Unit tests of runner/spool.py: enqueue, claim, place, commit, adopt, list; real files
+and real flocks, no daemon."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runner.config import CONFIG_TEMPLATE
+from runner.errors import SpoolError
+from runner.job import JOB_ID_PATTERN, JobState
+from runner.spool import (JOB_FILE, LOCK_FILE, PROGRESS_FILE, SOURCE_FILE, JobDir, Spool)
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    return Spool.create(tmp_path / "spool")
+
+
+def drop(spool: Spool, name: str, text: str = "numbers: [1]\n", mtime: float | None = None) -> Path:
+    path = spool.jobs / name
+    path.write_text(text)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def lock_is_free(path: Path) -> bool:
+    """Whether a new open file description can flock `path` (then let go of it)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def hold_lock_here(path: Path) -> int:
+    """Hold `path`'s flock on an open file description of our own."""
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+class LockHolder:
+    """Another live process holding `path`'s flock, as a daemon holds its jobs'."""
+
+    def __init__(self, path: Path):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c",
+             "import fcntl, os, sys\n"
+             "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+             "print('locked', flush=True)\n"
+             "sys.stdin.read()\n", str(path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.process.stdout.readline() == b"locked\n"
+
+    def die(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(10)
+
+
+def running_job(spool: Spool, job_id: str, name: str = "a.yaml") -> JobDir:
+    jobdir = spool.claim(drop(spool, name))
+    assert jobdir is not None
+    assert spool.place_running(jobdir, job_id) == job_id
+    return jobdir
+
+
+# -- the spool's places ----------------------------------------------------------------
+
+
+def test_create_makes_every_place(spool):
+    assert (spool.root / "config.yaml").read_text() == CONFIG_TEMPLATE
+    for folder in (spool.jobs, spool.outbox, spool.tmp, spool.inputs, spool.claiming,
+                   *(spool.place(s) for s in JobState if s is not JobState.QUEUED)):
+        assert folder.is_dir(), folder
+    assert spool.place(JobState.QUEUED) == spool.jobs
+    assert spool.place(JobState.DONE) == spool.jobs / ".state" / "done"
+
+
+def test_create_keeps_an_existing_config(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "config.yaml").write_text("max_processes: 1\n")
+    Spool.create(tmp_path / "s")
+    assert (tmp_path / "s" / "config.yaml").read_text() == "max_processes: 1\n"
+
+
+def test_ensure_refuses_a_missing_root(tmp_path):
+    with pytest.raises(SpoolError, match="runner init"):
+        Spool(tmp_path / "nope").ensure()
+
+
+def test_write_atomically(spool):
+    dest = spool.outbox / "x.yaml"
+    spool.write_atomically(dest, b"one")
+    spool.write_atomically(dest, b"two")
+    assert dest.read_bytes() == b"two"
+    assert list(spool.tmp.iterdir()) == []
+
+
+# -- queued ------------------------------------------------------------------------------
+
+
+def test_queued_files_oldest_first_skipping_hidden_and_other_files(spool):
+    drop(spool, "b.yaml", mtime=2000)
+    drop(spool, "a.yml", mtime=3000)
+    drop(spool, "c.yaml", mtime=1000)
+    drop(spool, ".hidden.yaml", mtime=500)
+    drop(spool, ".c.yaml.tmp", mtime=500)
+    drop(spool, "notes.txt", mtime=500)
+    drop(spool, "job.yaml.part", mtime=500)
+    drop(spool, "README", mtime=500)
+    assert spool.queued_files() == [spool.jobs / n for n in ("c.yaml", "b.yaml", "a.yml")]
+
+
+def test_queued_files_empty(spool):
+    assert spool.queued_files() == []
+
+
+def test_enqueue_never_overwrites(spool):
+    first = spool.enqueue("job.yaml", b"numbers: [1]\n")
+    second = spool.enqueue("job.yaml", b"numbers: [2]\n")
+    drop(spool, "job-3.yaml", "numbers: [3]\n")
+    fourth = spool.enqueue("job.yaml", b"numbers: [4]\n")
+    assert (first.name, second.name, fourth.name) == ("job.yaml", "job-2.yaml", "job-4.yaml")
+    assert first.read_bytes() == b"numbers: [1]\n"
+    assert second.read_bytes() == b"numbers: [2]\n"
+    assert (spool.jobs / "job-3.yaml").read_text() == "numbers: [3]\n"
+    assert fourth.read_bytes() == b"numbers: [4]\n"
+    assert sorted(p.name for p in spool.jobs.iterdir() if p.is_file()) == [
+        "job-2.yaml", "job-3.yaml", "job-4.yaml", "job.yaml"]
+
+
+def test_enqueue_takes_a_free_name(spool):
+    drop(spool, "x-2.yaml")
+    assert spool.enqueue("x.yaml", b"a").name == "x.yaml"
+
+
+# -- claiming ----------------------------------------------------------------------------
+
+
+def test_claim_moves_the_file_into_a_locked_folder(spool):
+    path = drop(spool, "job.yaml", "numbers: [5]\n")
+    jobdir = spool.claim(path)
+    assert jobdir is not None
+    assert not path.exists()
+    assert jobdir.path.parent == spool.claiming
+    assert spool.is_claiming(jobdir)
+    assert jobdir.file(JOB_FILE).read_text() == "numbers: [5]\n"
+    assert jobdir.source_name() == "job.yaml"
+    assert jobdir.lock_fd is not None
+    assert not lock_is_free(jobdir.file(LOCK_FILE))
+    assert spool.queued_files() == []
+    assert [p.name for p in spool.jobs.iterdir() if not p.name.startswith(".state")] == []
+    jobdir.release()
+    assert lock_is_free(jobdir.file(LOCK_FILE))
+
+
+def test_second_claim_of_the_same_path_returns_none(spool):
+    path = drop(spool, "job.yaml")
+    first = spool.claim(path)
+    assert first is not None
+    assert spool.claim(path) is None
+    assert [p.name for p in spool.claiming.iterdir()] == [first.path.name]
+
+
+def test_claim_keeps_the_files_mtime(spool):
+    path = drop(spool, "job.yaml", mtime=1234)
+    assert spool.claim(path).file(JOB_FILE).stat().st_mtime == 1234
+
+
+# -- placing in running/ -------------------------------------------------------------------
+
+
+def test_place_running_gives_the_wanted_id(spool):
+    jobdir = spool.claim(drop(spool, "a.yaml"))
+    assert spool.place_running(jobdir, "alpha") == "alpha"
+    assert jobdir.path == spool.place(JobState.RUNNING) / "alpha"
+    assert jobdir.id == "alpha"
+    assert not spool.is_claiming(jobdir)
+    assert jobdir.file(JOB_FILE).exists()
+    assert list(spool.claiming.iterdir()) == []
+
+
+def test_place_running_when_the_id_is_running(spool):
+    running_job(spool, "alpha", "a.yaml")
+    second = spool.claim(drop(spool, "b.yaml"))
+    assert spool.place_running(second, "alpha") == "alpha-2"
+    third = spool.claim(drop(spool, "c.yaml"))
+    assert spool.place_running(third, "alpha") == "alpha-3"
+    assert third.path.name == "alpha-3"
+
+
+def test_place_running_when_a_result_exists(spool):
+    (spool.outbox / "alpha.yaml").write_text("state: done\n")
+    jobdir = spool.claim(drop(spool, "a.yaml"))
+    assert spool.place_running(jobdir, "alpha") == "alpha-2"
+
+
+@pytest.mark.parametrize("state", [JobState.DONE, JobState.FAILED, JobState.CANCELLED])
+def test_place_running_when_a_finished_job_has_the_id(spool, state):
+    (spool.place(state) / "alpha").mkdir()
+    jobdir = spool.claim(drop(spool, "a.yaml"))
+    assert spool.place_running(jobdir, "alpha") == "alpha-2"
+
+
+def test_place_running_long_id_stays_a_valid_id(spool):
+    wanted = "x" * 64
+    running_job(spool, wanted, "a.yaml")
+    jobdir = spool.claim(drop(spool, "b.yaml"))
+    given = spool.place_running(jobdir, wanted)
+    assert given == "x" * 57 + "-2"
+    assert JOB_ID_PATTERN.fullmatch(given)
+
+
+# -- committing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", [JobState.DONE, JobState.FAILED, JobState.CANCELLED])
+def test_commit_result(spool, state):
+    jobdir = running_job(spool, "alpha")
+    lock = jobdir.file(LOCK_FILE)
+    primes = jobdir.file("primes.part")
+    primes.write_bytes(b"2\n3\n")
+    spool.commit_result(jobdir, state, b"state: " + state.value.encode() + b"\n", primes)
+    assert (spool.outbox / "alpha.yaml").read_bytes() == f"state: {state.value}\n".encode()
+    assert (spool.outbox / "alpha.primes").read_bytes() == b"2\n3\n"
+    assert jobdir.path == spool.place(state) / "alpha"
+    assert (jobdir.path / JOB_FILE).exists()
+    assert not (spool.place(JobState.RUNNING) / "alpha").exists()
+    assert not lock.exists()
+    assert jobdir.lock_fd is None
+    assert lock_is_free(jobdir.file(LOCK_FILE))
+    assert spool.read_result_state("alpha") is state
+    assert list(spool.tmp.iterdir()) == []
+
+
+def test_commit_result_without_primes(spool):
+    jobdir = running_job(spool, "alpha")
+    spool.commit_result(jobdir, JobState.FAILED, b"state: failed\n", None)
+    assert sorted(p.name for p in spool.outbox.iterdir()) == ["alpha.yaml"]
+
+
+def test_commit_result_replaces_a_leftover_archive(spool):
+    leftover = spool.place(JobState.DONE) / "alpha"
+    leftover.mkdir()
+    (leftover / "old").write_text("x")
+    jobdir = JobDir(spool.place(JobState.RUNNING) / "alpha")
+    jobdir.path.mkdir()
+    (jobdir.path / JOB_FILE).write_text("numbers: [1]\n")
+    spool.commit_result(jobdir, JobState.DONE, b"state: done\n", None)
+    assert sorted(p.name for p in leftover.iterdir()) == [JOB_FILE]
+
+
+def test_read_result_state(spool):
+    assert spool.read_result_state("nope") is None
+    (spool.outbox / "a.yaml").write_text("state: cancelled\n")
+    (spool.outbox / "b.yaml").write_text("state: sleeping\n")
+    (spool.outbox / "c.yaml").write_text("- 1\n")
+    assert spool.read_result_state("a") is JobState.CANCELLED
+    assert spool.read_result_state("b") is None
+    assert spool.read_result_state("c") is None
+
+
+# -- adopting what a dead process left --------------------------------------------------------
+
+
+def orphan(spool: Spool, job_id: str) -> JobDir:
+    """A running job whose daemon is gone: placed, then its lock let go."""
+    jobdir = running_job(spool, job_id, f"{job_id}.yaml")
+    jobdir.release()
+    return jobdir
+
+
+def adopt(spool: Spool) -> list[JobDir]:
+    return list(spool.adopt_orphans())
+
+
+def test_free_running_job_is_adopted_and_locked(spool):
+    jobdir = orphan(spool, "alpha")
+    adopted = adopt(spool)
+    assert [d.path for d in adopted] == [jobdir.path]
+    assert adopted[0].lock_fd is not None
+    assert not lock_is_free(jobdir.file(LOCK_FILE))
+    assert adopt(spool) == []  # ours now
+    adopted[0].release()
+
+
+def test_running_job_locked_by_another_process_is_not_adopted(spool):
+    jobdir = orphan(spool, "alpha")
+    holder = LockHolder(jobdir.file(LOCK_FILE))
+    try:
+        assert adopt(spool) == []
+        holder.die()  # the daemon that held it died: now it is an orphan
+        adopted = adopt(spool)
+        assert [d.id for d in adopted] == ["alpha"]
+        adopted[0].release()
+    finally:
+        holder.stop()
+
+
+def test_running_job_locked_by_another_open_file_here_is_not_adopted(spool):
+    jobdir = orphan(spool, "alpha")
+    fd = hold_lock_here(jobdir.file(LOCK_FILE))
+    try:
+        assert adopt(spool) == []
+    finally:
+        os.close(fd)
+    adopted = adopt(spool)
+    assert [d.id for d in adopted] == ["alpha"]
+    adopted[0].release()
+
+
+def test_running_job_held_by_its_jobdir_is_not_adopted(spool):
+    running_job(spool, "alpha")  # its JobDir still holds the lock
+    assert adopt(spool) == []
+
+
+def test_only_free_jobs_are_adopted(spool):
+    orphan(spool, "a")
+    held = running_job(spool, "b", "b.yaml")
+    orphan(spool, "c")
+    adopted = adopt(spool)
+    assert [d.id for d in adopted] == ["a", "c"]
+    for jobdir in adopted + [held]:
+        jobdir.release()
+
+
+def test_committed_orphan_is_archived_not_adopted(spool):
+    jobdir = orphan(spool, "alpha")
+    (spool.outbox / "alpha.yaml").write_text(yaml.safe_dump({"state": "failed"}))
+    assert adopt(spool) == []
+    assert not jobdir.path.exists()
+    assert (spool.place(JobState.FAILED) / "alpha" / JOB_FILE).exists()
+    assert lock_is_free(spool.place(JobState.FAILED) / "alpha" / LOCK_FILE)
+
+
+def test_half_claimed_job_is_taken_over(spool):
+    """A claim whose process died after moving the file in: its folder, locked by us now,
+    is handed to the caller (still in claiming/) with the file and its source name."""
+    path = drop(spool, "job.yaml", "numbers: [7]\n")
+    jobdir = spool.claim(path)
+    jobdir.release()  # the claimer dies
+    adopted = adopt(spool)
+    assert [d.path for d in adopted] == [jobdir.path]
+    assert spool.is_claiming(adopted[0])
+    assert adopted[0].file(JOB_FILE).read_text() == "numbers: [7]\n"
+    assert adopted[0].source_name() == "job.yaml"
+    assert not lock_is_free(jobdir.file(LOCK_FILE))
+    assert spool.place_running(adopted[0], "seven") == "seven"
+    adopted[0].release()
+
+
+def test_half_claimed_with_the_file_at_its_hidden_name(spool):
+    """The claimer died between renaming the file to its hidden name and linking it in."""
+    folder = spool.claiming / "abc123"
+    folder.mkdir()
+    (folder / LOCK_FILE).touch()
+    (folder / SOURCE_FILE).write_text("job.yaml")
+    (spool.jobs / ".claimed-abc123").write_text("numbers: [9]\n")
+    adopted = adopt(spool)
+    assert [d.path for d in adopted] == [folder]
+    assert (folder / JOB_FILE).read_text() == "numbers: [9]\n"
+    assert not (spool.jobs / ".claimed-abc123").exists()
+    adopted[0].release()
+
+
+def test_half_claimed_before_the_rename_is_dropped(spool):
+    """The claimer died before it took the file: the file is still queued; the empty
+    claiming folder goes."""
+    path = drop(spool, "job.yaml")
+    folder = spool.claiming / "abc123"
+    folder.mkdir()
+    (folder / LOCK_FILE).touch()
+    (folder / SOURCE_FILE).write_text("job.yaml")
+    assert adopt(spool) == []
+    assert not folder.exists()
+    assert spool.queued_files() == [path]
+
+
+def test_half_claimed_held_by_a_live_claimer_is_left_alone(spool):
+    jobdir = spool.claim(drop(spool, "job.yaml"))
+    assert adopt(spool) == []
+    assert jobdir.file(JOB_FILE).exists()
+    jobdir.release()
+
+
+def test_try_own(spool):
+    jobdir = orphan(spool, "alpha")
+    other = JobDir(jobdir.path)
+    assert spool.try_own(jobdir)
+    assert not spool.try_own(other)
+    jobdir.release()
+    assert spool.try_own(other)
+    other.release()
+
+
+def test_request_cancel(spool):
+    jobdir = running_job(spool, "alpha")
+    spool.request_cancel("alpha")
+    assert jobdir.file("cancel").exists()
+
+
+# -- listing and finding ---------------------------------------------------------------------
+
+
+def populated(spool: Spool) -> dict[str, JobDir]:
+    drop(spool, "queued.yaml", "id: q1\nnumbers: [1]\n", mtime=1000)
+    drop(spool, "plain.yaml", "numbers: [1]\n", mtime=2000)
+    claimed = spool.claim(drop(spool, "claimed.yaml", "id: c1\nnumbers: [1]\n"))
+    run = running_job(spool, "r1", "r.yaml")
+    spool.write_atomically(run.file(PROGRESS_FILE), json.dumps({"tested": 5}).encode())
+    done = running_job(spool, "d1", "d.yaml")
+    spool.commit_result(done, JobState.DONE, b"state: done\n", None)
+    failed = running_job(spool, "f1", "f.yaml")
+    spool.commit_result(failed, JobState.FAILED, b"state: failed\n", None)
+    return {"claimed": claimed, "running": run}
+
+
+def test_list_jobs(spool):
+    held = populated(spool)
+    listed = {(info.id, info.state) for info in spool.list_jobs()}
+    assert listed == {("q1", JobState.QUEUED), ("plain", JobState.QUEUED),
+                      ("c1", JobState.QUEUED), ("r1", JobState.RUNNING),
+                      ("d1", JobState.DONE), ("f1", JobState.FAILED)}
+    running = [info for info in spool.list_jobs() if info.state is JobState.RUNNING]
+    assert running[0].progress == {"tested": 5}
+    for jobdir in held.values():
+        jobdir.release()
+
+
+def test_find(spool):
+    held = populated(spool)
+    assert spool.find("q1").state is JobState.QUEUED
+    assert spool.find("q1").path == spool.jobs / "queued.yaml"
+    assert spool.find("plain").state is JobState.QUEUED
+    assert spool.find("c1").state is JobState.QUEUED
+    assert spool.find("r1").state is JobState.RUNNING
+    assert spool.find("r1").progress == {"tested": 5}
+    assert spool.find("d1").state is JobState.DONE
+    assert spool.find("f1").path == spool.place(JobState.FAILED) / "f1"
+    assert spool.find("nope") is None
+    assert spool.find("../outbox") is None
+    assert spool.find("a/b") is None
+    assert spool.find("") is None
+    for jobdir in held.values():
+        jobdir.release()
+
+
+def test_find_prefers_finished_over_queued(spool):
+    done = running_job(spool, "x", "a.yaml")
+    spool.commit_result(done, JobState.DONE, b"state: done\n", None)
+    drop(spool, "x.yaml")
+    assert spool.find("x").state is JobState.DONE
+    run = spool.claim(drop(spool, "b.yaml"))
+    assert spool.place_running(run, "x") == "x-2"  # x has history
+    assert spool.find("x-2").state is JobState.RUNNING
+    run.release()
+
+
+# -- things in jobs/ that are not job files ----------------------------------------------------
+
+
+def test_a_folder_named_like_a_job_file_does_not_break_claim(spool):
+    """`mkdir jobs/x.yaml` is a mistake a person can make: claim must not raise (None, or
+    a claimed job whose loading then fails as "not a regular file")."""
+    (spool.jobs / "x.yaml").mkdir()
+    assert spool.queued_files() == [spool.jobs / "x.yaml"]
+    jobdir = spool.claim(spool.jobs / "x.yaml")
+    if jobdir is not None:
+        jobdir.release()
+
+
+def test_adopt_orphans_survives_a_claimer_that_died_on_a_folder(spool):
+    """A process claimed the folder jobs/x.yaml and died. adopt_orphans (which the daemon
+    runs before it claims anything, at every rescan) must not raise from then on, or
+    no queued job is ever claimed again."""
+    (spool.jobs / "x.yaml").mkdir()
+    subprocess.run([sys.executable, "-c",
+                    "import sys\n"
+                    "from runner.spool import Spool\n"
+                    "spool = Spool(sys.argv[1])\n"
+                    "spool.claim(spool.jobs / 'x.yaml')\n", str(spool.root)],
+                   capture_output=True, timeout=30)
+    good = drop(spool, "good.yaml")
+    for jobdir in spool.adopt_orphans():
+        jobdir.release()
+    assert good in spool.queued_files()
