@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Union
@@ -35,6 +36,14 @@ def only_digit_lines(text: bytes) -> bool:
     return (not text.translate(None, _DIGITS_AND_NEWLINES) and b"\n\n" not in text
             and b"\n\r" not in text and not text.startswith((b"\n", b"\r"))
             and text.count(b"\r") == text.count(b"\r\n"))
+
+
+def allow_long_integers() -> None:
+    """Let this process turn integers of any length to and from text. Python caps that
+    at 4300 digits against denial of service; the runner checks every number's length
+    against limits.number_bits before converting it, which is the same protection."""
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)
 
 
 def max_decimal_digits(bits: int) -> int:

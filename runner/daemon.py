@@ -25,6 +25,7 @@ from typing import Optional
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from .chunks import allow_long_integers
 from .config import Config
 from .errors import JobError
 from .job import Job, JobState, peek_job_id
@@ -98,6 +99,7 @@ class Daemon:
     def run(self) -> int:
         """Run until stopped; returns the exit code (0)."""
         self.spool.ensure()
+        allow_long_integers()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self.request_stop)
         self._manager = PoolManager(self.config, self.post)

@@ -18,6 +18,7 @@ import os
 import signal
 from multiprocessing.connection import Client, Connection
 
+from .chunks import allow_long_integers
 from .tasks import primes
 
 ABORT_EXIT_CODE = 75
@@ -32,6 +33,7 @@ _computing = False
 def initialize(address: str, authkey: bytes, pool_id: int) -> None:
     """Pool initializer: connect to the supervisor and say who we are."""
     global _channel
+    allow_long_integers()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle
     signal.signal(ABORT_SIGNAL, _abort_if_computing)
     _channel = Client(address, authkey=authkey)
