@@ -93,7 +93,7 @@ class Chunk:
         if isinstance(payload, RangePayload):
             return f"chunk {self.index} (numbers {payload.start} to {payload.stop - 1} of the range)"
         if isinstance(payload, FilePayload):
-            return (f"chunk {self.index} ({job.numbers_file} from line {payload.first_line}, "
+            return (f"chunk {self.index} ({job.numbers_file_shown} from line {payload.first_line}, "
                     f"bytes {payload.start_byte}-{payload.stop_byte})")
         first = self.index * job.chunksize
         return f"chunk {self.index} (numbers[{first}] to numbers[{first + len(payload.numbers) - 1}])"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,7 +17,8 @@ import yaml
 from .errors import SpoolError
 from .job import JOB_ID_PATTERN, JobState, default_job_id, peek_job_id
 from .results import Outcome, commit_result, queued_at
-from .spool import JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo, Spool
+from .spool import (JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo, Spool,
+                    submitted_input_name)
 
 CANCEL_WAIT_SECONDS = 5.0
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -35,7 +35,7 @@ def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None
         shutil.copyfileobj(source, out, 1 << 20)
         out.flush()
         os.fsync(out.fileno())
-    stored = spool.inputs / f"{job_id}.{uuid.uuid4().hex[:8]}.numbers"
+    stored = spool.inputs / submitted_input_name(name)
     os.rename(temp, stored)
     spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
     return _enqueue(spool, spec, pool, timeout)

@@ -231,7 +231,8 @@ class Daemon:
         job_id = self.spool.place_running(jobdir, job.id) if self.spool.is_claiming(jobdir) else jobdir.id
         submitted = job.numbers_file
         if submitted is not None:
-            job = dataclasses.replace(job, numbers_file=self.spool.adopt_input(jobdir, submitted))
+            numbers_file, submitted_as = self.spool.adopt_input(jobdir, submitted)
+            job = dataclasses.replace(job, numbers_file=numbers_file, submitted_as=submitted_as)
         job = dataclasses.replace(job, id=job_id)
         # not fsynced: a spec lost to a power cut is made again from job.yaml
         self.spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode(),

@@ -61,6 +61,12 @@ class Job:
     numbers: Optional[tuple[int, ...]] = None
     numbers_file: Optional[str] = None
     range: Optional[tuple[int, int]] = None
+    submitted_as: Optional[str] = None  # the name `runner submit` got for the numbers file
+
+    @property
+    def numbers_file_shown(self) -> Optional[str]:
+        """How messages name the numbers file: as the person gave it."""
+        return self.submitted_as or self.numbers_file
 
     def to_dict(self) -> dict:
         """A plain mapping, kept in the spool so a restarted daemon runs the same job."""

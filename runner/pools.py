@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import multiprocessing.pool
 import os
 import secrets
 import signal
@@ -47,6 +48,7 @@ ABORT_ESCALATE_SECONDS = 0.5  # a worker told to stop that still computes then i
 # A chunk can start in the instant its job is cancelled; past this it is stopped too.
 UNWANTED_GRACE_SECONDS = 0.2
 POOL_STOP_SECONDS = 5.0
+REAP_WAIT_SECONDS = 0.5
 
 
 # -- messages to the daemon's thread ---------------------------------------------
@@ -170,6 +172,20 @@ class Supervisor:
 # -- one pool ----------------------------------------------------------------------
 
 
+class _WorkerRecordingPool(multiprocessing.pool.Pool):
+    """A Pool that keeps every worker it starts until `forget` is called, so that a dead
+    worker's exit status can be read after the Pool has reaped it and let it go."""
+
+    def __init__(self, *args, **kwargs):
+        self.workers_started: list[multiprocessing.process.BaseProcess] = []
+        super().__init__(*args, **kwargs)
+
+    def Process(self, ctx, *args, **kwds):  # the Pool's hook for making a worker
+        process = ctx.Process(*args, **kwds)
+        self.workers_started.append(process)
+        return process
+
+
 class SupervisedPool:
     """One persistent `multiprocessing.Pool` with the given settings."""
 
@@ -178,12 +194,12 @@ class SupervisedPool:
         self.id, self.settings, self._post = pool_id, settings, post
         self.users = 0
         self.idle_since = time.monotonic()
-        context = multiprocessing.get_context(settings.start_method)
-        self._pool = context.Pool(
+        self._pool = _WorkerRecordingPool(
             settings.processes,
             initializer=worker.initialize,
             initargs=(*supervisor.worker_args, pool_id),
             maxtasksperchild=settings.maxtasksperchild,
+            context=multiprocessing.get_context(settings.start_method),
         )
 
     def submit(self, token: int, task: str, payload) -> None:
@@ -194,13 +210,21 @@ class SupervisedPool:
             error_callback=lambda error: self._post(ChunkRaised(token, error)),
         )
 
-    def exit_code(self, pid: int) -> Optional[int]:
-        """The exit code of worker `pid` if the Pool still knows it (negative: killed by a signal)."""
-        for process in list(self._pool._pool):
-            if process.pid == pid:
-                process.join(0.2)
-                return process.exitcode
-        return None
+    def forget(self, pid: int, wait: bool) -> Optional[int]:
+        """Drop dead worker `pid` from the record; with `wait`, return its exit code
+        (negative: the signal that killed it; None if unknown). Two threads reaping one
+        forkserver worker would race for its status, so this waits for the Pool's own
+        reaper, which looks every 0.1 s, rather than reaping it here."""
+        process = next((p for p in self._pool.workers_started if p.pid == pid), None)
+        if process is None:
+            return None
+        self._pool.workers_started.remove(process)
+        if not wait:
+            return None
+        deadline = time.monotonic() + REAP_WAIT_SECONDS
+        while process in self._pool._pool and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return process.exitcode
 
     def stop(self, wedged: bool = False) -> None:
         """Stop every worker. `Pool.terminate` tells idle workers to exit, which needs the
@@ -312,19 +336,23 @@ class PoolManager:
         """Account for a dead worker. Returns the chunk it took down with the cause (its
         owner decides whether to retry); a pool that may be wedged is recycled."""
         pool = next((p for p in self._pools.values() if p.id == event.pool_id), None)
-        if event.holding is not None:
+        if event.holding is not None:  # it died computing: it held no lock of the Pool
             self._stopping.pop(event.holding, None)
             submission = self._inflight.pop(event.holding, None)
+            wanted = submission is not None and submission.abort_reason is None
+            code = pool.forget(event.pid, wait=wanted) if pool is not None else None
             if submission is None:
                 return []
-            code = pool.exit_code(event.pid) if pool else None
-            cause = submission.abort_reason or f"its worker (pid {event.pid}) died: {describe_exit(code)}"
-            return [(submission, cause)]
-        retiring = pool is not None and event.chunks_ended == pool.settings.maxtasksperchild
-        if pool is not None and not retiring:
-            log.warning("pool %d: worker %d died between chunks (%s); recycling the pool",
-                        pool.id, event.pid, describe_exit(pool.exit_code(event.pid)))
-            self._recycle(pool)
+            return [(submission, submission.abort_reason
+                     or f"its worker (pid {event.pid}) died: {describe_exit(code)}")]
+        if pool is None:
+            return []
+        if event.chunks_ended == pool.settings.maxtasksperchild:
+            pool.forget(event.pid, wait=False)  # retired after its last chunk, as asked
+            return []
+        log.warning("pool %d: worker %d died between chunks (%s); recycling the pool",
+                    pool.id, event.pid, describe_exit(pool.forget(event.pid, wait=True)))
+        self._recycle(pool)
         return []
 
     def _recycle(self, old: SupervisedPool) -> None:

@@ -94,5 +94,5 @@ def _describe_input(job: Job) -> dict:
         return {"numbers": job.total}
     if job.range is not None:
         return {"range": {"start": job.range[0], "stop": job.range[1]}}
-    return {"numbers_file": job.numbers_file, "numbers": job.total}
+    return {"numbers_file": job.numbers_file_shown, "numbers": job.total}
 

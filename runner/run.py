@@ -99,7 +99,7 @@ class JobRun:
         self._inflight -= 1
         where = submission.chunk.describe(self.job)
         if isinstance(error, BadNumberLine):
-            failure = JobError(f"{error.text!r} {error.what}", file=self.job.numbers_file,
+            failure = JobError(f"{error.text!r} {error.what}", file=self.job.numbers_file_shown,
                                line=error.line, field="numbers_file",
                                fix="one non-negative decimal integer a line; '#' starts a comment")
         else:

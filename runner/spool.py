@@ -266,18 +266,20 @@ class Spool:
         self.write_atomically(self.outbox / f"{job_id}{RESULT_SUFFIX}", result)
         self._archive(jobdir, state)
 
-    def adopt_input(self, jobdir: JobDir, numbers_file: str) -> str:
+    def adopt_input(self, jobdir: JobDir, numbers_file: str) -> tuple[str, Optional[str]]:
         """Give a running job its own link to a numbers file that `runner submit` stored
         in inputs/ (removed with `forget_input` once the job's spec names the link);
-        other files stay where the job named them. Returns the path the job should use."""
+        other files stay where the job named them. Returns the path the job should use,
+        and the name the file was submitted as (None if not submitted)."""
         source = self.root / numbers_file
         if source.parent != self.inputs:
-            return numbers_file
+            return numbers_file, None
         try:
             os.link(source, jobdir.file(INPUT_FILE))
         except FileExistsError:
-            pass
-        return jobdir.file(INPUT_FILE).relative_to(self.root).as_posix()
+            pass  # linked before a crash
+        return (jobdir.file(INPUT_FILE).relative_to(self.root).as_posix(),
+                source.name.split("-", 1)[-1])
 
     def forget_input(self, numbers_file: str) -> None:
         """Drop inputs/' name for a numbers file a job has adopted."""
@@ -381,6 +383,11 @@ class Spool:
             job_id = peek_job_id(folder / JOB_FILE, JobDir(folder).source_name())
             if only is None or job_id == only:
                 yield JobInfo(job_id, JobState.QUEUED, {}, folder / JOB_FILE)
+
+
+def submitted_input_name(name: str) -> str:
+    """A fresh name in inputs/ for a numbers file submitted as `name` (kept for messages)."""
+    return f"{uuid.uuid4().hex[:12]}-{name[-200:]}"
 
 
 def _move_out_of_jobs(hidden: Path, dest: Path) -> None:

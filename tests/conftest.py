@@ -102,8 +102,11 @@ class DaemonProcess:
         return self.log_path.read_text(errors="replace")
 
     def worker_pids(self) -> list[int]:
-        """Pids of the daemon's pool workers (its descendants, forkserver's children included)."""
-        return [pid for pid in _descendants(self.pid) if _is_pool_worker(pid)]
+        """Pids of the daemon's pool workers: its descendants but for the forkserver and
+        the resource tracker, its direct children (a forkserver's workers, its own
+        children, keep its command line)."""
+        helpers = {pid for pid in _descendants(self.pid, depth=1) if _is_helper(pid)}
+        return [pid for pid in _descendants(self.pid) if pid not in helpers]
 
     def stop(self, timeout: float = 15) -> int:
         """SIGTERM, then wait; returns the exit code."""
@@ -124,7 +127,7 @@ class DaemonProcess:
         self._log.close()
 
 
-def _descendants(pid: int) -> list[int]:
+def _descendants(pid: int, depth: int = 1_000) -> list[int]:
     children = []
     try:
         out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
@@ -135,21 +138,24 @@ def _descendants(pid: int) -> list[int]:
         if line.strip():
             child, parent = (int(x) for x in line.split())
             parents.setdefault(parent, []).append(child)
-    stack = [pid]
+    stack = [(pid, 0)]
     while stack:
-        for child in parents.get(stack.pop(), []):
+        parent, level = stack.pop()
+        if level == depth:
+            continue
+        for child in parents.get(parent, []):
             children.append(child)
-            stack.append(child)
+            stack.append((child, level + 1))
     return children
 
 
-def _is_pool_worker(pid: int) -> bool:
-    """A pool worker, not the forkserver or the resource tracker."""
+def _is_helper(pid: int) -> bool:
+    """The forkserver or the resource tracker."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return False
-    return "forkserver import main" not in cmdline and "resource_tracker" not in cmdline
+    return "forkserver import main" in cmdline or "resource_tracker" in cmdline
 
 
 @pytest.fixture
