@@ -16,9 +16,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import queue
 import signal
 import time
+from collections import deque
 from pathlib import Path
 from typing import Optional
 
@@ -48,6 +50,13 @@ class _Wake:
     """A message that only wakes the loop."""
 
 
+@dataclasses.dataclass(frozen=True)
+class _FileArrived:
+    """A file in jobs/ was closed after writing or moved in: it is whole."""
+
+    name: str
+
+
 class _JobsWatcher(FileSystemEventHandler):
     """Tells the daemon when a file in jobs/ was closed after writing or moved in."""
 
@@ -64,7 +73,7 @@ class _JobsWatcher(FileSystemEventHandler):
         path = path.decode() if isinstance(path, bytes) else path
         folder, _, name = path.rpartition("/")
         if folder == self._jobs and not name.startswith("."):
-            self._daemon.file_arrived(name)
+            self._daemon.post(_FileArrived(name))
 
 
 class Daemon:
@@ -75,6 +84,9 @@ class Daemon:
         self._messages: queue.SimpleQueue = queue.SimpleQueue()
         self._runs: dict[str, JobRun] = {}
         self._arrived: set[str] = set()  # names in jobs/ known to be written whole
+        self._backlog: deque[Path] = deque()  # queued files to claim, oldest first
+        self._in_backlog: set[str] = set()
+        self._queue_was_empty = False  # as of the last rescan: what --drain waits for
         self._stopping = False
         self._last_rescan = 0.0
         self._manager: Optional[PoolManager] = None
@@ -83,11 +95,6 @@ class Daemon:
 
     def post(self, message: object) -> None:
         self._messages.put(message)
-
-    def file_arrived(self, name: str) -> None:
-        self._arrived.add(name)
-        self._last_rescan = 0.0
-        self.post(_Wake())
 
     def request_stop(self, signum=None, frame=None) -> None:
         """Stop taking jobs, checkpoint the running ones, and return from `run`."""
@@ -112,7 +119,7 @@ class Daemon:
                 try:
                     self._handle(self._next_message())
                     self._tick()
-                    if self.drain and not self._runs and not self.spool.queued_files():
+                    if self.drain and not self._runs and self._queue_was_empty:
                         break
                 except Exception:  # the disk failed under us, or a bug: log it, go on
                     log.exception("daemon loop error; carrying on")
@@ -132,7 +139,10 @@ class Daemon:
             return _Wake()
 
     def _handle(self, message: object) -> None:
-        if isinstance(message, ChunkFinished):
+        if isinstance(message, _FileArrived):
+            self._arrived.add(message.name)
+            self._add_to_backlog(self.spool.jobs / message.name)
+        elif isinstance(message, ChunkFinished):
             submission = self._manager.take(message.token)
             if submission is not None:
                 self._guarded(submission.owner, submission.owner.chunk_finished, submission,
@@ -169,11 +179,17 @@ class Daemon:
         for run in list(self._runs.values()):
             self._guarded(run, run.cancel if run.cancel_requested() else run.advance)
         self._forget_finished()
+        if self._stopping:
+            return
         now = time.monotonic()
-        if not self._stopping and now - self._last_rescan >= self.config.rescan_seconds:
+        if now - self._last_rescan >= self.config.rescan_seconds:
             self._last_rescan = now
             self._resume_orphans()
-            self._claim_queued()
+            queued = self.spool.queued_files()
+            self._queue_was_empty = not queued and not self._backlog
+            for path in queued:
+                self._add_to_backlog(path)
+        self._claim_from_backlog()
 
     def _forget_finished(self) -> None:
         for job_id in [job_id for job_id, run in self._runs.items() if run.finished]:
@@ -181,14 +197,21 @@ class Daemon:
 
     # taking jobs
 
-    def _claim_queued(self) -> None:
-        for path in self.spool.queued_files():
-            if len(self._runs) >= self.config.max_running_jobs or self._stopping:
-                return
+    def _add_to_backlog(self, path: Path) -> None:
+        if path.name not in self._in_backlog:
+            self._in_backlog.add(path.name)
+            self._backlog.append(path)
+
+    def _claim_from_backlog(self) -> None:
+        """Claim queued files while this daemon has room. A file not known to be whole
+        (no close or move event seen, and too fresh) waits for a later rescan."""
+        while self._backlog and len(self._runs) < self.config.max_running_jobs:
+            path = self._backlog.popleft()
+            self._in_backlog.discard(path.name)
             if path.name not in self._arrived and not _settled(path):
                 continue
             self._arrived.discard(path.name)
-            jobdir = self.spool.claim(path)
+            jobdir = self.spool.claim(path) if os.path.lexists(path) else None
             if jobdir is not None:
                 self._start(jobdir)
 

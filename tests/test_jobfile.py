@@ -602,7 +602,8 @@ def test_deeply_nested_value_is_a_job_error(root):
     """A 20 kB file of nested brackets is under every limit: it must give a JobError,
     not a RecursionError from printing the value."""
     error = refused(root, "id: " + "[" * 10000 + "]" * 10000 + "\nnumbers: [1]\n")
-    assert error.field == "id"
+    # PyYAML 6.0.4's parser refuses such depth itself; older ones leave it to validation
+    assert error.field == "id" or ("nesting depth" in error.what and error.line == 1)
 
 
 def test_error_message_format(root):
