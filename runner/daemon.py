@@ -187,8 +187,11 @@ class Daemon:
             self._resume_orphans()
             queued = self.spool.queued_files()
             self._queue_was_empty = not queued and not self._backlog
-            for path in queued:
+            limit = self.config.limits.queued_jobs
+            for path in queued[:limit]:
                 self._add_to_backlog(path)
+            for path in queued[limit:]:
+                self._refuse_over_queue_limit(path, len(queued))
         self._claim_from_backlog()
 
     def _forget_finished(self) -> None:
@@ -214,6 +217,16 @@ class Daemon:
             jobdir = self.spool.claim(path) if os.path.lexists(path) else None
             if jobdir is not None:
                 self._start(jobdir)
+
+    def _refuse_over_queue_limit(self, path: Path, queued: int) -> None:
+        jobdir = self.spool.claim(path) if os.path.lexists(path) else None
+        if jobdir is not None:
+            limit = self.config.limits.queued_jobs
+            self._fail_unrunnable(jobdir, JobError(
+                f"jobs/ holds {queued} jobs, over the limit limits.queued_jobs = {limit}; "
+                "this one, among the newest, was not queued", file=f"jobs/{path.name}",
+                fix="drop it again once the queue is shorter, or raise limits.queued_jobs "
+                "in config.yaml").to_dict())
 
     def _resume_orphans(self) -> None:
         for jobdir in self.spool.adopt_orphans():

@@ -1,0 +1,67 @@
+"""Helpers shared by the benchmarks: a spool with a running daemon, and timing a job."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def running_daemon(extra_config: str = "") -> Iterator[tuple[Path, subprocess.Popen]]:
+    """A fresh spool in a temporary folder with `runner start` running on it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "spool"
+        subprocess.run(["runner", "init", str(root)], check=True, capture_output=True)
+        if extra_config:
+            with open(root / "config.yaml", "a") as config:
+                config.write(extra_config)
+        daemon = subprocess.Popen(["runner", "start", "--root", str(root)],
+                                  stderr=subprocess.DEVNULL)
+        try:
+            yield root, daemon
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
+
+
+def drop_and_wait(root: Path, job_id: str, text: str) -> float:
+    """Drop a job file the safe way and return the seconds until its result exists."""
+    hidden = root / "jobs" / f".{job_id}.tmp"
+    hidden.write_text(text)
+    result = root / "outbox" / f"{job_id}.yaml"
+    start = time.perf_counter()
+    os.rename(hidden, root / "jobs" / f"{job_id}.yaml")
+    while not result.exists():
+        time.sleep(0.0002)
+    return time.perf_counter() - start
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        child, parent = (int(x) for x in line.split())
+        children.setdefault(parent, []).append(child)
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of `pid` in MiB (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0

@@ -1,0 +1,63 @@
+"""Latency: the book's 17-number case study dropped into jobs/ of a warm daemon.
+
+    python bench/latency.py [--drops 20]
+
+Drops the case study (chunksize 1, as the book's imap) `--drops` times in a row,
+each after the last one's result is in, and prints the median time from the
+rename into jobs/ to outbox/<id>.yaml existing (written durably). Beside it, what a
+user would do without a daemon: run the book-style script for the same 17 numbers
+(a new Python and a new Pool(2) each time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import drop_and_wait, running_daemon
+
+CASE_STUDY = [17977, 10619863, 106198, 6620830889, 80630964769, 228204732751, 1171432692373,
+              1398341745571, 10963707205259, 15285151248481, 99999199999, 304250263527209,
+              30425026352720, 10657331232548839, 10657331232548830, 44560482149,
+              1746860020068409]
+BOOK_SCRIPT = f"""
+import gmpy2
+from multiprocessing import Pool
+if __name__ == "__main__":
+    with Pool(2) as pool:
+        primes = [n for n, p in zip({CASE_STUDY}, pool.imap(gmpy2.is_prime, {CASE_STUDY})) if p]
+    print(primes)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--drops", type=int, default=20)
+    args = parser.parse_args()
+    job = f"numbers: {CASE_STUDY}\npool: {{chunksize: 1, processes: 2}}\n"
+    with running_daemon() as (root, _):
+        drop_and_wait(root, "warm", job)
+        time.sleep(0.5)
+        ours = [drop_and_wait(root, f"case-{k}", job) for k in range(args.drops)]
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "book.py"
+        script.write_text(BOOK_SCRIPT)
+        book = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
+            book.append(time.perf_counter() - start)
+    ours_ms, book_ms = statistics.median(ours) * 1000, statistics.median(book) * 1000
+    print(f"case study dropped {args.drops} times into a warm daemon: median {ours_ms:.1f} ms "
+          f"(min {min(ours) * 1000:.1f}, max {max(ours) * 1000:.1f})")
+    print(f"book-style script per job (new Python, new Pool(2)): median {book_ms:.0f} ms")
+    print(f"ratio runner / script: {ours_ms / book_ms:.3f}")
+
+
+if __name__ == "__main__":
+    main()
