@@ -24,6 +24,7 @@ import numpy as np
 from .job import Job
 
 READ_BLOCK_BYTES = 1 << 20
+_DESCRIBE_BITS = 128  # bigger numbers are named by their offset in messages
 _NUMBER_LINE = re.compile(rb"^[ \t\r\v\f]*[^ \t\r\n\v\f#]", re.M)  # a line a number is on
 _DIGITS_AND_NEWLINES = b"0123456789\r\n"
 
@@ -91,7 +92,12 @@ class Chunk:
         """Where the chunk's numbers are, for error messages."""
         payload = self.payload
         if isinstance(payload, RangePayload):
-            return f"chunk {self.index} (numbers {payload.start} to {payload.stop - 1} of the range)"
+            first, last = payload.start, payload.stop - 1
+            if last.bit_length() > _DESCRIBE_BITS:  # say where, not the huge numbers
+                offset = first - job.range[0]
+                return (f"chunk {self.index} (the range's numbers start+{offset} to "
+                        f"start+{offset + last - first})")
+            return f"chunk {self.index} (numbers {first} to {last} of the range)"
         if isinstance(payload, FilePayload):
             return (f"chunk {self.index} ({job.numbers_file_shown} from line {payload.first_line}, "
                     f"bytes {payload.start_byte}-{payload.stop_byte})")

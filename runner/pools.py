@@ -83,7 +83,7 @@ class Submission:
     attempt: int
     pool: "SupervisedPool"
     timeout: float
-    abort_reason: Optional[str] = None
+    timed_out: bool = False
 
 
 # -- the supervisor ----------------------------------------------------------------
@@ -131,7 +131,7 @@ class Supervisor:
         while not self._closed:
             try:
                 conn = self._listener.accept()
-            except OSError:
+            except (OSError, EOFError, multiprocessing.AuthenticationError):
                 continue  # closed, or a client that failed the handshake
             with self._lock:
                 self._channels[conn] = _WorkerChannel(conn)
@@ -150,23 +150,22 @@ class Supervisor:
     def _read_one(self, channel: _WorkerChannel) -> None:
         try:
             message = channel.conn.recv()
-        except (EOFError, OSError):
+            kind = message[0]
+            if kind == "hello":
+                channel.pid, channel.pool_id = message[1], message[2]
+            elif kind == "start":
+                go = self._wanted(message[1])
+                if go:
+                    channel.holding, channel.started = message[1], time.monotonic()
+                channel.conn.send(go)
+            elif kind == "end":
+                channel.holding = None
+                channel.chunks_ended += 1
+        except (EOFError, OSError):  # the worker is gone
             with self._lock:
                 del self._channels[channel.conn]
             channel.conn.close()
             self._post(WorkerLost(channel.pool_id, channel.pid, channel.holding, channel.chunks_ended))
-            return
-        kind = message[0]
-        if kind == "hello":
-            channel.pid, channel.pool_id = message[1], message[2]
-        elif kind == "start":
-            go = self._wanted(message[1])
-            if go:
-                channel.holding, channel.started = message[1], time.monotonic()
-            channel.conn.send(go)
-        elif kind == "end":
-            channel.holding = None
-            channel.chunks_ended += 1
 
 
 # -- one pool ----------------------------------------------------------------------
@@ -339,12 +338,14 @@ class PoolManager:
         if event.holding is not None:  # it died computing: it held no lock of the Pool
             self._stopping.pop(event.holding, None)
             submission = self._inflight.pop(event.holding, None)
-            wanted = submission is not None and submission.abort_reason is None
+            wanted = submission is not None and not submission.timed_out
             code = pool.forget(event.pid, wait=wanted) if pool is not None else None
             if submission is None:
                 return []
-            return [(submission, submission.abort_reason
-                     or f"its worker (pid {event.pid}) died: {describe_exit(code)}")]
+            if submission.timed_out:
+                return [(submission, f"it ran past its timeout of {submission.timeout:g} s, "
+                                     "so its worker was stopped")]
+            return [(submission, f"its worker (pid {event.pid}) died: {describe_exit(code)}")]
         if pool is None:
             return []
         if event.chunks_ended == pool.settings.maxtasksperchild:
@@ -378,7 +379,7 @@ class PoolManager:
             elif submission is None and now - started > UNWANTED_GRACE_SECONDS:
                 self._stop(token, pid)
             elif submission is not None and now - started > submission.timeout:
-                submission.abort_reason = f"it ran past its timeout of {submission.timeout:g} s"
+                submission.timed_out = True
                 self._stop(token, pid)
         for pool in list(self._pools.values()):
             if pool.users == 0 and now - pool.idle_since > self._config.pool_idle_seconds:

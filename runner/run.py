@@ -85,8 +85,8 @@ class JobRun:
             self.checkpoint.record(index, *result)
         else:
             self._waiting[index] = result
-            while not self.checkpoint.is_done(self._next_to_write) or self._waiting:
-                if self.checkpoint.is_done(self._next_to_write):
+            while True:  # write every chunk the order now allows
+                if self.checkpoint.is_done(self._next_to_write):  # written before a restart
                     self._next_to_write += 1
                 elif self._next_to_write in self._waiting:
                     self.checkpoint.record(self._next_to_write, *self._waiting.pop(self._next_to_write))
@@ -111,7 +111,7 @@ class JobRun:
         """The chunk's worker died or was stopped: retry it, or fail the job."""
         self._inflight -= 1
         where = submission.chunk.describe(self.job)
-        timed_out = "timeout" in cause
+        timed_out = submission.timed_out
         if not timed_out and submission.attempt < self._config.max_chunk_attempts:
             log.warning("job %s: %s lost (%s); trying again", self.job.id, where, cause)
             self._retries += 1
