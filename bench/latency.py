@@ -2,9 +2,10 @@
 
     python bench/latency.py [--drops 20]
 
-Drops the case study (chunksize 1, as the book's imap) `--drops` times in a row,
+Drops the sample job jobs/samples/book-case-study.yaml `--drops` times in a row,
 each after the last one's result is in, and prints the median time from the
-rename into jobs/ to outbox/<id>.yaml existing (written durably). Beside it, what a
+rename into jobs/ to outbox/<id>.yaml existing (written durably); then the same
+with `chunksize: 1` (one number a task, as the book's imap). Beside it, what a
 user would do without a daemon: run the book-style script for the same 17 numbers
 (a new Python and a new Pool(2) each time).
 """
@@ -39,11 +40,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--drops", type=int, default=20)
     args = parser.parse_args()
-    job = f"numbers: {CASE_STUDY}\npool: {{chunksize: 1, processes: 2}}\n"
+    sample = (Path(__file__).parent.parent / "jobs" / "samples" / "book-case-study.yaml").read_text()
+    sample = "\n".join(line for line in sample.splitlines() if not line.startswith("id:"))
+    one_a_task = sample.replace("pool:\n", "pool:\n  chunksize: 1\n")
     with running_daemon() as (root, _):
-        drop_and_wait(root, "warm", job)
+        drop_and_wait(root, "warm", sample)
         time.sleep(0.5)
-        ours = [drop_and_wait(root, f"case-{k}", job) for k in range(args.drops)]
+        ours = [drop_and_wait(root, f"case-{k}", sample) for k in range(args.drops)]
+        singles = [drop_and_wait(root, f"single-{k}", one_a_task) for k in range(args.drops)]
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "book.py"
         script.write_text(BOOK_SCRIPT)
@@ -55,6 +59,8 @@ def main() -> None:
     ours_ms, book_ms = statistics.median(ours) * 1000, statistics.median(book) * 1000
     print(f"case study dropped {args.drops} times into a warm daemon: median {ours_ms:.1f} ms "
           f"(min {min(ours) * 1000:.1f}, max {max(ours) * 1000:.1f})")
+    print(f"  the same with chunksize 1 (17 tasks): median "
+          f"{statistics.median(singles) * 1000:.1f} ms")
     print(f"book-style script per job (new Python, new Pool(2)): median {book_ms:.0f} ms")
     print(f"ratio runner / script: {ours_ms / book_ms:.3f}")
 

@@ -48,7 +48,7 @@ class JobRun:
         self._exhausted = False
         self._has_pool = False
         self._retries = 0
-        self._progress_written = 0.0
+        self._progress_written = time.monotonic()  # a job done within the period writes none
         self.finished = False
 
     def advance(self) -> None:

@@ -1,0 +1,173 @@
+"""The primes of a range below 2^64 by a segmented sieve of Eratosthenes, in numpy,
+and their decimal text without a Python object per number.
+
+The range is cut into segments that fit in a core's L2 cache; each holds one byte
+per odd number. Multiples of 3..17 are copied in from a precomputed pattern,
+primes below `_SLICE_BELOW` strike their multiples by slice assignment, and the
+rest by vectorised index arithmetic (the ragged-arange trick: a cumulative sum
+over repeated steps), so no Python loop runs over the many large base primes.
+
+Exactness. When isqrt(stop - 1) <= `BASE_PRIME_CAP`, every base prime is used and
+the sieve alone is exact: a composite n < stop has a prime factor <= isqrt(n).
+Above that, the sieve uses the base primes up to the cap and each survivor not
+below (cap + 1)^2 is confirmed with `gmpy2.is_prime`; below 2^64 that is exact
+too (its Baillie-PSW test has no counterexample there). The cap bounds a worker's
+memory: the base primes are kept per process, 2.1 million of them (16 MiB) at
+most, and segments walk them in blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gmpy2
+import numpy as np
+
+U64_LIMIT = 1 << 64
+BASE_PRIME_CAP = 1 << 25
+_SEGMENT_ODDS = 1 << 19  # odd numbers per segment: 512 KiB of flags
+_BLOCK_PRIMES = 1 << 16  # base primes handled at once (bounds temporaries)
+_SLICE_BELOW = 1 << 12  # base primes below this strike by slice assignment
+_PATTERN_PRIMES = (3, 5, 7, 11, 13, 17)
+_PERIOD = math.prod(_PATTERN_PRIMES)  # the pattern repeats every _PERIOD odd numbers
+
+_base = np.zeros(0, dtype=np.uint64)  # the odd primes <= _base_limit, this process's cache
+_base_limit = 0
+_pattern: np.ndarray | None = None
+
+
+def primes_in_range(start: int, stop: int) -> np.ndarray:
+    """The primes p with start <= p < stop, ascending, as uint64; stop <= 2^64."""
+    if stop > U64_LIMIT:
+        raise ValueError(f"stop = {stop} is over 2^64")
+    start = max(start, 0)
+    if stop <= start:
+        return np.zeros(0, dtype=np.uint64)
+    limit = math.isqrt(stop - 1)
+    sieve_limit = min(limit, BASE_PRIME_CAP)
+    base = _base_primes(sieve_limit)
+    parts = [np.array([2], dtype=np.uint64)] if start <= 2 < stop else []
+    first_odd = max(start | 1, 3)
+    for low in range(first_odd, stop, 2 * _SEGMENT_ODDS):
+        parts.append(_sieve_segment(low, min((stop - low + 1) // 2, _SEGMENT_ODDS), base))
+    primes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+    if sieve_limit < limit:
+        primes = _confirm_above(primes, (sieve_limit + 1) ** 2)
+    return primes
+
+
+def _sieve_segment(low: int, count: int, base: np.ndarray) -> np.ndarray:
+    """The primes among the `count` odd numbers low, low + 2, ... (low odd, >= 3)."""
+    high = low + 2 * count  # past the last number
+    flags = _pattern_flags(low, count)
+    for p in _PATTERN_PRIMES:  # the pattern struck these primes themselves
+        if low <= p < high:
+            flags[(p - low) // 2] = True
+    used = base[:np.searchsorted(base, math.isqrt(high - 1), side="right")]
+    used = used[np.searchsorted(used, _PATTERN_PRIMES[-1], side="right"):]
+    for first in range(0, len(used), _BLOCK_PRIMES):
+        _strike(flags, low, used[first:first + _BLOCK_PRIMES])
+    return np.flatnonzero(flags).astype(np.uint64) * np.uint64(2) + np.uint64(low)
+
+
+def _strike(flags: np.ndarray, low: int, primes: np.ndarray) -> None:
+    """Clear the flags of the odd multiples m >= p*p of each of `primes` (ascending)."""
+    count = len(flags)
+    first = _first_multiples(low, primes)
+    split = int(np.searchsorted(primes, _SLICE_BELOW))
+    for p, index in zip(primes[:split].tolist(), first[:split].tolist()):
+        flags[index::p] = False
+    steps, first = primes[split:].view(np.int64), first[split:]
+    several = int(np.searchsorted(steps, count))  # primes below count may hit several times
+    once = first[several:]
+    flags[once[once < count]] = False
+    steps, first = steps[:several], first[:several]
+    if not several:
+        return
+    hits = (count - 1 - first) // steps + 1  # all >= 1: first < p < count
+    lasts = first + (hits - 1) * steps
+    jumps = np.repeat(steps, hits)  # one step per hit; each prime's first hit jumps from
+    starts = np.cumsum(hits) - hits  # the previous prime's last one to its own first
+    jumps[starts] = first - np.concatenate(([0], lasts[:-1]))
+    flags[np.cumsum(jumps)] = False
+
+
+def _first_multiples(low: int, primes: np.ndarray) -> np.ndarray:
+    """For each prime p, the index (n - low) / 2 of the least odd multiple n >= p*p of p
+    with n >= low (low odd), as int64."""
+    gap = primes - np.uint64(low) % primes  # n = low + gap is a multiple of p
+    gap[gap == primes] = 0
+    first = (gap + (gap & np.uint64(1)) * primes) >> np.uint64(1)  # make n odd
+    late = int(np.searchsorted(primes, math.isqrt(low), side="right"))  # p*p > low
+    squares = primes[late:] * primes[late:]
+    first[late:] = (squares - np.uint64(low)) >> np.uint64(1)
+    return first.view(np.int64)
+
+
+def _pattern_flags(low: int, count: int) -> np.ndarray:
+    """Flags for the odd numbers low, low + 2, ...: False for the multiples of 3..17."""
+    global _pattern
+    if _pattern is None:
+        _pattern = np.ones(_PERIOD + _SEGMENT_ODDS, dtype=bool)  # index i is 2i + 1
+        for p in _PATTERN_PRIMES:
+            _pattern[p // 2::p] = False
+    phase = (low // 2) % _PERIOD
+    return _pattern[phase:phase + count].copy()
+
+
+def _base_primes(limit: int) -> np.ndarray:
+    """The odd primes <= limit, ascending, uint64; sieved once per process and grown (to
+    the next power of two) when a larger limit is asked for."""
+    global _base, _base_limit
+    if limit > _base_limit:
+        _base_limit = min(max(1 << 16, 1 << (limit - 1).bit_length()), BASE_PRIME_CAP)
+        odd = np.ones(_base_limit // 2 + 1, dtype=bool)  # index i is 2i + 1
+        odd[0] = False
+        for i in range(1, (math.isqrt(_base_limit) - 1) // 2 + 1):
+            if odd[i]:
+                p = 2 * i + 1
+                odd[p * p // 2::p] = False
+        _base = np.flatnonzero(odd).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+        _base = _base[_base <= np.uint64(_base_limit)]
+    return _base[:np.searchsorted(_base, limit, side="right")]
+
+
+def _confirm_above(candidates: np.ndarray, bound: int) -> np.ndarray:
+    """`candidates` less those >= bound that `gmpy2.is_prime` rejects."""
+    split = int(np.searchsorted(candidates, np.uint64(bound)))
+    big = candidates[split:]
+    keep = np.fromiter(map(gmpy2.is_prime, big.tolist()), dtype=bool, count=len(big))
+    return np.concatenate((candidates[:split], big[keep]))
+
+
+_QUAD = 10_000
+_QUADS = np.array([list(b"%04d" % i) for i in range(_QUAD)], dtype=np.uint8).view(np.uint32)[:, 0]
+_NEWLINE = np.frombuffer(b"\n\0\0\0", dtype=np.uint32)[0]
+_POWERS = [10**k for k in range(20)]
+
+
+def format_lines(numbers: np.ndarray) -> bytes:
+    """`numbers` (non-negative integers below 2^64) in decimal, b"n\\n" each, in order."""
+    numbers = np.asarray(numbers, dtype=np.uint64)
+    if not len(numbers):
+        return b""
+    low, high = (_digits(int(x)) for x in (numbers.min(), numbers.max()))
+    quads = -(-high // 4)
+    table = np.empty((len(numbers), quads + 1), dtype=np.uint32)  # 4 digits a column
+    table[:, quads] = _NEWLINE
+    rest = numbers
+    for column in range(quads - 1, -1, -1):
+        above = rest // np.uint64(_QUAD)
+        table[:, column] = _QUADS[rest - above * np.uint64(_QUAD)]
+        rest = above
+    text = table.view(np.uint8)[:, :4 * quads + 1]
+    if low == high:
+        return text[:, 4 * quads - high:].tobytes()
+    widths = np.full(len(numbers), low)
+    for power in _POWERS[low:high]:
+        widths += numbers >= np.uint64(power)
+    return text[np.arange(4 * quads + 1) >= 4 * quads - widths[:, None]].tobytes()
+
+
+def _digits(n: int) -> int:
+    return len(str(n))
