@@ -124,20 +124,27 @@ def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobS
     """Cancel a queued or running job; returns its final state (`cancelled`, or what it
     reached first). A running job's daemon stops it; if none holds it, we finish it here."""
     info = _find(spool, job_id)
-    if info.state is JobState.QUEUED:
-        jobdir = spool.claim(info.path)
+    deadline = time.monotonic() + wait
+    while info.state is JobState.QUEUED:
+        jobdir = spool.claim(info.path) if info.path.parent == spool.jobs else None
         if jobdir is not None:
             spool.place_running(jobdir, job_id)
             _commit_cancelled(spool, jobdir)
             return JobState.CANCELLED
-        info = _find(spool, job_id)  # a daemon claimed it meanwhile
+        if time.monotonic() > deadline:
+            raise SpoolError(f"job {job_id!r} stays claimed but not started; try again")
+        time.sleep(0.01)  # a daemon is claiming it: cancel it once it runs
+        info = _find(spool, job_id)
     if info.state.finished:
         raise SpoolError(f"job {job_id!r} is already {info.state.value}; nothing to cancel")
     jobdir = JobDir(info.path)
     if spool.try_own(jobdir):  # no daemon holds it
         _commit_cancelled(spool, jobdir)
         return JobState.CANCELLED
-    spool.request_cancel(job_id)
+    try:
+        spool.request_cancel(job_id)
+    except FileNotFoundError:  # it finished meanwhile
+        pass
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         state = spool.read_result_state(job_id)
