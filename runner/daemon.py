@@ -30,7 +30,7 @@ from watchdog.observers import Observer
 
 from .chunks import allow_long_integers
 from .config import Config
-from .errors import JobError
+from .errors import JobError, SpoolError
 from .job import Job, JobState, peek_job_id
 from .jobfile import load_job
 from .pools import ChunkFinished, ChunkRaised, PoolManager, WorkerLost
@@ -166,21 +166,22 @@ class Daemon:
         self._forget_finished()
 
     def _guarded(self, run: JobRun, method, *args) -> None:
-        """Call a run's method; an error there (a disk that failed, a bug) fails that job,
-        or if even that cannot be written, leaves it in running/ to be resumed: never
-        does it stop the daemon."""
+        """Call a run's method, never letting it stop the daemon. A disk error leaves the
+        job in running/, unlocked, to be resumed at a rescan once the disk is back; any
+        other error (a bug) fails the job."""
         try:
-            method(*args)
-        except Exception as error:
-            log.exception("job %s: error", run.job.id)
             try:
+                method(*args)
+            except OSError:
+                raise
+            except Exception as error:
+                log.exception("job %s: error", run.job.id)
                 run.fail(JobError(f"the runner hit an error: {type(error).__name__}: {error}",
-                                  fix="check the spool's disk; if it is fine, report this as "
-                                  "a bug in runner").to_dict())
-            except Exception:
-                log.exception("job %s: cannot record its failure; it stays in running/ and "
-                              "will be resumed", run.job.id)
-                run.abandon()
+                                  fix="report this as a bug in runner, with the job file").to_dict())
+        except OSError as error:
+            log.error("job %s: the spool's disk failed (%s); it will be resumed when the "
+                      "disk is back", run.job.id, error)
+            run.abandon()
 
     def _tick(self) -> None:
         self._last_tick = time.monotonic()
@@ -193,6 +194,10 @@ class Daemon:
         now = time.monotonic()
         if now - self._last_rescan >= self.config.rescan_seconds:
             self._last_rescan = now
+            try:
+                self.spool.ensure()  # a folder removed under us comes back
+            except SpoolError as error:
+                log.error("the spool cannot be repaired (%s); jobs wait until it can", error)
             self._resume_orphans()
             queued = self.spool.queued_files()
             self._queue_was_empty = not queued and not self._backlog
@@ -239,7 +244,7 @@ class Daemon:
 
     def _resume_orphans(self) -> None:
         for jobdir in self.spool.adopt_orphans():
-            log.info("taking over job %s from %s, left by a process that died",
+            log.info("resuming job %s: found in %s/ with no process holding it",
                      jobdir.id, jobdir.path.parent.name)
             self._start(jobdir)
 

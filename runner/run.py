@@ -155,6 +155,8 @@ class JobRun:
     def abandon(self) -> None:
         """Let go of the job without touching the disk: stop its chunks, unlock it. It
         stays in running/, and the next rescan (of any daemon) resumes it."""
+        if self.jobdir.lock_fd is None:
+            return
         self.finished = True
         self._manager.abort_owner(self)
         self._release_pool()

@@ -138,7 +138,11 @@ class Spool:
             raise SpoolError(f"{self.root} is not a folder; make a spool with `runner init DIR`")
         for folder in (self.jobs, self.outbox, self.tmp, self.inputs, self.claiming,
                        *(self.place(s) for s in (JobState.RUNNING, *_FINISHED))):
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SpoolError(f"cannot make the spool's folder {folder}: {exc.strerror or exc}"
+                                 " (is something else in its place, or the disk read-only?)") from exc
 
     # -- writing files whole ---------------------------------------------------
 

@@ -3,7 +3,8 @@
 Runs in the worker processes. `test_chunk` takes a chunk's payload and returns
 the count of numbers tested, the count of primes, and the primes as text, one a
 line, in input order: the daemon appends that text to the job's output as it is,
-so it never makes a Python object per number.
+so it never makes a Python object per number. A range below 2^64 is sieved
+(sieve.py); numbers, numbers files and ranges beyond 2^64 are tested one by one.
 
 `gmpy2.is_prime` (GMP 6.2 and later's `mpz_probab_prime_p` with gmpy2's default
 25 reps): trial division, a Baillie-PSW test, then reps-24 = 1 Miller-Rabin round
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..chunks import (INT_STR_SAFE_DIGITS, FilePayload, NumbersPayload, Payload, RangePayload,
                       max_decimal_digits, only_digit_lines, parse_decimal)
+from .sieve import format_lines, primes_in_range
 
 _DECIMAL = re.compile(rb"[0-9]+")
 _U64_LIMIT = 1 << 64
@@ -45,9 +47,9 @@ def test_chunk(payload: Payload) -> tuple[int, int, bytes]:
     """(numbers tested, primes found, the primes as b"p\\n" lines in input order)."""
     if isinstance(payload, RangePayload):
         if payload.stop <= _U64_LIMIT:
-            numbers = np.arange(payload.start, payload.stop, dtype=np.uint64)
-        else:
-            numbers = range(payload.start, payload.stop)
+            primes = primes_in_range(payload.start, payload.stop)
+            return payload.stop - payload.start, len(primes), format_lines(primes)
+        numbers = range(payload.start, payload.stop)
     elif isinstance(payload, NumbersPayload):
         numbers = payload.numbers
     else:

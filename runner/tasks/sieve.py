@@ -18,6 +18,7 @@ most, and segments walk them in blocks.
 
 from __future__ import annotations
 
+import ctypes
 import math
 
 import gmpy2
@@ -28,8 +29,14 @@ BASE_PRIME_CAP = 1 << 25
 _SEGMENT_ODDS = 1 << 19  # odd numbers per segment: 512 KiB of flags
 _BLOCK_PRIMES = 1 << 16  # base primes handled at once (bounds temporaries)
 _SLICE_BELOW = 1 << 12  # base primes below this strike by slice assignment
+_FULL_SIEVE_PER_NUMBER = 256  # see _sieve_limit
+_PARTIAL_SIEVE_PER_NUMBER = 4
+_PARTIAL_SIEVE_MIN = 1 << 12
 _PATTERN_PRIMES = (3, 5, 7, 11, 13, 17)
 _PERIOD = math.prod(_PATTERN_PRIMES)  # the pattern repeats every _PERIOD odd numbers
+
+_M_TOP_PAD = -2  # glibc's mallopt parameter: freed heap kept instead of returned to the OS
+_KEEP_FREED_BYTES = 16 << 20
 
 _base = np.zeros(0, dtype=np.uint64)  # the odd primes <= _base_limit, this process's cache
 _base_limit = 0
@@ -44,7 +51,7 @@ def primes_in_range(start: int, stop: int) -> np.ndarray:
     if stop <= start:
         return np.zeros(0, dtype=np.uint64)
     limit = math.isqrt(stop - 1)
-    sieve_limit = min(limit, BASE_PRIME_CAP)
+    sieve_limit = _sieve_limit(limit, min(stop - start, 2 * _SEGMENT_ODDS))
     base = _base_primes(sieve_limit)
     parts = [np.array([2], dtype=np.uint64)] if start <= 2 < stop else []
     first_odd = max(start | 1, 3)
@@ -54,6 +61,17 @@ def primes_in_range(start: int, stop: int) -> np.ndarray:
     if sieve_limit < limit:
         primes = _confirm_above(primes, (sieve_limit + 1) ** 2)
     return primes
+
+
+def _sieve_limit(limit: int, width: int) -> int:
+    """How far to sieve segments of `width` numbers whose composites all have a prime
+    factor <= limit. Each base prime costs some nanoseconds per segment, each number
+    left for `gmpy2.is_prime` a microsecond or more (several for a prime): so sieve all
+    the way when the base primes are few next to the width, else only to a few times
+    the width, testing the survivors."""
+    if limit <= min(BASE_PRIME_CAP, _FULL_SIEVE_PER_NUMBER * width):
+        return limit
+    return min(limit, BASE_PRIME_CAP, max(_PARTIAL_SIEVE_MIN, _PARTIAL_SIEVE_PER_NUMBER * width))
 
 
 def _sieve_segment(low: int, count: int, base: np.ndarray) -> np.ndarray:
@@ -74,17 +92,16 @@ def _strike(flags: np.ndarray, low: int, primes: np.ndarray) -> None:
     """Clear the flags of the odd multiples m >= p*p of each of `primes` (ascending)."""
     count = len(flags)
     first = _first_multiples(low, primes)
-    split = int(np.searchsorted(primes, _SLICE_BELOW))
-    for p, index in zip(primes[:split].tolist(), first[:split].tolist()):
+    sliced = int(np.searchsorted(primes, min(_SLICE_BELOW, count)))
+    several = int(np.searchsorted(primes, count))  # primes below count may hit several times
+    for p, index in zip(primes[:sliced].tolist(), first[:sliced].tolist()):
         flags[index::p] = False
-    steps, first = primes[split:].view(np.int64), first[split:]
-    several = int(np.searchsorted(steps, count))  # primes below count may hit several times
     once = first[several:]
     flags[once[once < count]] = False
-    steps, first = steps[:several], first[:several]
-    if not several:
+    steps, first = primes[sliced:several].view(np.int64), first[sliced:several]
+    if not len(steps):
         return
-    hits = (count - 1 - first) // steps + 1  # all >= 1: first < p < count
+    hits = (count - 1 - first) // steps + 1  # all >= 1: first < count
     lasts = first + (hits - 1) * steps
     jumps = np.repeat(steps, hits)  # one step per hit; each prime's first hit jumps from
     starts = np.cumsum(hits) - hits  # the previous prime's last one to its own first
@@ -107,12 +124,23 @@ def _first_multiples(low: int, primes: np.ndarray) -> np.ndarray:
 def _pattern_flags(low: int, count: int) -> np.ndarray:
     """Flags for the odd numbers low, low + 2, ...: False for the multiples of 3..17."""
     global _pattern
-    if _pattern is None:
+    if _pattern is None:  # this process's first segment
+        _keep_freed_memory()
         _pattern = np.ones(_PERIOD + _SEGMENT_ODDS, dtype=bool)  # index i is 2i + 1
         for p in _PATTERN_PRIMES:
             _pattern[p // 2::p] = False
     phase = (low // 2) % _PERIOD
     return _pattern[phase:phase + count].copy()
+
+
+def _keep_freed_memory() -> None:
+    """Have glibc keep up to 16 MiB of freed heap rather than hand it back to the OS: each
+    segment's temporaries then reuse the same pages instead of page-faulting in fresh ones,
+    which (measured) costs as much as the sieving itself. A no-op without glibc."""
+    try:
+        ctypes.CDLL(None).mallopt(_M_TOP_PAD, _KEEP_FREED_BYTES)
+    except (OSError, AttributeError):
+        pass
 
 
 def _base_primes(limit: int) -> np.ndarray:
