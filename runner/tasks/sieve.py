@@ -7,13 +7,15 @@ primes below `_SLICE_BELOW` strike their multiples by slice assignment, and the
 rest by vectorised index arithmetic (the ragged-arange trick: a cumulative sum
 over repeated steps), so no Python loop runs over the many large base primes.
 
-Exactness. When isqrt(stop - 1) <= `BASE_PRIME_CAP`, every base prime is used and
-the sieve alone is exact: a composite n < stop has a prime factor <= isqrt(n).
-Above that, the sieve uses the base primes up to the cap and each survivor not
-below (cap + 1)^2 is confirmed with `gmpy2.is_prime`; below 2^64 that is exact
-too (its Baillie-PSW test has no counterexample there). The cap bounds a worker's
-memory: the base primes are kept per process, 2.1 million of them (16 MiB) at
-most, and segments walk them in blocks.
+Exactness, for every range below 2^64. A composite n has a prime factor <= isqrt(n),
+so a range sieved with every prime up to isqrt(stop - 1) holds exactly its primes:
+that is done when those base primes are at most `BASE_PRIME_CAP` and few next to
+the range's width (`_sieve_limit`). Otherwise (always for stop past about 2^50, the
+cap squared) the sieve stops at a lower limit L, the survivors below (L + 1)^2 are
+prime for the same reason, and each one above is confirmed with `gmpy2.is_prime`,
+which is exact below 2^64 as well: its Baillie-PSW test has no counterexample there.
+The cap bounds a worker's memory: each process keeps its base primes, at most 2.06
+million (16 MiB), and segments walk them in blocks.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ BASE_PRIME_CAP = 1 << 25
 _SEGMENT_ODDS = 1 << 19  # odd numbers per segment: 512 KiB of flags
 _BLOCK_PRIMES = 1 << 16  # base primes handled at once (bounds temporaries)
 _SLICE_BELOW = 1 << 12  # base primes below this strike by slice assignment
-_FULL_SIEVE_PER_NUMBER = 256  # see _sieve_limit
+_FULL_SIEVE_PER_NUMBER = 512  # see _sieve_limit
 _PARTIAL_SIEVE_PER_NUMBER = 4
 _PARTIAL_SIEVE_MIN = 1 << 12
 _PATTERN_PRIMES = (3, 5, 7, 11, 13, 17)
@@ -81,22 +83,25 @@ def _sieve_segment(low: int, count: int, base: np.ndarray) -> np.ndarray:
     for p in _PATTERN_PRIMES:  # the pattern struck these primes themselves
         if low <= p < high:
             flags[(p - low) // 2] = True
-    used = base[:np.searchsorted(base, math.isqrt(high - 1), side="right")]
-    used = used[np.searchsorted(used, _PATTERN_PRIMES[-1], side="right"):]
-    for first in range(0, len(used), _BLOCK_PRIMES):
-        _strike(flags, low, used[first:first + _BLOCK_PRIMES])
-    return np.flatnonzero(flags).astype(np.uint64) * np.uint64(2) + np.uint64(low)
+    used = base[:_count_upto(base, math.isqrt(high - 1))]
+    used = used[_count_upto(used, _PATTERN_PRIMES[-1]):]
+    for block in range(0, len(used), _BLOCK_PRIMES):
+        _strike(flags, low, used[block:block + _BLOCK_PRIMES])
+    primes = np.flatnonzero(flags).view(np.uint64)
+    primes *= np.uint64(2)
+    primes += np.uint64(low)
+    return primes
 
 
 def _strike(flags: np.ndarray, low: int, primes: np.ndarray) -> None:
     """Clear the flags of the odd multiples m >= p*p of each of `primes` (ascending)."""
     count = len(flags)
     first = _first_multiples(low, primes)
-    sliced = int(np.searchsorted(primes, min(_SLICE_BELOW, count)))
-    several = int(np.searchsorted(primes, count))  # primes below count may hit several times
+    sliced = _count_upto(primes, min(_SLICE_BELOW, count) - 1)
+    several = _count_upto(primes, count - 1)  # primes below count may hit several times
     for p, index in zip(primes[:sliced].tolist(), first[:sliced].tolist()):
         flags[index::p] = False
-    once = first[several:]
+    once = first[several:]  # primes >= count hit at most once
     flags[once[once < count]] = False
     steps, first = primes[sliced:several].view(np.int64), first[sliced:several]
     if not len(steps):
@@ -115,7 +120,7 @@ def _first_multiples(low: int, primes: np.ndarray) -> np.ndarray:
     gap = primes - np.uint64(low) % primes  # n = low + gap is a multiple of p
     gap[gap == primes] = 0
     first = (gap + (gap & np.uint64(1)) * primes) >> np.uint64(1)  # make n odd
-    late = int(np.searchsorted(primes, math.isqrt(low), side="right"))  # p*p > low
+    late = _count_upto(primes, math.isqrt(low))  # from here on p*p > low
     squares = primes[late:] * primes[late:]
     first[late:] = (squares - np.uint64(low)) >> np.uint64(1)
     return first.view(np.int64)
@@ -149,53 +154,62 @@ def _base_primes(limit: int) -> np.ndarray:
     global _base, _base_limit
     if limit > _base_limit:
         _base_limit = min(max(1 << 16, 1 << (limit - 1).bit_length()), BASE_PRIME_CAP)
-        odd = np.ones(_base_limit // 2 + 1, dtype=bool)  # index i is 2i + 1
+        odd = np.ones(_base_limit // 2, dtype=bool)  # index i is 2i + 1 < _base_limit
         odd[0] = False
         for i in range(1, (math.isqrt(_base_limit) - 1) // 2 + 1):
             if odd[i]:
                 p = 2 * i + 1
                 odd[p * p // 2::p] = False
-        _base = np.flatnonzero(odd).astype(np.uint64) * np.uint64(2) + np.uint64(1)
-        _base = _base[_base <= np.uint64(_base_limit)]
-    return _base[:np.searchsorted(_base, limit, side="right")]
+        _base = np.flatnonzero(odd).view(np.uint64)  # in place from here: a lower peak
+        _base *= np.uint64(2)
+        _base += np.uint64(1)
+    return _base[:_count_upto(_base, limit)]
+
+
+def _count_upto(ascending: np.ndarray, value: int) -> int:
+    """How many of the uint64 `ascending` are <= value (a uint64 key: a Python int key
+    would have numpy convert the whole array first)."""
+    return int(np.searchsorted(ascending, np.uint64(value), side="right"))
 
 
 def _confirm_above(candidates: np.ndarray, bound: int) -> np.ndarray:
     """`candidates` less those >= bound that `gmpy2.is_prime` rejects."""
-    split = int(np.searchsorted(candidates, np.uint64(bound)))
+    split = _count_upto(candidates, bound - 1)
     big = candidates[split:]
     keep = np.fromiter(map(gmpy2.is_prime, big.tolist()), dtype=bool, count=len(big))
     return np.concatenate((candidates[:split], big[keep]))
 
 
-_QUAD = 10_000
-_QUADS = np.array([list(b"%04d" % i) for i in range(_QUAD)], dtype=np.uint8).view(np.uint32)[:, 0]
+_QUAD = np.uint64(10_000)
+_QUADS = (np.arange(10_000)[:, None] // np.array([1000, 100, 10, 1]) % 10 + ord("0")).astype(
+    np.uint8).view(np.uint32)[:, 0]  # _QUADS[n] is the 4 bytes of "%04d" % n
 _NEWLINE = np.frombuffer(b"\n\0\0\0", dtype=np.uint32)[0]
 _POWERS = [10**k for k in range(20)]
+_FORMAT_BLOCK = 1 << 16  # numbers formatted at once, so that their temporaries stay small
 
 
 def format_lines(numbers: np.ndarray) -> bytes:
-    """`numbers` (non-negative integers below 2^64) in decimal, b"n\\n" each, in order."""
+    """`numbers` (integers in [0, 2^64)) in decimal, b"n\\n" each, in order: the digits are
+    cut four at a time with numpy and looked up in a table, no Python object per number."""
     numbers = np.asarray(numbers, dtype=np.uint64)
-    if not len(numbers):
-        return b""
-    low, high = (_digits(int(x)) for x in (numbers.min(), numbers.max()))
-    quads = -(-high // 4)
-    table = np.empty((len(numbers), quads + 1), dtype=np.uint32)  # 4 digits a column
+    return b"".join(_format_block(numbers[first:first + _FORMAT_BLOCK])
+                    for first in range(0, len(numbers), _FORMAT_BLOCK))
+
+
+def _format_block(numbers: np.ndarray) -> bytes:
+    shortest, longest = (len(str(int(n))) for n in (numbers.min(), numbers.max()))
+    quads = -(-longest // 4)
+    table = np.empty((len(numbers), quads + 1), dtype=np.uint32)  # a row: digits, newline
     table[:, quads] = _NEWLINE
     rest = numbers
     for column in range(quads - 1, -1, -1):
-        above = rest // np.uint64(_QUAD)
-        table[:, column] = _QUADS[rest - above * np.uint64(_QUAD)]
+        above = rest // _QUAD
+        table[:, column] = _QUADS.take((rest - above * _QUAD).view(np.int64))
         rest = above
     text = table.view(np.uint8)[:, :4 * quads + 1]
-    if low == high:
-        return text[:, 4 * quads - high:].tobytes()
-    widths = np.full(len(numbers), low)
-    for power in _POWERS[low:high]:
+    if shortest == longest:
+        return text[:, 4 * quads - longest:].tobytes()
+    widths = np.full(len(numbers), shortest)
+    for power in _POWERS[shortest:longest]:
         widths += numbers >= np.uint64(power)
     return text[np.arange(4 * quads + 1) >= 4 * quads - widths[:, None]].tobytes()
-
-
-def _digits(n: int) -> int:
-    return len(str(n))
