@@ -1,14 +1,18 @@
-"""Shared fixtures: a temporary spool, and a real daemon started and stopped by the test."""
+"""Shared fixtures and helpers: a temporary spool, a real daemon started and stopped by
+the test, its pool workers, waiting with deadlines, and the prime references."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
+import gmpy2
 import pytest
 import yaml
 
@@ -31,6 +35,12 @@ def spool(tmp_path: Path) -> Spool:
     created = Spool.create(tmp_path / "spool")
     write_config(created.root)
     return created
+
+
+def write_numbers(path: Path, numbers) -> Path:
+    """Write a numbers file at `path`: the numbers, one a line."""
+    path.write_text("".join(f"{n}\n" for n in numbers))
+    return path
 
 
 def drop_job(spool: Spool, name: str, job) -> Path:
@@ -102,11 +112,38 @@ class DaemonProcess:
         return self.log_path.read_text(errors="replace")
 
     def worker_pids(self) -> list[int]:
-        """Pids of the daemon's pool workers: its descendants but for the forkserver and
-        the resource tracker, its direct children (a forkserver's workers, its own
-        children, keep its command line)."""
-        helpers = {pid for pid in _descendants(self.pid, depth=1) if _is_helper(pid)}
-        return [pid for pid in _descendants(self.pid) if pid not in helpers]
+        """Pids of the daemon's pool workers, whatever their start method.
+
+        Every descendant but the resource trackers and the forkserver itself (the
+        daemon's own child); a forkserver's workers, its children, keep its command
+        line, so they are told from it by their parent."""
+        table = process_table()
+        children: dict[int, list[int]] = {}
+        for pid, (parent, _) in table.items():
+            children.setdefault(parent, []).append(pid)
+        found, stack = [], [self.pid]
+        while stack:
+            parent = stack.pop()
+            for pid in children.get(parent, []):
+                stack.append(pid)
+                cmdline = table[pid][1]
+                if "resource_tracker" in cmdline:
+                    continue
+                if "forkserver import main" in cmdline and parent == self.pid:
+                    continue
+                found.append(pid)
+        return found
+
+    def busy_workers(self, interval: float = 0.15) -> list[int]:
+        """Pool workers that used at least 30% of a CPU over the next `interval` seconds."""
+        before = {pid: cpu_seconds(pid) for pid in self.worker_pids()}
+        time.sleep(interval)
+        busy = []
+        for pid, start in before.items():
+            now = cpu_seconds(pid)
+            if start is not None and now is not None and now - start >= interval * 0.3:
+                busy.append(pid)
+        return busy
 
     def stop(self, timeout: float = 15) -> int:
         """SIGTERM, then wait; returns the exit code."""
@@ -127,35 +164,34 @@ class DaemonProcess:
         self._log.close()
 
 
-def _descendants(pid: int, depth: int = 1_000) -> list[int]:
-    children = []
-    try:
-        out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
-    except OSError:
-        return children
-    parents: dict[int, list[int]] = {}
-    for line in out.split("\n"):
-        if line.strip():
-            child, parent = (int(x) for x in line.split())
-            parents.setdefault(parent, []).append(child)
-    stack = [(pid, 0)]
-    while stack:
-        parent, level = stack.pop()
-        if level == depth:
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process, read from /proc."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
-        for child in parents.get(parent, []):
-            children.append(child)
-            stack.append((child, level + 1))
-    return children
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        table[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
+    return table
 
 
-def _is_helper(pid: int) -> bool:
-    """The forkserver or the resource tracker."""
+def cpu_seconds(pid: int) -> Optional[float]:
+    """User + system CPU time of a live process; None if it is gone or a zombie."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    return "forkserver import main" in cmdline or "resource_tracker" in cmdline
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 @pytest.fixture
@@ -171,3 +207,83 @@ def start_daemon(spool: Spool):
     yield start
     for daemon in started:
         daemon.kill()
+
+
+# -- waiting with deadlines -----------------------------------------------------------
+
+
+def wait_until(predicate, timeout: float, what: str):
+    """`predicate()`'s first true value, polled until `timeout` s; fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def wait_for_log(daemon: DaemonProcess, text: str, timeout: float) -> None:
+    """Wait for `text` in the daemon's log; fails, showing the log, if it exits or `timeout` s pass."""
+    try:
+        wait_until(lambda: text in daemon.log() or not daemon.alive(), timeout,
+                   f"{text!r} in the daemon's log")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; log:\n{daemon.log()}") from None
+    assert daemon.alive(), daemon.log()
+
+
+def wait_ready(daemon: DaemonProcess, timeout: float = 15) -> None:
+    """Wait until the daemon has logged its start; fails, with its log, if it exits first."""
+    wait_for_log(daemon, "daemon started", timeout)
+
+
+def state_dir(spool: Spool, state: str, job_id: str) -> Path:
+    """The job's folder under jobs/.state/<state>/."""
+    return spool.state / state / job_id
+
+
+def chunks_recorded(spool: Spool, job_id: str) -> int:
+    """`D` lines in the running job's journal: chunks whose primes are in its output."""
+    try:
+        text = (state_dir(spool, "running", job_id) / "journal").read_text()
+    except OSError:
+        return 0
+    return sum(1 for line in text.splitlines() if line.startswith("D "))
+
+
+# -- prime references ---------------------------------------------------------------
+
+
+def sieve(stop: int) -> list[int]:
+    """Every prime below `stop`: the independent reference for small numbers."""
+    if stop < 3:
+        return []
+    flags = bytearray([1]) * stop
+    flags[0:2] = b"\0\0"
+    for n in range(2, int(stop ** 0.5) + 1):
+        if flags[n]:
+            flags[n * n::n] = bytearray(len(range(n * n, stop, n)))
+    return [n for n in range(stop) if flags[n]]
+
+
+def reference_primes(numbers) -> list[int]:
+    """The primes among `numbers`, in their order, by gmpy2.is_prime: the reference we trust."""
+    return [n for n in numbers if gmpy2.is_prime(n)]
+
+
+@functools.lru_cache(maxsize=None)
+def big_reference(start: int, stop: int) -> tuple[int, ...]:
+    """The primes of [start, stop) by gmpy2.is_prime, computed once per range."""
+    return tuple(reference_primes(range(start, stop)))
+
+
+# The book's case study: 17 numbers, of which these 14 are prime (in input order).
+BOOK_NUMBERS = [17977, 10619863, 106198, 6620830889, 80630964769, 228204732751,
+                1171432692373, 1398341745571, 10963707205259, 15285151248481, 99999199999,
+                304250263527209, 30425026352720, 10657331232548839, 10657331232548830,
+                44560482149, 1746860020068409]
+BOOK_PRIMES = [17977, 10619863, 6620830889, 80630964769, 228204732751,
+               1171432692373, 1398341745571, 10963707205259, 15285151248481, 99999199999,
+               304250263527209, 10657331232548839, 44560482149, 1746860020068409]

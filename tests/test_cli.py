@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 import runner
-from conftest import read_result, result_primes, run_cli, runner_command, wait_for_result
+from conftest import (BOOK_NUMBERS, BOOK_PRIMES, read_result, result_primes, run_cli,
+                      runner_command, sieve, state_dir, wait_for_result, wait_ready, wait_until,
+                      write_numbers)
 from runner.config import Config, JobDefaults, Limits
 
 pytestmark = pytest.mark.timeout(120)
@@ -25,37 +27,7 @@ pytestmark = pytest.mark.timeout(120)
 # -- helpers -----------------------------------------------------------------------
 
 
-def sieve(stop: int) -> list[int]:
-    flags = bytearray([1]) * stop
-    flags[0:2] = b"\0\0"
-    for n in range(2, int(stop ** 0.5) + 1):
-        if flags[n]:
-            flags[n * n::n] = bytearray(len(range(n * n, stop, n)))
-    return [n for n in range(stop) if flags[n]]
-
-
 PRIMES_TO_1000 = sieve(1001)  # 168 of them
-BOOK_NUMBERS = [17977, 10619863, 106198, 6620830889, 80630964769, 228204732751,
-                1171432692373, 1398341745571, 10963707205259, 15285151248481, 99999199999,
-                304250263527209, 30425026352720, 10657331232548839, 10657331232548830,
-                44560482149, 1746860020068409]
-BOOK_PRIMES = [n for n in BOOK_NUMBERS if n not in (106198, 30425026352720, 10657331232548830)]
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
-def wait_ready(daemon) -> None:
-    wait_until(lambda: "daemon started" in daemon.log() or not daemon.alive(), 15, "daemon start")
-    assert daemon.alive(), daemon.log()
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -95,58 +67,9 @@ def run_drain(root: Path, timeout: float = 60) -> tuple[int, float, str]:
     return proc.returncode, time.monotonic() - began, out
 
 
-def _cpu_seconds(pid: int):
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    if fields[0] in ("Z", "X"):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _descendants(pid: int) -> list[tuple[int, int, str]]:
-    """(pid, parent, command line) of every descendant of `pid`."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            table[int(entry)] = (parent, cmd)
-    found, stack = [], [pid]
-    while stack:
-        top = stack.pop()
-        for child, (parent, cmd) in table.items():
-            if parent == top:
-                found.append((child, parent, cmd))
-                stack.append(child)
-    return found
-
-
-def busy_workers(daemon, interval: float = 0.15) -> list[int]:
-    """Pool workers (forkserver's children included) computing in the last `interval` s.
-    (conftest's worker_pids() misses forkserver workers: they keep its command line.)"""
-    pids = [pid for pid, parent, cmd in _descendants(daemon.pid)
-            if "resource_tracker" not in cmd
-            and not ("forkserver import main" in cmd and parent == daemon.pid)]
-    before = {pid: _cpu_seconds(pid) for pid in pids}
-    time.sleep(interval)
-    busy = []
-    for pid, start in before.items():
-        now = _cpu_seconds(pid)
-        if start is not None and now is not None and now - start >= interval * 0.3:
-            busy.append(pid)
-    return busy
-
-
 @pytest.fixture
 def numbers_txt(tmp_path: Path) -> Path:
-    path = tmp_path / "numbers.txt"
-    path.write_text("".join(f"{i}\n" for i in range(1, 1001)))
-    return path
+    return write_numbers(tmp_path / "numbers.txt", range(1, 1001))
 
 
 # -- --version, --help, init -------------------------------------------------------------
@@ -301,7 +224,7 @@ def test_submit_numbers_file_with_a_bad_line_fails_naming_the_line(spool, start_
     assert error.get("fix"), error
     # once the job is put away, the file its error names can still be found: the
     # submitted file's name, or a file in the spool
-    wait_until(lambda: (spool.jobs / ".state" / "failed" / "bad").is_dir(), 5, "the job archived")
+    wait_until(lambda: state_dir(spool, "failed", "bad").is_dir(), 5, "the job archived")
     assert "bad.txt" in error["message"] or (spool.root / error["file"]).is_file(), error
     assert daemon.alive(), daemon.log()
     assert daemon.stop() == 0
@@ -389,7 +312,7 @@ def test_cancel_a_running_job_frees_the_workers(spool, start_daemon, numbers_txt
     long_job.write_text(f"id: long\nrange: {{start: {start}, stop: {start + 20_000}}}\n"
                         "pool: {processes: 2, chunksize: 2500}\n")
     assert submit(spool, str(long_job)) == "long"
-    wait_until(lambda: len(busy_workers(daemon)) == 2, 30, "both workers computing the long job")
+    wait_until(lambda: len(daemon.busy_workers()) == 2, 30, "both workers computing the long job")
     running = {job["id"]: job for job in status_json(spool)}["long"]
     assert running["state"] == "running" and running["total"] == 20_000
     assert inspect_json(spool, "long")["state"] == "running"
@@ -404,7 +327,7 @@ def test_cancel_a_running_job_frees_the_workers(spool, start_daemon, numbers_txt
     assert result["numbers_tested"] < 20_000
 
     # the workers stop computing the cancelled chunks within about a second
-    wait_until(lambda: not busy_workers(daemon), 1.5, "the workers to be free")
+    wait_until(lambda: not daemon.busy_workers(), 1.5, "the workers to be free")
     began = time.monotonic()
     assert submit(spool, str(numbers_txt)) == "numbers"
     after = wait_for_result(spool, "numbers", timeout=30)

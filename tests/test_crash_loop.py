@@ -12,18 +12,13 @@ import os
 import random
 import time
 
-import gmpy2
 import pytest
 import yaml
 
-from conftest import DaemonProcess, drop_job, result_primes, write_config
+from conftest import drop_job, reference_primes, result_primes, write_config, write_numbers
 
 KILLS = int(os.environ.get("RUNNER_CRASH_KILLS", "12"))
 pytestmark = pytest.mark.timeout(120 + 3 * KILLS)
-
-
-def _reference(numbers) -> list[int]:
-    return [n for n in numbers if gmpy2.is_prime(n)]
 
 
 def _make_jobs(spool, rng: random.Random, count: int, first: int) -> dict[str, tuple]:
@@ -43,32 +38,31 @@ def _make_jobs(spool, rng: random.Random, count: int, first: int) -> dict[str, t
                                                "range": {"start": numbers.start, "stop": numbers.stop}})
         elif kind == 1:
             numbers = [rng.getrandbits(rng.choice([32, 64, 80])) for _ in range(rng.randrange(20_000, 80_000))]
-            path = spool.root / f"{job_id}.numbers"
-            path.write_text("".join(f"{n}\n" for n in numbers))
+            path = write_numbers(spool.root / f"{job_id}.numbers", numbers)
             drop_job(spool, f"{job_id}.yaml", {"id": job_id, "pool": pool,
                                                "numbers_file": path.name})
         else:
             numbers = [rng.getrandbits(64) for _ in range(rng.randrange(50, 400))]
             drop_job(spool, f"{job_id}.yaml", {"id": job_id, "pool": {**pool, "chunksize": 7},
                                                "numbers": numbers})
-        expected[job_id] = (_reference(numbers), ordered)
+        expected[job_id] = (reference_primes(numbers), ordered)
     return expected
 
 
-def test_daemon_killed_at_random_instants_loses_and_duplicates_nothing(spool):
+def test_daemon_killed_at_random_instants_loses_and_duplicates_nothing(spool, start_daemon):
     write_config(spool.root, rescan_seconds=0.1, fsync_seconds=0.05)
     rng = random.Random(int(os.environ.get("RUNNER_CRASH_SEED", "7")))
     expected = _make_jobs(spool, rng, 6, 0)
     kills = 0
     started = time.monotonic()
     while kills < KILLS:
-        daemon = DaemonProcess(spool)
+        daemon = start_daemon()
         time.sleep(rng.uniform(0.3, 1.2))  # past start-up, at a random instant of the work
         daemon.kill()
         kills += 1
         if kills % 4 == 0:
             expected.update(_make_jobs(spool, rng, 2, len(expected)))
-    final = DaemonProcess(spool, "--drain")
+    final = start_daemon("--drain")
     assert final.process.wait(120) == 0, final.log()
 
     results = {p.stem: yaml.safe_load(p.read_text()) for p in spool.outbox.glob("*.yaml")}

@@ -1,22 +1,22 @@
 """End-to-end: a real `runner start` daemon, real job files, real signals.
 
 Each test drops job files into a fresh spool (conftest's `spool`: max_processes 2),
-waits for outbox/ by polling with deadlines, and checks results against references
-computed here: a plain sieve for small numbers, gmpy2.is_prime for big ones.
+waits for outbox/ by polling with deadlines, and checks results against conftest's
+references: a plain sieve for small numbers, gmpy2.is_prime for big ones.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import time
 from pathlib import Path
 
-import gmpy2
 import pytest
 
-from conftest import drop_job, read_result, result_primes, wait_for_result
+from conftest import (BOOK_NUMBERS, BOOK_PRIMES, big_reference, chunks_recorded, drop_job,
+                      read_result, result_primes, sieve, state_dir, wait_for_result, wait_ready,
+                      wait_until)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,55 +24,8 @@ pytestmark = pytest.mark.timeout(120)
 # -- helpers -----------------------------------------------------------------------
 
 
-def sieve(stop: int) -> list[int]:
-    """Every prime below `stop`: the independent reference for small numbers."""
-    if stop < 3:
-        return []
-    flags = bytearray([1]) * stop
-    flags[0:2] = b"\0\0"
-    for n in range(2, int(stop ** 0.5) + 1):
-        if flags[n]:
-            flags[n * n::n] = bytearray(len(range(n * n, stop, n)))
-    return [n for n in range(stop) if flags[n]]
-
-
 def primes_in(start: int, stop: int) -> list[int]:
     return [p for p in sieve(stop) if p >= start]
-
-
-@functools.lru_cache(maxsize=None)
-def big_reference(start: int, stop: int) -> tuple[int, ...]:
-    """The primes of [start, stop) by gmpy2.is_prime, the reference we trust for big numbers."""
-    return tuple(n for n in range(start, stop) if gmpy2.is_prime(n))
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
-def state_dir(spool, state: str, job_id: str) -> Path:
-    return spool.jobs / ".state" / state / job_id
-
-
-def chunks_recorded(spool, job_id: str) -> int:
-    """`D` lines in the running job's journal: chunks whose primes are in its output."""
-    try:
-        text = (state_dir(spool, "running", job_id) / "journal").read_text()
-    except OSError:
-        return 0
-    return sum(1 for line in text.splitlines() if line.startswith("D "))
-
-
-def wait_ready(daemon) -> None:
-    wait_until(lambda: "daemon started" in daemon.log() or not daemon.alive(), 15, "daemon start")
-    assert daemon.alive(), daemon.log()
 
 
 def live_group_members(pgid: int) -> list[int]:
@@ -105,15 +58,6 @@ SLOW_CHUNK = 600
 def slow_job(job_id: str) -> dict:
     return {"id": job_id, "range": {"start": SLOW_START, "stop": SLOW_START + SLOW_COUNT},
             "pool": {"processes": 2, "chunksize": SLOW_CHUNK}}
-
-
-BOOK_NUMBERS = [17977, 10619863, 106198, 6620830889, 80630964769, 228204732751,
-                1171432692373, 1398341745571, 10963707205259, 15285151248481, 99999199999,
-                304250263527209, 30425026352720, 10657331232548839, 10657331232548830,
-                44560482149, 1746860020068409]
-BOOK_PRIMES = [17977, 10619863, 6620830889, 80630964769, 228204732751,
-               1171432692373, 1398341745571, 10963707205259, 15285151248481, 99999199999,
-               304250263527209, 10657331232548839, 44560482149, 1746860020068409]
 
 
 # -- tests ---------------------------------------------------------------------------

@@ -2,30 +2,23 @@
 running, and the job finishes once, exactly, when the disk is back."""
 
 import shutil
-import time
 
 import pytest
 
-from conftest import drop_job, result_primes, wait_for_result
+from conftest import drop_job, result_primes, state_dir, wait_for_log, wait_for_result, wait_ready
 
 pytestmark = pytest.mark.timeout(90)
 
 
 def test_result_cannot_be_written_the_job_waits_then_finishes_once(spool, start_daemon):
     daemon = start_daemon()
-    deadline = time.monotonic() + 30
-    while "daemon started" not in daemon.log():
-        assert time.monotonic() < deadline, daemon.log()
-        time.sleep(0.02)
+    wait_ready(daemon, timeout=30)
     shutil.rmtree(spool.outbox)
     spool.outbox.write_text("not a folder")  # no result can be written, nor the folder made
     drop_job(spool, "j.yaml", {"range": {"start": 0, "stop": 20000}, "pool": {"chunksize": 5000}})
-    deadline = time.monotonic() + 30
-    while "disk failed" not in daemon.log():
-        assert time.monotonic() < deadline, daemon.log()
-        time.sleep(0.05)
+    wait_for_log(daemon, "disk failed", timeout=30)
     assert daemon.alive()
-    assert (spool.state / "running" / "j").exists()  # waiting: neither lost nor failed
+    assert state_dir(spool, "running", "j").exists()  # waiting: neither lost nor failed
     spool.outbox.unlink()  # the disk is back
     result = wait_for_result(spool, "j", timeout=30)
     assert result["state"] == "done", result

@@ -1,123 +1,23 @@
 """End-to-end supervision: pool workers killed mid-chunk, a poison chunk, a chunk past
-its timeout. A real daemon; the test finds its pool workers (`pool_workers`, since
-DaemonProcess.worker_pids misses forkserver workers) and tells a computing one by
+its timeout. A real daemon; the test finds its pool workers (conftest's
+DaemonProcess.worker_pids, forkserver workers included) and tells a computing one by
 the CPU time it uses."""
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import time
-from pathlib import Path
-from typing import Optional
 
-import gmpy2
 import pytest
 
-from conftest import drop_job, read_result, result_primes, wait_for_result, write_config
+from conftest import (big_reference, chunks_recorded, cpu_seconds, drop_job, read_result,
+                      result_primes, wait_for_result, wait_ready, wait_until, write_config)
 
 pytestmark = pytest.mark.timeout(120)
 
-_TICKS = os.sysconf("SC_CLK_TCK")
 
-
-# -- helpers -----------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> Optional[float]:
-    """User + system CPU time of a live process; None if it is gone or a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def _proc_table() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) of every process."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        table[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
-    return table
-
-
-def pool_workers(daemon) -> list[int]:
-    """Pids of the daemon's pool workers, whatever their start method.
-
-    conftest's DaemonProcess.worker_pids() finds none for forkserver pools (the
-    default): a worker forked by the forkserver keeps the forkserver's command line,
-    which that helper filters out. Here only the forkserver itself (the daemon's own
-    child) and the resource tracker are left out."""
-    table = _proc_table()
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in table.items():
-        children.setdefault(parent, []).append(pid)
-    found, stack = [], [daemon.pid]
-    while stack:
-        parent = stack.pop()
-        for pid in children.get(parent, []):
-            stack.append(pid)
-            cmdline = table[pid][1]
-            if "resource_tracker" in cmdline:
-                continue
-            if "forkserver import main" in cmdline and parent == daemon.pid:
-                continue
-            found.append(pid)
-    return found
-
-
-def busy_workers(daemon, interval: float = 0.15) -> list[int]:
-    """Pool workers that computed for most of the last `interval` seconds."""
-    before = {pid: cpu_seconds(pid) for pid in pool_workers(daemon)}
-    time.sleep(interval)
-    busy = []
-    for pid, start in before.items():
-        now = cpu_seconds(pid)
-        if start is not None and now is not None and now - start >= interval * 0.3:
-            busy.append(pid)
-    return busy
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
-def wait_ready(daemon) -> None:
-    wait_until(lambda: "daemon started" in daemon.log() or not daemon.alive(), 15, "daemon start")
-    assert daemon.alive(), daemon.log()
-
-
-def chunks_recorded(spool, job_id: str) -> int:
-    """`D` lines in the running job's journal: chunks whose primes are in its output."""
-    try:
-        text = (spool.jobs / ".state" / "running" / job_id / "journal").read_text()
-    except OSError:
-        return 0
-    return sum(1 for line in text.splitlines() if line.startswith("D "))
-
-
-@functools.lru_cache(maxsize=None)
-def big_reference(start: int, stop: int) -> tuple[int, ...]:
-    """The primes of [start, stop) by gmpy2.is_prime, the reference we trust."""
-    return tuple(n for n in range(start, stop) if gmpy2.is_prime(n))
+# -- data --------------------------------------------------------------------------
 
 
 SMALL = [2, 3, 4, 5, 97, 100, 7919, 7921]
@@ -136,7 +36,7 @@ def test_worker_sigkilled_mid_chunk_is_retried_and_the_result_is_exact(spool, st
                                     "pool": {"processes": 2, "chunksize": chunksize}})
     # past the pool's start-up, pick a worker that is computing
     wait_until(lambda: chunks_recorded(spool, "victim") >= 1, 30, "a first chunk recorded")
-    busy = wait_until(lambda: busy_workers(daemon, 0.1) or read_result(spool, "victim") is not None,
+    busy = wait_until(lambda: daemon.busy_workers(0.1) or read_result(spool, "victim") is not None,
                       30, "a worker computing a chunk")
     assert busy is not True, "the job finished before a worker could be killed; make it longer"
     os.kill(busy[0], signal.SIGKILL)
@@ -164,7 +64,7 @@ def test_poison_chunk_fails_the_job_after_max_chunk_attempts(spool, start_daemon
     deadline = time.monotonic() + 60
     while read_result(spool, "poison") is None:
         assert time.monotonic() < deadline, f"no result; killed {killed}; log:\n{daemon.log()}"
-        for pid in pool_workers(daemon):
+        for pid in daemon.worker_pids():
             # a fresh worker has used well under 0.4 s of CPU: this one is computing the chunk
             used = cpu_seconds(pid)
             if pid not in killed and used is not None and used > 0.4:
@@ -216,7 +116,7 @@ def test_chunk_past_its_timeout_fails_the_job_within_seconds(spool, start_daemon
     assert result["timings"]["seconds"] < 3.5, result["timings"]
 
     # the stopped worker does not go on computing, and the pool serves the next job
-    wait_until(lambda: not busy_workers(daemon), 2, "no worker computing after the timeout")
+    wait_until(lambda: not daemon.busy_workers(), 2, "no worker computing after the timeout")
     drop_job(spool, "next.yaml", {"id": "next", "numbers": SMALL, "pool": {"processes": 1}})
     after = wait_for_result(spool, "next", timeout=10)
     assert after["state"] == "done" and result_primes(spool, after) == SMALL_PRIMES
