@@ -15,7 +15,7 @@ from typing import Any, Optional
 import yaml
 
 from .errors import SpoolError
-from .job import JOB_ID_PATTERN, JobState, default_job_id, peek_job_id
+from .job import JOB_ID_PATTERN, JOB_ID_RULE, JobState, default_job_id, peek_job_id
 from .results import Outcome, commit_result, queued_at
 from .spool import (JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo, Spool,
                     submitted_input_name)
@@ -72,8 +72,7 @@ def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
     `default-N`, the first that no job of the spool has."""
     if asked is not None:
         if not JOB_ID_PATTERN.fullmatch(asked):
-            raise SpoolError(f"id {asked!r} may only use letters, digits, '.', '_' and '-' "
-                             "(at most 64)")
+            raise SpoolError(f"id {asked!r} {JOB_ID_RULE}")
         if spool.find(asked) is not None or spool.result_path(asked).exists():
             raise SpoolError(f"a job with id {asked!r} exists already; pick another --id")
         return asked

@@ -315,6 +315,6 @@ class Daemon:
 
 def _settled(path: Path) -> bool:
     try:
-        return time.time() - path.stat().st_mtime >= SETTLE_SECONDS
+        return time.time() - os.lstat(path).st_mtime >= SETTLE_SECONDS
     except OSError:
         return False

@@ -7,14 +7,18 @@ kept free of heavy imports so that the CLI starts fast.
 from __future__ import annotations
 
 import enum
+import os
 import re
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
 JOB_SUFFIXES = (".yaml", ".yml")
-JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_PEEK_ID = re.compile(rb"^id:[ \t]*['\"]?([A-Za-z0-9._-]{1,64})['\"]?[ \t]*(?:#.*)?$", re.M)
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")  # no leading dot: no . or ..
+JOB_ID_RULE = "may only use letters, digits, '.', '_' and '-' (at most 64), and not start with '.'"
+_PEEK_ID = re.compile(rb"^id:[ \t]*['\"]?([A-Za-z0-9_-][A-Za-z0-9._-]{0,63})['\"]?[ \t]*(?:#.*)?$",
+                      re.M)
 _PEEK_BYTES = 4096
 
 
@@ -108,10 +112,13 @@ def peek_job_id(path: Path, name: str | None = None) -> str:
     """The id of a queued job file without parsing it all: cheap enough for `status`.
     `name` is the file's name in jobs/ when `path` is elsewhere (a claimed job)."""
     fallback = default_job_id(Path(name or path.name))
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(_PEEK_BYTES)
+    try:  # never follow a link nor wait on a FIFO: anyone can drop one into jobs/
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return fallback
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return fallback
+        head = handle.read(_PEEK_BYTES)
     match = _PEEK_ID.search(head)
     return match.group(1).decode() if match else fallback

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .chunks import count_numbers_in_file, max_decimal_digits, parse_decimal
 from .config import Config
 from .errors import JobError
-from .job import JOB_ID_PATTERN, Job, PoolSettings, default_job_id
+from .job import JOB_ID_PATTERN, JOB_ID_RULE, Job, PoolSettings, default_job_id
 
 _DECIMAL = re.compile(r"-?[0-9]+")
 _reprlib = reprlib.Repr()
@@ -143,10 +143,13 @@ def _parse_yaml(raw: bytes, max_bits: int) -> tuple[dict, yaml.Node]:
     try:
         node = loader.get_single_node()
         if node is not None:
-            _refuse_aliases(node)
-        data = loader.construct_document(node) if node is not None else None
-    except JobError as exc:  # an integer refused as it was read: name its field
-        raise exc.locate(field=_field_at(node, exc.line, exc.column)) if node else exc
+            _refuse_aliases(node)  # before anything walks or builds the tree
+            try:
+                data = loader.construct_document(node)
+            except JobError as exc:  # an integer refused as it was read: name its field
+                raise exc.locate(field=_field_at(node, exc.line, exc.column))
+        else:
+            data = None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise JobError(
@@ -232,6 +235,7 @@ _UNION_BRANCHES = ("int", "float")  # pydantic names the branch of `int | float`
 def _dotted(loc: tuple) -> str:
     out = ""
     for part in loc:
+        part = part if isinstance(part, int) else _reprlib.repr(part).strip("'\"")
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
@@ -296,8 +300,7 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
 def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> Job:
     limits, defaults = config.limits, config.defaults
     if fields.id is not None and not JOB_ID_PATTERN.fullmatch(fields.id):
-        raise JobError(f"id {_reprlib.repr(fields.id)} may only use letters, digits, '.', '_' "
-                       "and '-', at most 64 of them", field="id",
+        raise JobError(f"id {_reprlib.repr(fields.id)} {JOB_ID_RULE}", field="id",
                        fix="rename the job, or leave out `id:` to use the file's name")
     sources = [n for n in ("numbers", "numbers_file", "range") if getattr(fields, n) is not None]
     if len(sources) != 1:

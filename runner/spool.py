@@ -75,9 +75,10 @@ class JobDir:
         return self.path / name
 
     def source_name(self) -> str:
-        """The name the job file had in jobs/."""
+        """The name the job file had in jobs/, as text for messages (bytes that are not
+        UTF-8, which a file name may hold, shown as U+FFFD)."""
         try:
-            return self.file(SOURCE_FILE).read_text(encoding="utf-8")
+            return self.file(SOURCE_FILE).read_bytes().decode("utf-8", "replace")
         except OSError:
             return JOB_FILE
 
@@ -209,9 +210,14 @@ class Spool:
         building = self.tmp / token  # locked before it appears in claiming/, or a daemon
         building.mkdir()             # adopting orphans could take it for a dead one
         lock_fd = _lock(building / LOCK_FILE)
-        (building / SOURCE_FILE).write_text(path.name, encoding="utf-8")
-        folder = self.claiming / token
-        os.rename(building, folder)
+        try:
+            (building / SOURCE_FILE).write_bytes(os.fsencode(path.name))  # any bytes a name has
+            folder = self.claiming / token
+            os.rename(building, folder)
+        except OSError:
+            os.close(lock_fd)
+            shutil.rmtree(building, ignore_errors=True)
+            raise
         jobdir = JobDir(folder, lock_fd)
         hidden = self._claimed_name(token)
         try:
@@ -364,8 +370,12 @@ class Spool:
         return None
 
     def list_jobs(self) -> list[JobInfo]:
-        """Every job of the spool: queued, running and finished."""
-        return list(self.jobs_in(JobState.QUEUED, JobState.RUNNING, *_FINISHED))
+        """Every job of the spool, once: queued, running and finished. The places are read
+        in the order jobs move through them, so a job that moves during the reading is
+        seen twice; the later (more advanced) sighting wins."""
+        latest = {info.id: info for info in self.jobs_in(JobState.QUEUED, JobState.RUNNING,
+                                                         *_FINISHED)}
+        return list(latest.values())
 
     def jobs_in(self, *states: JobState, only: Optional[str] = None) -> Iterator[JobInfo]:
         for state in states:
@@ -409,7 +419,11 @@ def _move_out_of_jobs(hidden: Path, dest: Path) -> None:
 
 def _lock(path: Path) -> int:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
     return fd
 
 
