@@ -116,9 +116,11 @@ def peek_job_id(path: Path, name: str | None = None) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return fallback
-    with os.fdopen(fd, "rb") as handle:
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return fallback
-        head = handle.read(_PEEK_BYTES)
+        head = os.read(fd, _PEEK_BYTES)
+    finally:
+        os.close(fd)
     match = _PEEK_ID.search(head)
     return match.group(1).decode() if match else fallback

@@ -12,6 +12,7 @@ raises a `JobError` that says where the problem is and how to fix it, with a
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
 import reprlib
@@ -111,8 +112,9 @@ def _read_job_bytes(path: Path, config: Config) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
-        raise JobError(f"cannot open the job file: {exc.strerror}",
-                       fix="drop a regular file (not a symlink) into jobs/") from exc
+        what = ("is a symbolic link, which job files may not be" if exc.errno == errno.ELOOP
+                else f"cannot be opened: {exc.strerror}")
+        raise JobError(what, fix="drop a regular file (not a symlink) into jobs/") from exc
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
@@ -224,7 +226,7 @@ def _validate(data: dict, node: yaml.Node) -> JobFields:
             what,
             line=mark_node.start_mark.line + 1 if mark_node else None,
             column=mark_node.start_mark.column + 1 if mark_node else None,
-            field=_dotted(loc),
+            field=None if error["type"] == "invalid_key" else _dotted(loc),
             fix=fix,
         ) from exc
 
@@ -271,6 +273,9 @@ def _kind(value: Any) -> str:
 
 def _explain(error: dict, loc: tuple) -> tuple[str, str]:
     kind, value, name = error["type"], error.get("input"), _dotted(loc)
+    if kind == "invalid_key":
+        return (f"a key is {_kind(value)} ({_reprlib.repr(value)}), not a field name",
+                "write each key as a field name, such as numbers, pool or timeout")
     if kind == "extra_forbidden":
         model = _model_for(loc)
         what = "pool setting" if model is PoolFields else "field of a range" if model is RangeFields else "job field"
