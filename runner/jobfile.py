@@ -113,7 +113,7 @@ def _read_job_bytes(path: Path, config: Config) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         what = ("is a symbolic link, which job files may not be" if exc.errno == errno.ELOOP
-                else f"cannot be opened: {exc.strerror}")
+                else f"cannot open the job file: {exc.strerror}")
         raise JobError(what, fix="drop a regular file (not a symlink) into jobs/") from exc
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
