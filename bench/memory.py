@@ -55,7 +55,8 @@ def main() -> None:
         for size in sizes:
             done = threading.Event()
             peaks: list = []
-            sampler = threading.Thread(target=lambda: peaks.extend(peak_rss_while(daemon.pid, done)))
+            sampler = threading.Thread(
+                target=lambda peaks=peaks, done=done: peaks.extend(peak_rss_while(daemon.pid, done)))
             sampler.start()
             start = time.perf_counter()
             job_id = subprocess.run(["runner", "submit", str(files[size]), "--root", str(root),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Optional
 
 from .checkpoint import Checkpoint

@@ -31,7 +31,6 @@ import fcntl
 import json
 import os
 import shutil
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
