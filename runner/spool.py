@@ -225,7 +225,11 @@ class Spool:
             jobdir.release()
             shutil.rmtree(folder, ignore_errors=True)
             return None
-        _move_out_of_jobs(hidden, folder / JOB_FILE)
+        try:
+            _move_out_of_jobs(hidden, folder / JOB_FILE)
+        except OSError:
+            jobdir.release()  # claimed all the same: a rescan adopts it and finishes the move
+            raise
         return jobdir
 
     def _claimed_name(self, token: str) -> Path:
