@@ -287,3 +287,31 @@ BOOK_NUMBERS = [17977, 10619863, 106198, 6620830889, 80630964769, 228204732751,
 BOOK_PRIMES = [17977, 10619863, 6620830889, 80630964769, 228204732751,
                1171432692373, 1398341745571, 10963707205259, 15285151248481, 99999199999,
                304250263527209, 10657331232548839, 44560482149, 1746860020068409]
+
+
+MILLER_RABIN_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41)
+MILLER_RABIN_EXACT_BELOW = 3_317_044_064_679_887_385_961_981  # for these 13 bases
+
+
+def miller_rabin(n: int) -> bool:
+    """Deterministic Miller-Rabin, exact below MILLER_RABIN_EXACT_BELOW (so for every
+    n < 2^64): a reference for primality that shares no code with the runner."""
+    if n < 2:
+        return False
+    for p in MILLER_RABIN_BASES:
+        if n % p == 0:
+            return n == p
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d, s = d // 2, s + 1
+    for a in MILLER_RABIN_BASES:
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True

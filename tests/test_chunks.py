@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runner.chunks as chunks
+from conftest import MILLER_RABIN_EXACT_BELOW, miller_rabin
 from runner.chunks import (Chunk, FilePayload, NumbersPayload, RangePayload,
                            count_numbers_in_file, plan_chunks)
 from runner.job import Job, PoolSettings
@@ -17,8 +18,6 @@ from runner.tasks.primes import BadNumberLine, test_chunk as run_chunk
 
 # -- an independent reference ----------------------------------------------------------
 
-_MR_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41)
-_MR_EXACT_BELOW = 3_317_044_064_679_887_385_961_981  # these 13 bases are exact below this
 
 
 def sieve(limit: int) -> list[bool]:
@@ -46,28 +45,12 @@ def reference_is_prime(n: int) -> bool:
         return SMALL_PRIME[n]
     if n < 10**8:
         return all(n % d for d in range(2, int(n ** 0.5) + 1))
-    if n >= _MR_EXACT_BELOW:
+    if n >= MILLER_RABIN_EXACT_BELOW:
         if any(n % p == 0 for p in range(2, 1000) if SMALL_PRIME[p]):
             return False
         assert n in KNOWN_BIG_PRIMES, "the reference cannot tell for this number"
         return True
-    for p in _MR_BASES:
-        if n % p == 0:
-            return n == p
-    d, s = n - 1, 0
-    while d % 2 == 0:
-        d, s = d // 2, s + 1
-    for a in _MR_BASES:
-        x = pow(a, d, n)
-        if x in (1, n - 1):
-            continue
-        for _ in range(s - 1):
-            x = x * x % n
-            if x == n - 1:
-                break
-        else:
-            return False
-    return True
+    return miller_rabin(n)
 
 
 def expected(numbers) -> tuple[int, int, bytes]:

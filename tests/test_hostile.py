@@ -28,21 +28,9 @@ from typing import Callable, Optional, Union
 import pytest
 import yaml
 
-from conftest import drop_job, result_primes, run_cli
+from conftest import drop_job, result_primes, run_cli, sieve
 
 # -- references and helpers ----------------------------------------------------------
-
-
-def sieve(stop: int) -> list[int]:
-    """Every prime below `stop`: an independent reference for the good jobs."""
-    if stop < 3:
-        return []
-    flags = bytearray([1]) * stop
-    flags[0:2] = b"\0\0"
-    for n in range(2, int(stop ** 0.5) + 1):
-        if flags[n]:
-            flags[n * n::n] = bytearray(len(range(n * n, stop, n)))
-    return [n for n in range(stop) if flags[n]]
 
 
 _PRIMES = set(sieve(300_000))

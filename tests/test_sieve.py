@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import miller_rabin
 from runner.chunks import RangePayload
 from runner.tasks import sieve
 from runner.tasks.primes import test_chunk as run_chunk
@@ -19,34 +20,10 @@ from runner.tasks.sieve import BASE_PRIME_CAP, format_lines, primes_in_range
 
 # -- independent references ------------------------------------------------------------
 
-_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)  # exact below 3.18e23 > 2^64
-
-
-def is_prime(n: int) -> bool:
-    """Deterministic Miller-Rabin, exact for every n < 2^64."""
-    if n < 2:
-        return False
-    for p in _BASES:
-        if n % p == 0:
-            return n == p
-    d, s = n - 1, 0
-    while d % 2 == 0:
-        d, s = d // 2, s + 1
-    for a in _BASES:
-        x = pow(a, d, n)
-        if x in (1, n - 1):
-            continue
-        for _ in range(s - 1):
-            x = x * x % n
-            if x == n - 1:
-                break
-        else:
-            return False
-    return True
 
 
 def reference(start: int, stop: int) -> list[int]:
-    return [n for n in range(max(start, 0), stop) if is_prime(n)]
+    return [n for n in range(max(start, 0), stop) if miller_rabin(n)]
 
 
 def plain_sieve(start: int, stop: int) -> list[int]:
@@ -68,7 +45,7 @@ def test_references_agree_with_known_facts():
     assert reference(0, 60) == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59]
     assert len(plain_sieve(0, 10**6)) == 78498
     assert reference(2**64 - 100, 2**64) == [2**64 - 95, 2**64 - 83, 2**64 - 59]
-    assert not is_prime(3215031751)  # a strong pseudoprime to bases 2, 3, 5 and 7
+    assert not miller_rabin(3215031751)  # a strong pseudoprime to bases 2, 3, 5 and 7
     assert plain_sieve(10**9, 10**9 + 2000) == reference(10**9, 10**9 + 2000)
 
 
