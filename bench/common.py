@@ -10,6 +10,10 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import yaml
+
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @contextlib.contextmanager
 def running_daemon(extra_config: str = "") -> Iterator[tuple[Path, subprocess.Popen]]:
@@ -65,3 +69,13 @@ def rss_mib(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def primes_below(stop: int) -> set[int]:
+    """Every prime below `stop`, by a plain sieve: the reference for checking results."""
+    flags = bytearray([1]) * stop
+    flags[0:2] = b"\0\0"
+    for n in range(2, int(stop ** 0.5) + 1):
+        if flags[n]:
+            flags[n * n::n] = bytearray(len(range(n * n, stop, n)))
+    return {n for n in range(stop) if flags[n]}

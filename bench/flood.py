@@ -22,18 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from common import descendants, rss_mib, running_daemon
+from common import YAML_LOADER, descendants, primes_below, rss_mib, running_daemon
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def sieve(stop: int) -> set[int]:
-    flags = bytearray([1]) * stop
-    flags[0:2] = b"\0\0"
-    for n in range(2, int(stop ** 0.5) + 1):
-        if flags[n]:
-            flags[n * n::n] = bytearray(len(range(n * n, stop, n)))
-    return {n for n in range(stop) if flags[n]}
 
 
 def count_results(outbox: Path) -> int:
@@ -55,7 +45,7 @@ def timed_status(root: Path) -> tuple[float, int, int]:
     took = time.perf_counter() - t0
     if out.returncode != 0:
         return took, -1, 0
-    ids = [job["id"] for job in yaml.load(out.stdout, Loader=_LOADER)]
+    ids = [job["id"] for job in yaml.load(out.stdout, Loader=YAML_LOADER)]
     return took, len(ids), len(ids) - len(set(ids))
 
 
@@ -68,7 +58,7 @@ def main() -> None:
                         help="give up when no result arrives for this many seconds")
     args = parser.parse_args()
     jobs = {f"flood-{k:05d}": [1000 + 7 * k + d for d in range(5)] for k in range(args.files)}
-    primes = sieve(1000 + 7 * args.files + 10)
+    primes = primes_below(1000 + 7 * args.files + 10)
 
     with running_daemon() as (root, daemon):
         jobs_dir, outbox = root / "jobs", root / "outbox"
@@ -129,7 +119,7 @@ def main() -> None:
         results = {}
         for name in os.listdir(outbox):
             if name.endswith(".yaml"):
-                result = yaml.load((outbox / name).read_bytes(), Loader=_LOADER)
+                result = yaml.load((outbox / name).read_bytes(), Loader=YAML_LOADER)
                 results.setdefault(result.get("source"), []).append(result)
         for job_id, numbers in jobs.items():
             got = results.get(f"jobs/{job_id}.yaml", [])

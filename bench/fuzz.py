@@ -35,9 +35,8 @@ from pathlib import Path
 
 import yaml
 
-from common import descendants, rss_mib, running_daemon
+from common import YAML_LOADER, descendants, primes_below, rss_mib, running_daemon
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 LIMITS = """
 max_processes: 2
@@ -71,15 +70,6 @@ PUNCTUATION = b"[]{}:,-&*!|>'\"#%@`?\n\t \x00\xff\xfe\xef\xbb\xbf0123456789.eE_x
 PATHS = ["nums.txt", "../nums.txt", "/etc/passwd", "/dev/zero", "jobs", "outbox/../nums.txt",
          "jobs/.state/tmp", "nums.txt\0", "", ".", "..", "~/x", "link.txt", "fifo.txt"]
 NAME_CHARS = " _-&'\"()[]{}é漢😀\t\n#%!,;=+@"
-
-
-def sieve(stop: int) -> set[int]:
-    flags = bytearray([1]) * stop
-    flags[0:2] = b"\0\0"
-    for n in range(2, int(stop ** 0.5) + 1):
-        if flags[n]:
-            flags[n * n::n] = bytearray(len(range(n * n, stop, n)))
-    return {n for n in range(stop) if flags[n]}
 
 
 class Generator:
@@ -289,7 +279,7 @@ def read_results(outbox: Path) -> dict[str, list[dict]]:
         if not name.endswith(".yaml"):
             continue
         try:
-            result = yaml.load((outbox / name).read_bytes(), Loader=_LOADER)
+            result = yaml.load((outbox / name).read_bytes(), Loader=YAML_LOADER)
         except (OSError, yaml.YAMLError):
             result = {"source": f"<unreadable result {name}>"}
         result = result if isinstance(result, dict) else {"source": f"<odd result {name}>"}
@@ -312,7 +302,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     gen = Generator(rng, args.nasty)
-    primes = sieve(10**6)
+    primes = primes_below(10**6)
     keep = Path(tempfile.gettempdir()) / f"runner-fuzz-seed{args.seed}"
 
     tried: dict[str, bytes] = {}          # name in jobs/ -> content (for reproduction)

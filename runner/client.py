@@ -17,11 +17,10 @@ import yaml
 from .errors import SpoolError
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, JobState, default_job_id, peek_job_id
 from .results import Outcome, commit_result, queued_at
-from .spool import (JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo, Spool,
+from .spool import (JOB_FILE, PROGRESS_FILE, SPEC_FILE, YAML_LOADER, JobDir, JobInfo, Spool,
                     submitted_input_name)
 
 CANCEL_WAIT_SECONDS = 5.0
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None,
@@ -51,7 +50,7 @@ def submit_job_file(spool: Spool, path: Path, job_id: Optional[str] = None,
     if free == wanted and not pool and timeout is None and (job_id is None or peek_job_id(path) == job_id):
         spool.enqueue(f"{free}.yaml", raw)  # byte for byte: the daemon reports errors by line
         return free
-    spec = yaml.load(raw, Loader=_YAML_LOADER)
+    spec = yaml.load(raw, Loader=YAML_LOADER)
     if not isinstance(spec, dict):
         raise SpoolError(f"{path}: a job file must be a YAML mapping")
     spec["id"] = free
@@ -172,6 +171,6 @@ def _find(spool: Spool, job_id: str) -> JobInfo:
 def _read_yaml(path: Path) -> Any:
     try:
         with open(path, "rb") as handle:
-            return yaml.load(handle, Loader=_YAML_LOADER)
+            return yaml.load(handle, Loader=YAML_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         return f"(unreadable: {exc})"

@@ -46,7 +46,7 @@ JOB_FILE, LOCK_FILE, SOURCE_FILE = "job.yaml", "lock", "source"
 SPEC_FILE, PROGRESS_FILE, CANCEL_FILE = "spec.json", "progress.json", "cancel"
 INPUT_FILE = "input.numbers"  # the job's own copy of a numbers file `runner submit` stored
 RESULT_SUFFIX, PRIMES_SUFFIX = ".yaml", ".primes"
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe, in C where built
 _FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
@@ -346,7 +346,7 @@ class Spool:
         """The state in outbox/<id>.yaml, if that result exists."""
         try:
             with open(self.result_path(job_id), "rb") as handle:
-                return JobState(yaml.load(handle, Loader=_YAML_LOADER)["state"])
+                return JobState(yaml.load(handle, Loader=YAML_LOADER)["state"])
         except (OSError, KeyError, TypeError, ValueError):
             return None
 
