@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -169,8 +170,10 @@ def _find(spool: Spool, job_id: str) -> JobInfo:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        with open(path, "rb") as handle:
+    try:  # never follow a link nor wait on a FIFO: anyone can drop one into jobs/
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return "(unreadable: not a regular file)"
             return yaml.load(handle, Loader=YAML_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         return f"(unreadable: {exc})"
