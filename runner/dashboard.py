@@ -26,7 +26,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any, Callable, Optional
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from . import client
 from .errors import SpoolError
@@ -114,11 +114,15 @@ class DashboardHandler(BaseHTTPRequestHandler):
             status, body, kind = HTTPStatus.MISDIRECTED_REQUEST, b"not a loopback host\n", "text/plain"
         else:
             try:
-                status, body, kind = self._route(urlsplit(self.path).path)
-            except Exception:  # the page must outlive whatever the spool holds
-                log.exception("dashboard: %s failed", self.path)
+                status, body, kind = self._route(self.path.split("?", 1)[0])
+            except OSError as exc:  # a spool folder gone or unreadable: say so, and live on
+                log.warning("%s: %s", self.path, exc)
                 status, (body, kind) = HTTPStatus.INTERNAL_SERVER_ERROR, _json(
-                    {"error": "the spool could not be read; see the dashboard's log"})
+                    {"error": f"the spool could not be read: {exc}"})
+            except Exception:  # the page must outlive whatever the spool holds
+                log.exception("%s failed", self.path)
+                status, (body, kind) = HTTPStatus.INTERNAL_SERVER_ERROR, _json(
+                    {"error": "the dashboard failed; see its log"})
         self._send(status, body, kind, with_body=with_body)
 
     def _route(self, path: str) -> tuple[HTTPStatus, bytes, str]:

@@ -37,14 +37,16 @@ class DashboardProcess:
     """A real `runner dashboard --port 0` on the spool; `url` is what it printed."""
 
     def __init__(self, spool: Spool):
-        self.process = subprocess.Popen(
-            runner_command("dashboard", "--root", str(spool.root), "--port", "0"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.log_path = spool.root.parent / f"dashboard-{time.monotonic_ns()}.log"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                runner_command("dashboard", "--root", str(spool.root), "--port", "0"),
+                stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
         ready, _, _ = select.select([self.process.stdout], [], [], 20)
         line = self.process.stdout.readline() if ready else ""
         if " at http://127.0.0.1:" not in line:
             self.process.kill()
-            raise AssertionError(f"the dashboard did not start: {line!r} {self.process.stderr.read()}")
+            raise AssertionError(f"the dashboard did not start: {line!r} {self.log()}")
         self.url = line.split(" at ", 1)[1].split()[0].rstrip("/")
         self.port = int(self.url.rsplit(":", 1)[1])
 
@@ -66,6 +68,9 @@ class DashboardProcess:
         assert headers["Content-Type"] == "application/json", (path, status, body)
         return status, json.loads(body)
 
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
     def stop(self) -> int:
         """Ctrl-C, as a person would; returns the exit code."""
         if self.process.poll() is None:
@@ -77,7 +82,6 @@ class DashboardProcess:
                 self.process.kill()
                 self.process.wait(5)
             self.process.stdout.close()
-            self.process.stderr.close()
 
 
 # -- plain HTTP ---------------------------------------------------------------------
@@ -231,7 +235,16 @@ def test_half_written_odd_and_vanished_jobs_never_break_it(served):
         assert dashboard.get_json("/api/jobs/half")[0] == 404
         assert dashboard.request("/jobs/half")[0] == 404
         assert dashboard.get_json("/api/jobs")[0] == 200
+        os.rename(spool.state / "done", spool.root / "done-away")  # the spool itself broken
+        status, data = dashboard.get_json("/api/jobs")
+        assert status == 500 and "could not be read" in data["error"]
+        wait_until(lambda: "No such file or directory" in dashboard.log(), 5, "a warning in its log")
+        assert "Traceback" not in dashboard.log()
+        os.rename(spool.root / "done-away", spool.state / "done")
+        assert dashboard.get_json("/api/jobs")[0] == 200  # and the dashboard lives on
     finally:
+        if (spool.root / "done-away").exists():
+            os.rename(spool.root / "done-away", spool.state / "done")
         shutil.rmtree(half, ignore_errors=True)
         for name in ("pipe.yaml", "link.yaml", "junk.yaml"):
             (spool.jobs / name).unlink(missing_ok=True)

@@ -57,7 +57,9 @@ function progressBar(job) {
   const fill = el("div", {class: "fill state-" + (STATES.includes(job.state) ? job.state : "unknown")});
   fill.style.width = (share * 100).toFixed(1) + "%";
   return el("div", {class: "progress", "data-tested": String(tested), "data-total": String(total ?? "")},
-            el("div", {class: "bar"}, fill), el("span", {class: "label"}, label));
+            el("div", {class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
+                       "aria-valuenow": String(Math.floor(share * 100)), "aria-label": "progress"}, fill),
+            el("span", {class: "label"}, label));
 }
 
 function jobLink(id) {
