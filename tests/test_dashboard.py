@@ -357,6 +357,8 @@ def test_browser_shows_jobs_live_and_a_failed_jobs_error(spool, start_daemon, br
         first = rows["slow"]["tested"]
         wait_until(lambda: (_slow_running(browser) or rows)["slow"]["tested"] > first, 20,
                    "the slow job's progress to move in the page, without a reload")
+        wait_until(lambda: (_slow_running(browser) or rows)["slow"]["tested"] >= 3000, 30,
+                   "the slow job 5% done (so the bar shows in the screenshot)")
         counts = " ".join(browser.find_element("id", "counts").text.split())
         assert "1 running" in counts and "1 done" in counts and "1 failed" in counts
         slow = browser.execute_script(

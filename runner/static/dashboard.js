@@ -53,7 +53,8 @@ function progressBar(job) {
   const tested = typeof job.tested === "number" ? job.tested : 0;
   const share = total ? Math.min(1, tested / total) : (job.state === "done" ? 1 : 0);
   const label = total ? count(job.tested) + " / " + count(job.total) + " (" + Math.floor(share * 100) + "%)"
-                      : (job.state === "queued" ? "waiting" : count(job.tested) + " tested");
+                      : job.state === "queued" ? "waiting"
+                      : job.state === "running" && !tested ? "starting" : count(job.tested) + " tested";
   const fill = el("div", {class: "fill state-" + (STATES.includes(job.state) ? job.state : "unknown")});
   fill.style.width = (share * 100).toFixed(1) + "%";
   return el("div", {class: "progress", "data-tested": String(tested), "data-total": String(total ?? "")},
