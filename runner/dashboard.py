@@ -8,6 +8,9 @@
 
 Everything is read through runner.client at each request, so the page shows what the
 spool holds, daemon or not. Nothing here changes the spool: GET and HEAD only.
+The standard library's ThreadingHTTPServer is enough for five read-only routes for
+one person on loopback; a thread per request means a slow client or a slow read of
+a big spool holds up no other request.
 
 Job files, their names and the error messages quoting them come from anyone who can
 write to jobs/, so: the page's script inserts them as text, never markup, and a
