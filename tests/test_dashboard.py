@@ -364,11 +364,14 @@ def test_browser_shows_jobs_live_and_a_failed_jobs_error(spool, start_daemon, br
         slow = browser.execute_script(
             "return fetch('/api/jobs').then(r => r.json()).then(d => d.jobs.find(j => j.id === 'slow'))")
         for key in ("rate", "eta"):  # columns shown when the daemon reports them
-            cell = browser.find_element("css selector", f'tr[data-job="slow"] .{key}')
-            assert cell.is_displayed() == (slow.get(key) is not None), key
+            shown = browser.execute_script(
+                f"""return getComputedStyle(document.querySelector('tr[data-job="slow"] .{key}'))
+                    .display !== 'none'""")
+            assert shown == (slow.get(key) is not None), key
         _save(browser, "dashboard.png", capsys)
 
         wait_until(lambda: _click(browser, "bad"), 10, "a click on the failed job's link")
+        assert browser.current_url == dashboard.url + "/jobs/bad"
         error = wait_until(lambda: browser.execute_script(_READ_ERROR), 15,
                            "the failed job's error on its page")
         assert MARKUP in error["message"] and error["images"] == 0  # shown as text, not markup
