@@ -4,6 +4,7 @@
 "use strict";
 
 const REFRESH_MS = 1000;
+const SLOWDOWN = 4;  // wait at least 4 times as long as the last answer took
 const STATES = ["running", "queued", "done", "failed", "cancelled"];
 
 function el(tag, attrs, ...children) {
@@ -197,6 +198,7 @@ function renderJob(job) {
 // -- polling ---------------------------------------------------------------------
 
 async function poll(url, render, drawn) {
+  const began = performance.now();
   try {
     const response = await fetch(url, {cache: "no-store"});
     const text = await response.text();
@@ -211,7 +213,9 @@ async function poll(url, render, drawn) {
   } catch (error) {
     showProblem("Could not refresh: " + error.message);
   }
-  setTimeout(() => poll(url, render, drawn), REFRESH_MS);
+  // a big spool is slow to read: poll less often, so the page never takes much of a core
+  const took = performance.now() - began;
+  setTimeout(() => poll(url, render, drawn), Math.max(REFRESH_MS, SLOWDOWN * took));
 }
 
 function start() {
