@@ -26,7 +26,6 @@ RootOption = Annotated[Path, typer.Option(
     "--root", envvar="RUNNER_ROOT", help="The spool's folder (default: $RUNNER_ROOT, else here).",
     file_okay=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
-LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 
 class StartMethod(str, Enum):
@@ -82,7 +81,7 @@ def start(
     from .daemon import Daemon
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format=LOG_FORMAT, stream=sys.stderr)
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
         spool = Spool(root)
         config = load_config(spool.root)
@@ -204,11 +203,8 @@ def dashboard(
 
     Example: runner dashboard --port 8765   (then open http://127.0.0.1:8765/)
     """
-    import logging
-
     from .dashboard import serve
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     spool = Spool(root)
     try:
         spool.ensure()

@@ -119,11 +119,11 @@ class DashboardHandler(BaseHTTPRequestHandler):
             try:
                 status, body, kind = self._route(self.path.split("?", 1)[0])
             except OSError as exc:  # a spool folder gone or unreadable: say so, and live on
-                log.warning("%s: %s", self.path, exc)
+                log.warning("dashboard: %s: %s", self.path, exc)
                 status, (body, kind) = HTTPStatus.INTERNAL_SERVER_ERROR, _json(
                     {"error": f"the spool could not be read: {exc}"})
             except Exception:  # the page must outlive whatever the spool holds
-                log.exception("%s failed", self.path)
+                log.exception("dashboard: %s failed", self.path)
                 status, (body, kind) = HTTPStatus.INTERNAL_SERVER_ERROR, _json(
                     {"error": "the dashboard failed; see its log"})
         self._send(status, body, kind, with_body=with_body)
