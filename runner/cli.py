@@ -66,6 +66,29 @@ def init(folder: Annotated[Path, typer.Argument(help="Where to make the spool.")
 
 
 @app.command()
+def dashboard(
+    root: RootOption = Path("."),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")] = 8765,
+):
+    """Serve a read-only web page of the jobs and their live progress on 127.0.0.1, until Ctrl-C.
+
+    Example: runner dashboard --port 8765   (then open http://127.0.0.1:8765/)
+    """
+    from .dashboard import serve
+
+    spool = Spool(root)
+    try:
+        spool.ensure()
+        serve(spool, port, on_ready=lambda url: typer.echo(f"dashboard of {spool.root} at {url} "
+                                                           "(Ctrl-C to stop)"))
+    except RunnerError as error:
+        _fail(error)
+    except OSError as error:
+        _fail(f"cannot serve on 127.0.0.1:{port}: {error.strerror or error}; "
+              "pick another port with --port")
+
+
+@app.command()
 def start(
     root: RootOption = Path("."),
     drain: Annotated[bool, typer.Option("--drain", help="Run the queued jobs, then exit.")] = False,
@@ -192,26 +215,3 @@ def cancel(job_id: Annotated[str, typer.Argument(metavar="JOB", help="The job's 
         _print_json({"id": job_id, "state": state.value})
     else:
         typer.echo(f"{job_id}: {state.value}")
-
-
-@app.command()
-def dashboard(
-    root: RootOption = Path("."),
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")] = 8765,
-):
-    """Serve a read-only web page of the jobs and their live progress on 127.0.0.1, until Ctrl-C.
-
-    Example: runner dashboard --port 8765   (then open http://127.0.0.1:8765/)
-    """
-    from .dashboard import serve
-
-    spool = Spool(root)
-    try:
-        spool.ensure()
-        serve(spool, port, on_ready=lambda url: typer.echo(f"dashboard of {spool.root} at {url} "
-                                                           "(Ctrl-C to stop)"))
-    except RunnerError as error:
-        _fail(error)
-    except OSError as error:
-        _fail(f"cannot serve on 127.0.0.1:{port}: {error.strerror or error}; "
-              "pick another port with --port")
