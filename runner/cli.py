@@ -98,15 +98,13 @@ def start(
 
     Example: runner start --drain   (run every job in jobs/, then exit)
     """
-    import logging
-
     from .config import load_config
-    from .daemon import Daemon
+    from .daemon import Daemon, configure_logging
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
         spool = Spool(root)
+        spool.ensure()
+        configure_logging(spool, verbose)
         config = load_config(spool.root)
         code = Daemon(spool, config, drain=drain).run()
     except RunnerError as error:
@@ -215,3 +213,28 @@ def cancel(job_id: Annotated[str, typer.Argument(metavar="JOB", help="The job's 
         _print_json({"id": job_id, "state": state.value})
     else:
         typer.echo(f"{job_id}: {state.value}")
+
+
+@app.command()
+def logs(job_id: Annotated[Optional[str], typer.Argument(
+             metavar="[JOB]", help="Only this job's events (default: every event).")] = None,
+         root: RootOption = Path("."),
+         follow: Annotated[bool, typer.Option(
+             "--follow", "-f", help="Keep printing events as they happen, until Ctrl-C.")] = False,
+         as_json: Annotated[bool, typer.Option(
+             "--json", help="One JSON object a line, as stored, for scripts.")] = False):
+    """Print the events log: every state change and fault, oldest first.
+
+    Example: runner logs big-job --follow
+    """
+    from . import client
+    from .view import format_event
+
+    color = sys.stdout.isatty() and not as_json
+    try:
+        for record in client.logs(Spool(root), job_id, follow):
+            typer.echo(json.dumps(record) if as_json else format_event(record, color))
+    except RunnerError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        pass

@@ -1,4 +1,4 @@
-"""The library behind the CLI: submit, status, inspect and cancel, for scripts too.
+"""The library behind the CLI: submit, status, inspect, cancel and logs, for scripts too.
 
 Every function takes a `Spool` and reads or changes only what the spool shows,
 so it works whether or not a daemon is running (and from any process).
@@ -11,10 +11,11 @@ import shutil
 import stat
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import yaml
 
+from . import events
 from .errors import SpoolError
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, JobState, default_job_id, peek_job_id
 from .results import Outcome, commit_result, queued_at
@@ -38,7 +39,7 @@ def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None
     stored = spool.inputs / submitted_input_name(name)
     os.rename(temp, stored)
     spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
-    return _enqueue(spool, spec, pool, timeout)
+    return _enqueue(spool, spec, pool, timeout, name)
 
 
 def submit_job_file(spool: Spool, path: Path, job_id: Optional[str] = None,
@@ -49,22 +50,27 @@ def submit_job_file(spool: Spool, path: Path, job_id: Optional[str] = None,
     wanted = job_id or peek_job_id(path)
     free = _free_id(spool, job_id, wanted)
     if free == wanted and not pool and timeout is None and (job_id is None or peek_job_id(path) == job_id):
-        spool.enqueue(f"{free}.yaml", raw)  # byte for byte: the daemon reports errors by line
-        return free
+        return _queue(spool, free, raw, path.name)  # byte for byte: errors are reported by line
     spec = yaml.load(raw, Loader=YAML_LOADER)
     if not isinstance(spec, dict):
         raise SpoolError(f"{path}: a job file must be a YAML mapping")
     spec["id"] = free
-    return _enqueue(spool, spec, pool, timeout)
+    return _enqueue(spool, spec, pool, timeout, path.name)
 
 
-def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], timeout: Optional[float]) -> str:
+def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], timeout: Optional[float],
+             source: str) -> str:
     if pool:
         spec["pool"] = {**(spec.get("pool") or {}), **pool}
     if timeout is not None:
         spec["timeout"] = timeout
-    spool.enqueue(f"{spec['id']}.yaml", yaml.safe_dump(spec, sort_keys=False).encode())
-    return spec["id"]
+    return _queue(spool, spec["id"], yaml.safe_dump(spec, sort_keys=False).encode(), source)
+
+
+def _queue(spool: Spool, job_id: str, data: bytes, source: str) -> str:
+    queued = spool.enqueue(f"{job_id}.yaml", data)
+    spool.events.emit(events.SUBMITTED, job_id, source=source, file=f"jobs/{queued.name}")
+    return job_id
 
 
 def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
@@ -142,6 +148,7 @@ def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobS
         return JobState.CANCELLED
     try:
         spool.request_cancel(job_id)
+        spool.events.emit(events.CANCEL_REQUESTED, job_id)
     except FileNotFoundError:  # it finished meanwhile
         pass
     deadline = time.monotonic() + wait
@@ -152,6 +159,24 @@ def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobS
         time.sleep(0.02)
     raise SpoolError(f"job {job_id!r}: cancel requested, but its daemon has not stopped it "
                      f"within {wait:g} s; it will when it can")
+
+
+def logs(spool: Spool, job_id: Optional[str] = None, follow: bool = False) -> Iterator[dict]:
+    """The spool's events (or only `job_id`'s), oldest first, as dicts with `time`, `job`,
+    `event` and details. With `follow`, then each new event as it is written, until the
+    caller stops iterating. Without it, an id that has no event and no job is an error."""
+    if not spool.state.is_dir():
+        raise SpoolError(f"{spool.root} has no spool (no jobs/.state/); make one with "
+                         "`runner init DIR`, or give its folder with --root")
+    if follow:
+        yield from spool.events.log.follow(job_id)
+        return
+    found = False
+    for record in spool.events.log.read(job_id):
+        found = True
+        yield record
+    if job_id is not None and not found:
+        _find(spool, job_id)  # says there is no such job, if there is none
 
 
 def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:

@@ -63,6 +63,7 @@ class Config(_Strict):
     pool_idle_seconds: float = Field(default=60, ge=0)
     fsync_seconds: float = Field(default=1.0, ge=0)
     inline_primes_max: int = Field(default=100, ge=0)
+    metrics_port: Optional[int] = Field(default=None, ge=1, le=65535)  # None: no metrics
     defaults: JobDefaults = JobDefaults()
     limits: Limits = Limits()
 
@@ -118,6 +119,9 @@ CONFIG_TEMPLATE = """\
 # fsync_seconds: 1.0
 # Up to this many primes go inline in the result file; more go to outbox/<id>.primes.
 # inline_primes_max: 100
+# The daemon serves Prometheus metrics at http://127.0.0.1:<port>/metrics when
+# this names a port, e.g. 9464 (null: no metrics).
+# metrics_port: null
 
 # Pool settings for jobs that do not name them.
 # defaults:

@@ -9,6 +9,11 @@ publishes progress and rescans jobs/ in case the watcher missed a file.
 A bad job never stops the loop: it becomes a failed result and the loop goes on.
 On SIGTERM or SIGINT the daemon takes no new job, checkpoints the running ones,
 stops its pools and returns; the next start resumes those jobs.
+
+What happens is told three ways: the events log (events.py, one JSON line per
+state change or fault), the daemon's own log (stderr and jobs/.state/daemon.log,
+one logger per component), and, when config.yaml sets `metrics_port`, Prometheus
+metrics (metrics.py).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import logging.handlers
 import os
 import queue
 import signal
@@ -28,6 +34,7 @@ from typing import Optional
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from . import events
 from .chunks import allow_long_integers
 from .config import Config
 from .errors import JobError, SpoolError
@@ -46,6 +53,32 @@ SWITCH_INTERVAL_SECONDS = 0.0005
 # A file seen only by a rescan (no close or move event) must be this old to be
 # taken as whole: a writer might still be filling it.
 SETTLE_SECONDS = 1.0
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+FILE_LOG_FORMAT = "%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s"
+LOG_FILE_MAX_BYTES = 5 << 20
+LOG_FILE_BACKUPS = 2
+
+
+def configure_logging(spool: Spool, verbose: bool = False) -> None:
+    """Send the runner's logs to stderr and to the spool's daemon.log, rotated past
+    LOG_FILE_MAX_BYTES (keeping LOG_FILE_BACKUPS older files); each component logs
+    as `runner.<module>`. If daemon.log cannot be opened, stderr alone, saying why."""
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter(LOG_FORMAT))
+    handlers: list[logging.Handler] = [stderr]
+    try:
+        to_file = logging.handlers.RotatingFileHandler(
+            spool.daemon_log, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS,
+            encoding="utf-8")
+    except OSError as error:
+        file_error: Optional[OSError] = error
+    else:
+        file_error = None
+        to_file.setFormatter(logging.Formatter(FILE_LOG_FORMAT))
+        handlers.append(to_file)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers)
+    if file_error is not None:
+        log.warning("logging to stderr only: cannot open %s (%s)", spool.daemon_log, file_error)
 
 
 class _Wake:
@@ -92,6 +125,7 @@ class Daemon:
         self._stopping = False
         self._last_rescan = self._last_tick = 0.0
         self._manager: Optional[PoolManager] = None
+        self._emit = spool.events.emit
 
     # called from other threads
 
@@ -114,11 +148,18 @@ class Daemon:
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self.request_stop)
-        self._manager = PoolManager(self.config, self.post)
+        metrics = None
+        if self.config.metrics_port is not None:
+            from .metrics import serve_metrics  # prometheus_client: only when asked for
+
+            metrics = serve_metrics(self.spool, self.config.metrics_port)
+        self._manager = PoolManager(self.config, self.post, self._emit)
         observer = Observer()
         observer.schedule(_JobsWatcher(self.spool.jobs, self), str(self.spool.jobs), recursive=False)
         observer.start()
         log.info("daemon started on %s (%d processes)", self.spool.root, self.config.total_processes)
+        self._emit(events.DAEMON_STARTED, root=str(self.spool.root),
+                   processes=self.config.total_processes)
         try:
             while not self._stopping:
                 try:
@@ -137,7 +178,10 @@ class Daemon:
             self._manager.shutdown()
             observer.stop()
             observer.join(2)
+            if metrics is not None:
+                metrics.close()
             log.info("daemon stopped")
+            self._emit(events.DAEMON_STOPPED)
         return 0
 
     def _next_message(self) -> object:
@@ -181,6 +225,7 @@ class Daemon:
         except OSError as error:
             log.error("job %s: the spool's disk failed (%s); it will be resumed when the "
                       "disk is back", run.job.id, error)
+            self._emit(events.DISK_ERROR, run.job.id, error=str(error))
             run.abandon()
 
     def _tick(self) -> None:
@@ -252,13 +297,14 @@ class Daemon:
         """Validate and start a claimed (or adopted) job; a bad one fails at once."""
         shown = f"jobs/{jobdir.source_name()}"
         try:
-            job = self._load(jobdir)
+            job, resumed = self._load(jobdir)
             run = JobRun(self.spool, jobdir, job, self.config, self._manager)
         except JobError as error:
             self._fail_unrunnable(jobdir, error.to_dict())
             return
         except OSError as error:  # the spool's disk, not the job: wait for it to mend
             log.error("job from %s cannot start: %s; it will be tried again", shown, error)
+            self._emit(events.DISK_ERROR, None, file=shown, error=str(error))
             jobdir.release()
             return
         except Exception as error:  # a bug must not take the daemon down with it
@@ -268,15 +314,23 @@ class Daemon:
                 file=shown, fix="report this as a bug in runner, with the job file").to_dict())
             return
         self._runs[job.id] = run
-        log.info("job %s started (%d numbers)", job.id, job.total)
+        log.info("job %s %s (%d numbers)", job.id, "resumed" if resumed else "started", job.total)
+        checkpoint = run.checkpoint
+        if resumed:
+            self._emit(events.RESUMED, job.id, total=job.total, tested=checkpoint.tested,
+                       chunks_done=checkpoint.chunks_done,
+                       chunks_rerun=checkpoint.rerun_after_restart)
+        else:
+            self._emit(events.STARTED, job.id, source=shown, total=job.total,
+                       **job.settings_summary())
         self._guarded(run, run.advance)
 
-    def _load(self, jobdir: JobDir) -> Job:
-        """The job's spec: as saved when it started, else validated from its file now,
-        placed in running/ (if just claimed) and saved."""
+    def _load(self, jobdir: JobDir) -> tuple[Job, bool]:
+        """The job's spec: as saved when it started (and True: it is resumed), else
+        validated from its file now, placed in running/ (if just claimed) and saved."""
         spec = jobdir.read_json(SPEC_FILE)
         if spec is not None:
-            return Job.from_dict(spec)
+            return Job.from_dict(spec), True
         job = load_job(jobdir.file(JOB_FILE), self.spool.root, self.config, jobdir.source_name())
         job_id = self.spool.place_running(jobdir, job.id) if self.spool.is_claiming(jobdir) else jobdir.id
         submitted = job.numbers_file
@@ -289,7 +343,7 @@ class Daemon:
                                     durable=False)
         if submitted is not None:
             self.spool.forget_input(submitted)
-        return job
+        return job, False
 
     def _fail_unrunnable(self, jobdir: JobDir, error: dict) -> None:
         """Give a job that cannot run its failed result (or, if the disk fails too, leave
@@ -305,6 +359,7 @@ class Daemon:
         except OSError as disk_error:
             log.error("job %s: cannot write its result (%s); it will be tried again",
                       jobdir.id, disk_error)
+            self._emit(events.DISK_ERROR, jobdir.id, error=str(disk_error))
             jobdir.release()
 
     def _suspend_all(self) -> None:

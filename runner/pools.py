@@ -34,11 +34,11 @@ import secrets
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Listener, wait
 from typing import Any, Callable, Optional
 
-from . import worker
+from . import events, worker
 from .config import Config
 from .job import PoolSettings
 
@@ -84,6 +84,7 @@ class Submission:
     pool: "SupervisedPool"
     timeout: float
     timed_out: bool = False
+    submitted_at: float = field(default_factory=time.monotonic)
 
 
 # -- the supervisor ----------------------------------------------------------------
@@ -260,8 +261,8 @@ def describe_exit(code: Optional[int]) -> str:
 class PoolManager:
     """Every pool of one daemon, the process cap across them, and the chunks in flight."""
 
-    def __init__(self, config: Config, post: Callable[[object], None]):
-        self._config, self._post = config, post
+    def __init__(self, config: Config, post: Callable[[object], None], emit: Callable[..., None]):
+        self._config, self._post, self._emit = config, post, emit
         self._pools: dict[PoolSettings, SupervisedPool] = {}
         self._inflight: dict[int, Submission] = {}
         self._stopping: dict[int, float] = {}  # token -> when its worker was told to stop
@@ -284,6 +285,7 @@ class PoolManager:
             pool = SupervisedPool(next(self._pool_ids), settings, self.supervisor, self._post)
             self._pools[settings] = pool
             log.info("pool %d started: %s", pool.id, settings)
+            self._emit_pool(events.POOL_STARTED, pool)
         pool.users += 1
         return True
 
@@ -301,6 +303,13 @@ class PoolManager:
         del self._pools[pool.settings]
         pool.stop()
         log.info("pool %d stopped", pool.id)
+        self._emit(events.POOL_STOPPED, pool=pool.id)
+
+    def _emit_pool(self, event: str, pool: SupervisedPool, **details) -> None:
+        settings = pool.settings
+        self._emit(event, pool=pool.id, processes=settings.processes,
+                   start_method=settings.start_method,
+                   maxtasksperchild=settings.maxtasksperchild, **details)
 
     # chunks
 
@@ -340,7 +349,8 @@ class PoolManager:
             submission = self._inflight.pop(event.holding, None)
             wanted = submission is not None and not submission.timed_out
             code = pool.forget(event.pid, wait=wanted) if pool is not None else None
-            if submission is None:
+            if submission is None:  # its chunk's job ended; the runner stopped it
+                self._emit(events.WORKER_STOPPED, pool=event.pool_id, pid=event.pid)
                 return []
             if submission.timed_out:
                 return [(submission, f"it ran past its timeout of {submission.timeout:g} s, "
@@ -350,14 +360,18 @@ class PoolManager:
             return []
         if event.chunks_ended == pool.settings.maxtasksperchild:
             pool.forget(event.pid, wait=False)  # retired after its last chunk, as asked
+            self._emit(events.WORKER_RETIRED, pool=pool.id, pid=event.pid)
             return []
-        log.warning("pool %d: worker %d died between chunks (%s); recycling the pool",
-                    pool.id, event.pid, describe_exit(pool.forget(event.pid, wait=True)))
-        self._recycle(pool)
+        cause = (f"worker {event.pid} died between chunks "
+                 f"({describe_exit(pool.forget(event.pid, wait=True))})")
+        log.warning("pool %d: %s; recycling the pool", pool.id, cause)
+        self._emit(events.WORKER_LOST, pool=pool.id, pid=event.pid, cause=cause)
+        self._recycle(pool, cause)
         return []
 
-    def _recycle(self, old: SupervisedPool) -> None:
+    def _recycle(self, old: SupervisedPool, cause: str) -> None:
         new = SupervisedPool(next(self._pool_ids), old.settings, self.supervisor, self._post)
+        self._emit_pool(events.POOL_RECYCLED, new, replaced=old.id, cause=cause)
         new.users = old.users
         self._pools[old.settings] = new
         for token, submission in list(self._inflight.items()):

@@ -15,10 +15,13 @@ from typing import Optional
 
 import yaml
 
+from . import events
 from .job import Job, JobState
 from .spool import JOB_FILE, PRIMES_SUFFIX, PROGRESS_FILE, JobDir, Spool
 
 _YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+FINISHED_EVENTS = {JobState.DONE: events.DONE, JobState.FAILED: events.FAILED,
+                   JobState.CANCELLED: events.CANCELLED}
 
 
 def iso(timestamp: float) -> str:
@@ -79,6 +82,13 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome, primes_part: O
     text = yaml.dump(document, Dumper=_YAML_DUMPER, sort_keys=False, default_flow_style=None,
                      width=100)
     spool.commit_result(jobdir, outcome.state, text.encode(), primes_file)
+    details = {"tested": outcome.tested, "primes": outcome.primes,
+               "seconds": document["timings"]["seconds"]}
+    if outcome.chunks:
+        details["chunks"] = outcome.chunks
+    if outcome.error is not None:
+        details["error"] = outcome.error["message"]
+    spool.events.emit(FINISHED_EVENTS[outcome.state], jobdir.id, **details)
 
 
 def queued_at(jobdir: JobDir) -> float:

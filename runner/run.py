@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Optional
 
+from . import events
 from .checkpoint import Checkpoint
 from .chunks import Chunk, plan_chunks
 from .config import Config
@@ -80,6 +81,8 @@ class JobRun:
         """A chunk's primes are in: write them when the job's order allows."""
         self._inflight -= 1
         index = submission.chunk.index
+        self._emit(events.CHUNK_DONE, chunk=index, tested=result[0], primes=result[1],
+                   seconds=time.monotonic() - submission.submitted_at)
         if not self.job.ordered:
             self.checkpoint.record(index, *result)
         else:
@@ -111,10 +114,14 @@ class JobRun:
         self._inflight -= 1
         where = submission.chunk.describe(self.job)
         timed_out = submission.timed_out
-        if not timed_out and submission.attempt < self._config.max_chunk_attempts:
+        chunk, attempt = submission.chunk.index, submission.attempt
+        self._emit(events.CHUNK_TIMED_OUT if timed_out else events.WORKER_LOST,
+                   chunk=chunk, attempt=attempt, cause=cause)
+        if not timed_out and attempt < self._config.max_chunk_attempts:
             log.warning("job %s: %s lost (%s); trying again", self.job.id, where, cause)
             self._retries += 1
-            self._submit(submission.chunk, submission.attempt + 1)
+            self._submit(submission.chunk, attempt + 1)
+            self._emit(events.CHUNK_RETRIED, chunk=chunk, attempt=attempt + 1)
             return
         tries = f" on each of {submission.attempt} tries" if submission.attempt > 1 else ""
         fix = ("raise the job's timeout (at most limits.timeout in config.yaml) or lower its chunksize"
@@ -150,6 +157,8 @@ class JobRun:
         self.write_progress(force=True)
         self.checkpoint.sync()
         self.abandon()
+        self._emit(events.SUSPENDED, tested=self.checkpoint.tested,
+                   chunks_done=self.checkpoint.chunks_done)
 
     def abandon(self) -> None:
         """Let go of the job without touching the disk: stop its chunks, unlock it. It
@@ -185,6 +194,9 @@ class JobRun:
                       self._config.inline_primes_max)
         log.info("job %s %s: %d tested, %d primes", self.job.id, state.value,
                  outcome.tested, outcome.primes)
+
+    def _emit(self, event: str, **details) -> None:
+        self.spool.events.emit(event, self.job.id, **details)
 
     def write_progress(self, force: bool = False) -> None:
         """Publish progress for `runner status`, at most every PROGRESS_EVERY_SECONDS."""

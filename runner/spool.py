@@ -7,6 +7,8 @@
     <root>/jobs/.state/{done,failed,cancelled}/<id>/   finished
     <root>/jobs/.state/inputs/                  numbers files written by `runner submit`
     <root>/jobs/.state/tmp/                     files being written, renamed into place whole
+    <root>/jobs/.state/events.jsonl, .1         the events log (events.py), newest last
+    <root>/jobs/.state/daemon.log, .1, .2       the daemons' own log
     <root>/outbox/<id>.yaml, <id>.primes        results
 
 Nothing else in the runner touches these paths. The daemon watches jobs/ alone,
@@ -29,6 +31,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -36,15 +39,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from .errors import SpoolError
 import yaml
 
+from .errors import SpoolError
+from .events import EVENTS_FILE, EventLog, Events
 from .job import JOB_ID_PATTERN, JOB_SUFFIXES, JobState, peek_job_id
+
+log = logging.getLogger("runner.spool")
 
 STATE_DIR = ".state"
 JOB_FILE, LOCK_FILE, SOURCE_FILE = "job.yaml", "lock", "source"
 SPEC_FILE, PROGRESS_FILE, CANCEL_FILE = "spec.json", "progress.json", "cancel"
 INPUT_FILE = "input.numbers"  # the job's own copy of a numbers file `runner submit` stored
+DAEMON_LOG_FILE = "daemon.log"
 RESULT_SUFFIX, PRIMES_SUFFIX = ".yaml", ".primes"
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe, in C where built
 _FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
@@ -114,6 +121,8 @@ class Spool:
         self.tmp = self.state / "tmp"
         self.inputs = self.state / "inputs"
         self.claiming = self.state / "claiming"
+        self.daemon_log = self.state / DAEMON_LOG_FILE
+        self.events = Events(EventLog(self.state / EVENTS_FILE))
 
     def place(self, state: JobState) -> Path:
         """The folder that holds the jobs in `state` (queued jobs are files in jobs/)."""
@@ -230,6 +239,7 @@ class Spool:
         except OSError:
             jobdir.release()  # claimed all the same: a rescan adopts it and finishes the move
             raise
+        log.debug("claimed jobs/%s", path.name)
         return jobdir
 
     def _claimed_name(self, token: str) -> Path:
@@ -258,6 +268,7 @@ class Spool:
                 os.rename(running / job_id, jobdir.path)
                 continue
             jobdir.path = running / job_id  # not fsynced: lost, the job is claimed again
+            log.debug("job %s: in running/", job_id)
             return job_id
         raise SpoolError(f"no free id like {wanted_id!r}")
 
@@ -308,6 +319,7 @@ class Spool:
         os.rename(jobdir.path, dest)  # not fsynced: lost, recovery archives it again
         jobdir.path = dest
         jobdir.release()
+        log.debug("job %s: in %s/", jobdir.id, state.value)
 
     def result_path(self, job_id: str) -> Path:
         return self.outbox / f"{job_id}{RESULT_SUFFIX}"
@@ -338,6 +350,8 @@ class Spool:
             jobdir = JobDir(folder, lock_fd)
             committed = self.read_result_state(jobdir.id)
             if committed is not None:
+                log.info("job %s: its daemon died just after committing its result; "
+                         "moving it to %s/", jobdir.id, committed.value)
                 self._archive(jobdir, committed)
                 continue
             yield jobdir
@@ -379,6 +393,18 @@ class Spool:
         latest = {info.id: info for info in self.jobs_in(JobState.QUEUED, JobState.RUNNING,
                                                          *_FINISHED)}
         return list(latest.values())
+
+    def count_jobs(self) -> dict[JobState, int]:
+        """How many jobs each state holds, by counting names (no file is read): cheap
+        enough for every metrics scrape. A job moving meanwhile may count twice or not."""
+        counts = {state: len(_subfolders(self.place(state))) for state in JobState
+                  if state is not JobState.QUEUED}
+        try:
+            queued = len(self.queued_files())
+        except FileNotFoundError:
+            queued = 0
+        counts[JobState.QUEUED] = queued + len(_subfolders(self.claiming))
+        return counts
 
     def jobs_in(self, *states: JobState, only: Optional[str] = None) -> Iterator[JobInfo]:
         for state in states:

@@ -1,7 +1,9 @@
-"""How `runner status` looks: a rich table on a terminal, plain columns otherwise."""
+"""How `runner status` and `runner logs` look: a rich table on a terminal, plain
+columns otherwise; events one readable line each."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 
@@ -31,3 +33,29 @@ def print_status(jobs: list[dict]) -> None:
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+_EVENT_COLORS = {"done": "green", "failed": "red", "cancelled": "yellow", "worker_lost": "red",
+                 "chunk_timed_out": "red", "chunk_retried": "yellow", "disk_error": "red",
+                 "pool_recycled": "yellow"}
+_EVENT_FIELDS = ("time", "job", "event", "pid")
+
+
+def format_event(record: dict, color: bool = False) -> str:
+    """One event as a line: time (UTC), job (or '-'), event, then its details as
+    key=value (a value with spaces quoted as JSON), e.g.
+    `2026-11-25 05:51:13.123  big  worker_lost  chunk=3 attempt=1 cause="..."`."""
+    import typer
+
+    when = str(record.get("time", "")).replace("T", " ").rstrip("Z")
+    event = str(record.get("event", "?"))
+    if color and event in _EVENT_COLORS:
+        event = typer.style(event, fg=_EVENT_COLORS[event])
+    details = " ".join(f"{key}={_show(value)}" for key, value in record.items()
+                       if key not in _EVENT_FIELDS)
+    return f"{when}  {record.get('job') or '-'}  {event}  {details}".rstrip()
+
+
+def _show(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return json.dumps(text) if isinstance(value, str) and (" " in text or not text) else text

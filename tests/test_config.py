@@ -96,6 +96,8 @@ def test_processes_per_job_never_exceeds_total(tmp_path):
     ("defaults: {chunksize: 1.5}\n", "defaults.chunksize"),
     ("defaults: {ordered: 'maybe'}\n", "defaults.ordered"),
     ("limits: 5\n", "limits"),
+    ("metrics_port: 0\n", "metrics_port"),
+    ("metrics_port: 65536\n", "metrics_port"),
 ])
 def test_bad_setting_is_named(tmp_path, text, named):
     write(tmp_path, text)
