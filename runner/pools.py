@@ -281,7 +281,7 @@ class PoolManager:
                 idle = [p for p in self._pools.values() if p.users == 0]
                 if not idle:
                     return False
-                self._close(min(idle, key=lambda p: p.idle_since))
+                self._close(min(idle, key=lambda p: p.idle_since), "room for another pool")
             pool = SupervisedPool(next(self._pool_ids), settings, self.supervisor, self._post)
             self._pools[settings] = pool
             log.info("pool %d started: %s", pool.id, settings)
@@ -299,11 +299,11 @@ class PoolManager:
     def _processes_in_use(self) -> int:
         return sum(p.settings.processes for p in self._pools.values())
 
-    def _close(self, pool: SupervisedPool) -> None:
+    def _close(self, pool: SupervisedPool, reason: str) -> None:
         del self._pools[pool.settings]
         pool.stop()
-        log.info("pool %d stopped", pool.id)
-        self._emit(events.POOL_STOPPED, pool=pool.id)
+        log.info("pool %d stopped: %s", pool.id, reason)
+        self._emit(events.POOL_STOPPED, pool=pool.id, reason=reason)
 
     def _emit_pool(self, event: str, pool: SupervisedPool, **details) -> None:
         settings = pool.settings
@@ -397,12 +397,12 @@ class PoolManager:
                 self._stop(token, pid)
         for pool in list(self._pools.values()):
             if pool.users == 0 and now - pool.idle_since > self._config.pool_idle_seconds:
-                self._close(pool)
+                self._close(pool, "idle")
 
     def shutdown(self) -> None:
         """Stop every pool and the supervisor."""
         for pool in list(self._pools.values()):
-            self._close(pool)
+            self._close(pool, "the daemon is stopping")
         self.supervisor.close()
 
 
