@@ -312,3 +312,27 @@ def test_events_and_metrics_of_a_job_whose_worker_was_sigkilled_mid_chunk(spool,
     assert metrics['runner_jobs{state="done"}'] == 1
     assert metrics['runner_jobs_finished_total{state="done"}'] == 1
     assert daemon.stop() == 0
+
+
+@pytest.mark.timeout(120)
+def test_events_of_a_job_suspended_by_a_stop_and_resumed_by_the_next_start(spool, start_daemon):
+    start, count, chunksize = 2 ** 2000, 21_600, 1_800  # 12 chunks of ~0.3 s CPU
+    first = start_daemon()
+    drop_job(spool, "long.yaml", {"id": "long", "range": {"start": start, "stop": start + count},
+                                  "pool": {"processes": 2, "chunksize": chunksize}})
+    wait_until(lambda: chunks_recorded(spool, "long") >= 1, 30, "a first chunk recorded")
+    assert first.stop() == 0
+    assert read_result(spool, "long") is None, "the job finished before the stop; make it longer"
+    second = start_daemon()
+    assert wait_for_result(spool, "long", timeout=60)["state"] == "done"
+
+    long = job_events(spool, "long")
+    assert names(long) == [events.STARTED, events.SUSPENDED, events.RESUMED, events.DONE], long
+    started, suspended, resumed, done = long
+    assert started["pid"] == suspended["pid"] == first.pid
+    assert resumed["pid"] == done["pid"] == second.pid
+    assert 1 <= suspended["chunks_done"] < 12
+    assert resumed["chunks_done"] == suspended["chunks_done"]
+    assert resumed["tested"] == suspended["tested"] == suspended["chunks_done"] * chunksize
+    assert done["tested"] == count
+    assert second.stop() == 0
