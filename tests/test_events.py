@@ -336,3 +336,18 @@ def test_events_of_a_job_suspended_by_a_stop_and_resumed_by_the_next_start(spool
     assert resumed["tested"] == suspended["tested"] == suspended["chunks_done"] * chunksize
     assert done["tested"] == count
     assert second.stop() == 0
+
+
+@pytest.mark.timeout(60)
+def test_events_of_a_chunk_past_its_timeout(spool, start_daemon):
+    daemon = start_daemon()
+    wait_ready(daemon)
+    # one chunk of ~6 s CPU; the job allows 0.5 s
+    drop_job(spool, "slow.yaml", {"id": "slow", "range": {"start": 2 ** 4000, "stop": 2 ** 4000 + 5000},
+                                  "pool": {"processes": 1, "chunksize": 5000}, "timeout": 0.5})
+    assert wait_for_result(spool, "slow", timeout=20)["state"] == "failed"
+    slow = job_events(spool, "slow")
+    assert names(slow) == [events.STARTED, events.CHUNK_TIMED_OUT, events.FAILED], slow
+    assert slow[1]["chunk"] == 0 and "timeout of 0.5 s" in slow[1]["cause"]
+    assert "chunk 0" in slow[2]["error"]
+    assert daemon.stop() == 0
