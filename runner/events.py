@@ -21,6 +21,7 @@ each subscriber (the daemon's metrics), so every emission point is written once.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import json
 import logging
@@ -90,7 +91,9 @@ class EventLog:
                 fd = self._open()
                 if os.fstat(fd).st_size >= self.max_bytes:
                     fd = self._rotate(fd)
-                os.write(fd, line)
+                if os.write(fd, line) < len(line):  # the disk filled up mid-line: end
+                    os.write(fd, b"\n")                # the fragment, so the next line is whole
+                    raise OSError(errno.ENOSPC, "no space left for a whole line")
             except OSError as error:
                 if not self._failing:
                     log.warning("cannot write to the events log %s (%s); events are dropped "
