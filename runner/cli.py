@@ -217,7 +217,7 @@ def cancel(job_id: Annotated[str, typer.Argument(metavar="JOB", help="The job's 
 
 @app.command()
 def logs(job_id: Annotated[Optional[str], typer.Argument(
-             metavar="[JOB]", help="Only this job's events (default: every event).")] = None,
+             metavar="JOB", help="Only this job's events (default: every event).")] = None,
          root: RootOption = Path("."),
          follow: Annotated[bool, typer.Option(
              "--follow", "-f", help="Keep printing events as they happen, until Ctrl-C.")] = False,
