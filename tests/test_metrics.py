@@ -32,6 +32,7 @@ def test_metrics_match_the_jobs_run(spool, start_daemon):
     drop_job(spool, "long.yaml", {"id": "long", "range": {"start": 2 ** 4000, "stop": 2 ** 4000 + 5000},
                                   "pool": {"processes": 1, "chunksize": 5000}})
     wait_until(lambda: state_dir(spool, "running", "long").exists(), 20, "long running")
+    wait_until(daemon.busy_workers, 20, "long's chunk computing")  # so the cancel stops its worker
     drop_job(spool, "book.yaml", {"id": "book", "numbers": BOOK_NUMBERS, "pool": {"chunksize": 5}})
     drop_job(spool, "range.yaml", {"id": "range", "range": {"start": 0, "stop": 100_000},
                                    "pool": {"chunksize": 25_000}})
