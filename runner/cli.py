@@ -92,7 +92,7 @@ def dashboard(
 def start(
     root: RootOption = Path("."),
     drain: Annotated[bool, typer.Option("--drain", help="Run the queued jobs, then exit.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every chunk event.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every event, each chunk's too, and each move in the spool.")] = False,
 ):
     """Run the daemon in the foreground until SIGTERM or Ctrl-C.
 

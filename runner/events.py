@@ -221,14 +221,18 @@ class Events:
         self._listeners.append(listener)
 
     def emit(self, event: str, job: Optional[str] = None, **details) -> None:
-        """Record that `event` happened (to `job`, if it is a job's). Never raises."""
-        if event in QUIET and not self._listeners:
+        """Record that `event` happened (to `job`, if it is a job's). Never raises.
+        Every event, quiet ones too, is also logged at debug level (`runner start -v`)."""
+        verbose = log.isEnabledFor(logging.DEBUG)
+        if event in QUIET and not self._listeners and not verbose:
             return
         record = {"time": now_iso(), "job": job, "event": event, "pid": os.getpid()}
         for key, value in details.items():
             if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
                 value = value[:MAX_TEXT_CHARS] + "..."
             record[key] = value
+        if verbose:
+            log.debug("%s %s %s", job or "-", event, details)
         if event not in QUIET:
             self.log.append(record)
         for listener in self._listeners:
