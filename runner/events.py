@@ -44,19 +44,20 @@ DONE = "done"                          # result committed: done
 FAILED = "failed"                      # result committed: failed (details: error)
 CANCELLED = "cancelled"                # result committed: cancelled
 DISK_ERROR = "disk_error"              # the spool's disk failed; the job waits in running/
-CHUNK_DONE = "chunk_done"              # a chunk's primes are in (metrics only, see QUIET)
+CHUNK_DONE = "chunk_done"              # a chunk's primes are in (not in the events log: QUIET)
 CHUNK_RETRIED = "chunk_retried"        # a lost chunk was handed to a pool again
 CHUNK_TIMED_OUT = "chunk_timed_out"    # a chunk ran past the job's timeout; its worker stopped
 WORKER_LOST = "worker_lost"            # a worker died (killed, crashed)
-WORKER_RETIRED = "worker_retired"      # a worker left after maxtasksperchild chunks (metrics only)
-WORKER_STOPPED = "worker_stopped"      # a worker stopped: its chunk's job ended (metrics only)
+WORKER_RETIRED = "worker_retired"      # a worker left after maxtasksperchild chunks (QUIET)
+WORKER_STOPPED = "worker_stopped"      # a worker stopped: its chunk's job ended (QUIET)
 POOL_STARTED = "pool_started"
 POOL_RECYCLED = "pool_recycled"        # a pool that may be wedged was replaced by a new one
 POOL_STOPPED = "pool_stopped"          # idle too long, or the daemon stopped
 DAEMON_STARTED = "daemon_started"
 DAEMON_STOPPED = "daemon_stopped"
 
-# Too many to log (one per chunk): seen by subscribers only.
+# Too many for the events log (one per chunk or worker): seen by subscribers (the
+# metrics) and, with `runner start -v`, the daemon's log only.
 QUIET = frozenset({CHUNK_DONE, WORKER_RETIRED, WORKER_STOPPED})
 
 EVENTS_FILE = "events.jsonl"
