@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -17,6 +18,7 @@ from typing_extensions import Annotated
 
 from . import __version__
 from .errors import RunnerError
+from .job import PRIORITY_MAX
 from .spool import Spool
 
 app = typer.Typer(add_completion=True, no_args_is_help=True,
@@ -112,24 +114,42 @@ def start(
     raise typer.Exit(code)
 
 
+# `runner submit --wait` exits with the job's outcome
+EXIT_DONE, EXIT_FAILED, EXIT_NOT_QUEUED, EXIT_CANCELLED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+_OUTCOME_EXIT = {"done": EXIT_DONE, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
+
+
 @app.command()
 def submit(
     file: Annotated[Path, typer.Argument(
-        help="A numbers file (one integer a line) or a YAML job file (.yaml/.yml).",
-        exists=True, dir_okay=False, readable=True)],
+        help="A numbers file (one integer a line), a YAML job file (.yaml/.yml), or - for "
+        "numbers on stdin.", dir_okay=False, allow_dash=True)],
     root: RootOption = Path("."),
-    id: Annotated[Optional[str], typer.Option("--id", help="The job's id (default: the file's stem).")] = None,
+    id: Annotated[Optional[str], typer.Option("--id", help="The job's id (default: the file's stem; 'stdin' for -).")] = None,
     processes: Annotated[Optional[int], typer.Option(min=1, help="Worker processes.")] = None,
     chunksize: Annotated[Optional[int], typer.Option(min=1, help="Numbers per chunk.")] = None,
     maxtasksperchild: Annotated[Optional[int], typer.Option(min=1, help="Chunks per worker before it is replaced.")] = None,
     start_method: Annotated[Optional[StartMethod], typer.Option(help="How workers start.")] = None,
     unordered: Annotated[bool, typer.Option("--unordered", help="Primes in completion order.")] = False,
     timeout: Annotated[Optional[float], typer.Option(min=0.001, help="Seconds one chunk may run.")] = None,
+    priority: Annotated[Optional[int], typer.Option(
+        min=-PRIORITY_MAX, max=PRIORITY_MAX,
+        help="Higher runs first (default 0); equal priorities run in the order queued.")] = None,
+    retries: Annotated[Optional[int], typer.Option(
+        min=0, help="Retries of a chunk whose worker died (default: config.yaml's).")] = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="Show the job's progress (on stderr) and exit with its outcome.")] = False,
     as_json: JsonOption = False,
 ):
     """Queue a job and print its id.
 
-    Example: runner submit numbers.txt --processes 2 --chunksize 10000
+    With --wait, follow it to the end: a progress bar on a terminal, plain lines
+    otherwise, then exit 0 if it is done, 1 if it failed, 3 if it was cancelled
+    (2: it could not be queued; 130: Ctrl-C stopped the waiting, not the job).
+    With --json and --wait, the result document is printed as JSON.
+
+    Example: runner submit numbers.txt --processes 2 --priority 5 --wait
+    Example: seq 1 1000 | runner submit - --id first-thousand
     """
     from . import client
 
@@ -137,42 +157,100 @@ def submit(
         ("processes", processes), ("chunksize", chunksize), ("maxtasksperchild", maxtasksperchild),
         ("start_method", start_method.value if start_method else None),
         ("ordered", False if unordered else None)) if value is not None}
+    fields = {key: value for key, value in (
+        ("timeout", timeout), ("priority", priority), ("retries", retries)) if value is not None}
     spool = Spool(root)
     try:
         spool.ensure()
-        if file.suffix in (".yaml", ".yml"):
-            job_id = client.submit_job_file(spool, file, id, pool, timeout)
+        if str(file) == "-":
+            job_id = client.submit_numbers(spool, sys.stdin.buffer, "stdin", id, pool, fields)
+        elif file.suffix in (".yaml", ".yml"):
+            job_id = client.submit_job_file(spool, file, id, pool, fields)
         else:
             with open(file, "rb") as source:
-                job_id = client.submit_numbers(spool, source, file.name, id, pool, timeout)
+                job_id = client.submit_numbers(spool, source, file.name, id, pool, fields)
     except (RunnerError, OSError) as error:
-        _fail(error)
-    if as_json:
-        _print_json({"id": job_id})
-    else:
+        _fail(error, EXIT_NOT_QUEUED)
+    if not wait:
+        if as_json:
+            _print_json({"id": job_id})
+        else:
+            typer.echo(job_id)
+        return
+    if not as_json:
         typer.echo(job_id)
+    raise typer.Exit(_wait_for(spool, job_id, as_json))
+
+
+def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
+    from . import client
+    from .view import WaitProgress
+
+    shown = WaitProgress(job_id)
+    try:
+        result = client.wait(spool, job_id, on_progress=shown.update)
+    except KeyboardInterrupt:
+        shown.close()
+        typer.echo(f"runner: stopped waiting; job {job_id} goes on (`runner status`)", err=True)
+        return EXIT_INTERRUPTED
+    except RunnerError as error:
+        shown.close()
+        _fail(error)
+    shown.close()
+    state = result.get("state")
+    if as_json:
+        _print_json(result)
+    else:
+        why = (result.get("error") or {}).get("message")
+        typer.echo(f"{job_id}: {state}, {result.get('numbers_tested', 0)} tested, "
+                   f"{result.get('primes_found', 0)} primes ({spool.result_path(job_id).relative_to(spool.root)})"
+                   + (f": {why}" if why else ""), err=True)
+    return _OUTCOME_EXIT.get(state, EXIT_FAILED)
 
 
 @app.command()
-def status(root: RootOption = Path("."), as_json: JsonOption = False):
-    """List every job with its state and progress.
+def status(
+    root: RootOption = Path("."),
+    as_json: JsonOption = False,
+    watch: Annotated[bool, typer.Option(
+        "--watch", "-w", help="Redraw every --interval seconds until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between redraws with --watch.")] = 1.0,
+):
+    """List every job: state, priority, progress (a bar on a terminal), primes, rate, ETA.
 
-    Example: runner status --json
+    Not on a terminal the table is tab-separated, a header first; with --watch a
+    blank line separates the redraws (with --json: one JSON list a line).
+
+    Example: runner status --watch --interval 0.5
     """
     from . import client
+    from .view import print_status, status_lines, status_table
 
     spool = Spool(root)
     try:
         spool.ensure()
-        jobs = client.status(spool)
+        if not watch:
+            jobs = client.status(spool)
+            if as_json:
+                _print_json(jobs)
+            else:
+                print_status(jobs)
+            return
+        if sys.stdout.isatty() and not as_json:
+            from rich.live import Live
+
+            with Live(status_table(client.status(spool)), auto_refresh=False) as live:
+                while True:
+                    time.sleep(interval)
+                    live.update(status_table(client.status(spool)), refresh=True)
+        while True:
+            jobs = client.status(spool)
+            typer.echo(json.dumps(jobs, default=str) if as_json else status_lines(jobs) + "\n")
+            time.sleep(interval)
     except RunnerError as error:
         _fail(error)
-    if as_json:
-        _print_json(jobs)
-        return
-    from .view import print_status
-
-    print_status(jobs)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()
@@ -213,6 +291,77 @@ def cancel(job_id: Annotated[str, typer.Argument(metavar="JOB", help="The job's 
         _print_json({"id": job_id, "state": state.value})
     else:
         typer.echo(f"{job_id}: {state.value}")
+
+
+@app.command()
+def retry(job_id: Annotated[str, typer.Argument(metavar="JOB", help="A failed or cancelled job's id.")],
+          root: RootOption = Path("."), as_json: JsonOption = False):
+    """Queue a failed or cancelled job again and print the new job's id.
+
+    The new job is made from the old one's saved job file and gets the first free id
+    like JOB (JOB-2, JOB-3, ...); the old job and its result stay as they are.
+
+    Example: runner retry big-job
+    """
+    from . import client
+
+    try:
+        new_id = client.retry(Spool(root), job_id)
+    except (RunnerError, OSError) as error:
+        _fail(error)
+    if as_json:
+        _print_json({"id": new_id, "retry_of": job_id})
+    else:
+        typer.echo(new_id)
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _seconds(text: str) -> float:
+    number, unit = text[:-1], text[-1:]
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in _DURATION_UNITS or value < 0:
+        raise typer.BadParameter(f"{text!r} is not a duration: write a number and a unit, "
+                                 "s, m, h, d or w (e.g. 7d, 12h, 30m)")
+    return value * _DURATION_UNITS[unit]
+
+
+@app.command()
+def prune(
+    older_than: Annotated[str, typer.Option(
+        "--older-than", help="Age of the results to remove: 30m, 12h, 7d, 2w, ...")],
+    root: RootOption = Path("."),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
+    as_json: JsonOption = False,
+):
+    """Remove finished jobs whose result is older than --older-than.
+
+    A finished job (done, failed, cancelled) goes with its folder in jobs/.state/ and
+    its files in outbox/; each one removed is printed (id, state, when it finished,
+    tab-separated). Queued and running jobs stay.
+
+    Example: runner prune --older-than 7d --dry-run
+    """
+    from . import client
+
+    seconds = _seconds(older_than)
+    spool = Spool(root)
+    try:
+        spool.ensure()
+        removed = client.prune(spool, seconds, dry_run)
+    except (RunnerError, OSError) as error:
+        _fail(error)
+    if as_json:
+        _print_json(removed)
+        return
+    verb = "would remove" if dry_run else "removed"
+    for job in removed:
+        typer.echo(f"{verb}\t{job['id']}\t{job['state']}\t{job['finished']}")
+    typer.echo(f"{verb} {len(removed)} job{'s' if len(removed) != 1 else ''}", err=True)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The library behind the CLI: submit, status, inspect, cancel and logs, for scripts too.
+"""The library behind the CLI: submit, status, inspect, wait, results, cancel, retry,
+prune and logs, for scripts too (runner/api.py is the surface to import).
 
 Every function takes a `Spool` and reads or changes only what the spool shows,
 so it works whether or not a daemon is running (and from any process).
@@ -11,65 +12,97 @@ import shutil
 import stat
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import yaml
 
 from . import events
 from .errors import SpoolError
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, JobState, default_job_id, peek_job_id
-from .results import Outcome, commit_result, queued_at
+from .results import Outcome, commit_result, iso, queued_at
 from .spool import (JOB_FILE, PROGRESS_FILE, SPEC_FILE, YAML_LOADER, JobDir, JobInfo, Spool,
                     submitted_input_name)
 
 CANCEL_WAIT_SECONDS = 5.0
+WAIT_POLL_SECONDS = 0.1
+MISSING_POLLS = 10  # polls in a row that find a waited-for job nowhere before it is an error
+
+
+def submit(spool: Spool, numbers: Optional[Iterable[int]] = None, *,
+           range: Optional[tuple[int, int]] = None, job_id: Optional[str] = None,
+           pool: Optional[dict] = None, **fields: Any) -> str:
+    """Queue a job testing `numbers` (any iterable of ints, written to the spool as it
+    is read, so a generator of millions stays small) or the half-open `range`; `pool`
+    and `fields` (timeout, priority, retries) as in a job file. Returns the job's id."""
+    if (numbers is None) == (range is None):
+        raise SpoolError("give the numbers to test, or a range=(start, stop), not both")
+    if range is not None:
+        spec: dict[str, Any] = {"id": _free_id(spool, job_id, "range"),
+                                "range": {"start": int(range[0]), "stop": int(range[1])}}
+        return _enqueue(spool, spec, pool, fields, "api")
+
+    def lines() -> Iterator[bytes]:
+        for number in numbers:
+            yield b"%d\n" % number
+
+    return _submit_input(spool, lines(), "api.numbers", job_id, pool, fields)
 
 
 def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None,
-                   pool: Optional[dict] = None, timeout: Optional[float] = None) -> str:
+                   pool: Optional[dict] = None, fields: Optional[dict] = None) -> str:
     """Queue a job testing the numbers in the binary stream `source` (one a line),
-    copied into the spool in blocks. Returns the job's id."""
+    copied into the spool in blocks. `pool` and `fields` (timeout, priority, retries)
+    as in a job file. Returns the job's id."""
+    return _submit_input(spool, iter(lambda: source.read(1 << 20), b""), name, job_id, pool,
+                         fields)
+
+
+def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Optional[str],
+                  pool: Optional[dict], fields: Optional[dict]) -> str:
     job_id = _free_id(spool, job_id, default_job_id(Path(name)))
     spool.ensure()
     temp = spool.temp_path("numbers")
     with open(temp, "wb") as out:
-        shutil.copyfileobj(source, out, 1 << 20)
+        out.writelines(blocks)
         out.flush()
         os.fsync(out.fileno())
     stored = spool.inputs / submitted_input_name(name)
     os.rename(temp, stored)
     spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
-    return _enqueue(spool, spec, pool, timeout, name)
+    return _enqueue(spool, spec, pool, fields, name)
 
 
 def submit_job_file(spool: Spool, path: Path, job_id: Optional[str] = None,
-                    pool: Optional[dict] = None, timeout: Optional[float] = None) -> str:
+                    pool: Optional[dict] = None, fields: Optional[dict] = None) -> str:
     """Queue a copy of the YAML job file at `path`, with the given fields overridden.
     The daemon validates it; a bad file comes back as a failed result."""
     raw = path.read_bytes()
     wanted = job_id or peek_job_id(path)
     free = _free_id(spool, job_id, wanted)
-    if free == wanted and not pool and timeout is None and (job_id is None or peek_job_id(path) == job_id):
+    if free == wanted and not pool and not fields and (job_id is None or peek_job_id(path) == job_id):
         return _queue(spool, free, raw, path.name)  # byte for byte: errors are reported by line
     spec = yaml.load(raw, Loader=YAML_LOADER)
     if not isinstance(spec, dict):
         raise SpoolError(f"{path}: a job file must be a YAML mapping")
     spec["id"] = free
-    return _enqueue(spool, spec, pool, timeout, path.name)
+    return _enqueue(spool, spec, pool, fields, path.name)
 
 
-def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], timeout: Optional[float],
-             source: str) -> str:
+def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], fields: Optional[dict],
+             source: str, **details: Any) -> str:
     if pool:
         spec["pool"] = {**(spec.get("pool") or {}), **pool}
-    if timeout is not None:
-        spec["timeout"] = timeout
-    return _queue(spool, spec["id"], yaml.safe_dump(spec, sort_keys=False).encode(), source)
+    spec.update({key: value for key, value in (fields or {}).items() if value is not None})
+    # id and priority first: the daemon orders the queue by peeking at the file's head
+    spec = {key: spec[key] for key in ("id", "priority") if key in spec} | spec
+    return _queue(spool, spec["id"], yaml.safe_dump(spec, sort_keys=False).encode(), source,
+                  **details)
 
 
-def _queue(spool: Spool, job_id: str, data: bytes, source: str) -> str:
+def _queue(spool: Spool, job_id: str, data: bytes, source: str, **details: Any) -> str:
     queued = spool.enqueue(f"{job_id}.yaml", data)
-    spool.events.emit(events.SUBMITTED, job_id, source=source, file=f"jobs/{queued.name}")
+    spool.events.emit(events.SUBMITTED, job_id, source=source, file=f"jobs/{queued.name}",
+                      **details)
     return job_id
 
 
@@ -98,12 +131,16 @@ def _summary(info: JobInfo) -> dict:
     progress = info.progress
     started = progress.get("started")
     end = progress.get("finished") or (time.time() if started else None)
+    running = info.state is JobState.RUNNING
     return {
         "id": info.id,
         "state": info.state.value,
+        "priority": progress.get("priority", 0),
         "tested": progress.get("tested", 0),
         "total": progress.get("total"),
         "primes": progress.get("primes", 0),
+        "rate": progress.get("rate") if running else None,
+        "eta": progress.get("eta") if running else None,
         "elapsed": round(end - started, 3) if started else None,
     }
 
@@ -123,6 +160,55 @@ def inspect(spool: Spool, job_id: str) -> dict:
         out["result_file"] = str(spool.result_path(job_id).relative_to(spool.root))
         out["result"] = _read_yaml(spool.result_path(job_id))
     return out
+
+
+def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
+         on_progress: Optional[Callable[[dict], None]] = None) -> dict:
+    """Wait until the job is finished and return its result (outbox/<id>.yaml, as a
+    dict: `state` is done, failed or cancelled). `on_progress` is called with the job's
+    `status` row whenever its progress changes. Raises TimeoutError after `timeout`
+    seconds (None: no limit), SpoolError if the job is nowhere to be found."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    shown, missing = None, 0
+    while True:
+        if spool.read_result_state(job_id) is not None:
+            result = _read_yaml(spool.result_path(job_id))
+            if isinstance(result, dict):
+                return result
+        info = spool.find(job_id)
+        missing = 0 if info is not None else missing + 1
+        if missing >= MISSING_POLLS:
+            _find(spool, job_id)  # says there is no such job
+        if info is not None and on_progress is not None:
+            row = _summary(info)
+            seen = (row["state"], row["tested"], row["total"], row["primes"])
+            if seen != shown:
+                shown = seen
+                on_progress(row)
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id!r} is not finished after {timeout:g} s")
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def results(spool: Spool, job_id: str) -> Iterator[int]:
+    """The primes a done job found, in its result's order, streamed from its primes file
+    when it has one (never all in memory). SpoolError if it is not finished, or did not
+    end done (the message says why)."""
+    result = _read_yaml(spool.result_path(job_id))
+    if not isinstance(result, dict):
+        info = _find(spool, job_id)
+        raise SpoolError(f"job {job_id!r} is {info.state.value}, not finished: "
+                         "wait for it first (`runner submit --wait`, or api.wait)")
+    if result.get("state") != JobState.DONE.value:
+        why = (result.get("error") or {}).get("message", "")
+        raise SpoolError(f"job {job_id!r} is {result.get('state')}, so it has no primes"
+                         f"{': ' + why if why else ''}; `runner retry {job_id}` runs it again")
+    if "primes_file" not in result:
+        yield from result.get("primes", [])
+        return
+    with open(spool.outbox / result["primes_file"], "rb") as lines:
+        for line in lines:
+            yield int(line)
 
 
 def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobState:
@@ -159,6 +245,51 @@ def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobS
         time.sleep(0.02)
     raise SpoolError(f"job {job_id!r}: cancel requested, but its daemon has not stopped it "
                      f"within {wait:g} s; it will when it can")
+
+
+def retry(spool: Spool, job_id: str) -> str:
+    """Queue a fresh job from a failed or cancelled job's saved job file, with the first
+    free id like `job_id` (`job_id-2`, ...); the old job and its result stay as they are.
+    Returns the new job's id."""
+    info = _find(spool, job_id)
+    if info.state not in (JobState.FAILED, JobState.CANCELLED):
+        raise SpoolError(f"job {job_id!r} is {info.state.value}; only a failed or cancelled "
+                         "job can be retried (a done one: submit its job file again)")
+    jobdir = JobDir(info.path)
+    raw = jobdir.file(JOB_FILE).read_bytes()
+    new_id = _free_id(spool, None, job_id)
+    try:
+        spec = yaml.load(raw, Loader=YAML_LOADER)
+    except yaml.YAMLError:
+        spec = None
+    if not isinstance(spec, dict):  # as dropped, byte for byte: it fails the same way
+        return _queue(spool, new_id, raw, jobdir.source_name(), retry_of=job_id)
+    saved = jobdir.read_json(SPEC_FILE) or {}
+    if saved.get("submitted_as"):  # its numbers file was `runner submit`'s copy
+        stored = spool.store_input_again(jobdir, saved["submitted_as"])
+        if stored is None:
+            raise SpoolError(f"job {job_id!r} no longer has its numbers file; submit the "
+                             "numbers again")
+        spec["numbers_file"] = stored
+    spec["id"] = new_id
+    return _enqueue(spool, spec, None, None, jobdir.source_name(), retry_of=job_id)
+
+
+def prune(spool: Spool, older_than_seconds: float, dry_run: bool = False,
+          limit: Optional[int] = None) -> list[dict]:
+    """Remove finished jobs (done, failed, cancelled) whose result is older than
+    `older_than_seconds`: their folders in jobs/.state/ and their outbox/ files. With
+    `dry_run`, only list them. At most `limit` jobs (None: all). Returns what was (or
+    would be) removed: id, state and when it finished (ISO 8601, UTC)."""
+    removed = []
+    for job_id, state, finished in spool.finished_before(time.time() - older_than_seconds):
+        if limit is not None and len(removed) >= limit:
+            break
+        if dry_run or spool.remove_finished(job_id, state):
+            removed.append({"id": job_id, "state": state.value, "finished": iso(finished)})
+            if not dry_run:
+                spool.events.emit(events.PRUNED, job_id, state=state.value)
+    return removed
 
 
 def logs(spool: Spool, job_id: Optional[str] = None, follow: bool = False) -> Iterator[dict]:

@@ -37,6 +37,7 @@ class JobDefaults(_Strict):
     start_method: StartMethod = "forkserver"
     ordered: bool = True
     timeout: float = Field(default=300, gt=0)
+    retries: Optional[int] = Field(default=None, ge=0)  # None: max_chunk_attempts - 1
 
 
 class Limits(_Strict):
@@ -50,6 +51,7 @@ class Limits(_Strict):
     chunksize: int = Field(default=1_000_000, ge=1)
     timeout: float = Field(default=3600, gt=0)
     queued_jobs: int = Field(default=10_000, ge=1)
+    retries: int = Field(default=100, ge=0)
 
 
 class Config(_Strict):
@@ -59,6 +61,9 @@ class Config(_Strict):
     max_running_jobs: int = Field(default=4, ge=1)
     chunks_ahead_per_process: int = Field(default=2, ge=1)
     max_chunk_attempts: int = Field(default=3, ge=1)
+    retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    retry_backoff_max_seconds: float = Field(default=30, ge=0)
+    retention_days: Optional[float] = Field(default=None, gt=0)  # None: keep forever
     rescan_seconds: float = Field(default=1.0, gt=0)
     pool_idle_seconds: float = Field(default=60, ge=0)
     fsync_seconds: float = Field(default=1.0, ge=0)
@@ -71,6 +76,18 @@ class Config(_Strict):
     def total_processes(self) -> int:
         """Worker processes allowed across all pools of one daemon."""
         return self.max_processes or _cpu_count()
+
+    @property
+    def default_retries(self) -> int:
+        """Retries of a lost chunk for a job that names none."""
+        if self.defaults.retries is not None:
+            return self.defaults.retries
+        return self.max_chunk_attempts - 1
+
+    def retry_delay_seconds(self, retry: int) -> float:
+        """How long the `retry`-th retry (1, 2, ...) of a lost chunk waits: doubling from
+        retry_backoff_seconds, at most retry_backoff_max_seconds."""
+        return min(self.retry_backoff_seconds * 2 ** (retry - 1), self.retry_backoff_max_seconds)
 
     @property
     def processes_per_job(self) -> int:
@@ -109,8 +126,16 @@ CONFIG_TEMPLATE = """\
 # Chunks kept in flight per worker process: enough to keep workers busy,
 # few enough that memory stays bounded and a cancel takes effect at once.
 # chunks_ahead_per_process: 2
-# Tries for a chunk whose worker died (killed, crashed) before its job fails.
+# Tries for a chunk whose worker died (killed, crashed) before its job fails,
+# for jobs that name no `retries` and when defaults.retries is null (tries = retries + 1).
 # max_chunk_attempts: 3
+# A lost chunk is tried again after a backoff: this many seconds, doubled at each
+# further retry of the same chunk, at most retry_backoff_max_seconds.
+# retry_backoff_seconds: 0.5
+# retry_backoff_max_seconds: 30
+# Finished jobs (their folders in jobs/.state/ and their outbox/ files) older than
+# this many days are removed by the daemon, as `runner prune` does (null: keep forever).
+# retention_days: null
 # How often jobs/ is rescanned, in case the file watcher missed an event.
 # rescan_seconds: 1.0
 # A pool left unused this long is closed (its processes freed).
@@ -131,6 +156,7 @@ CONFIG_TEMPLATE = """\
 #   start_method: forkserver   # fork | spawn | forkserver
 #   ordered: true          # true: primes in input order; false: completion order
 #   timeout: 300           # seconds one chunk may run before its worker is stopped
+#   retries: null          # retries of a chunk whose worker died (null: max_chunk_attempts - 1)
 
 # Caps no job may pass; a job over one fails before any work starts.
 # limits:
@@ -142,4 +168,5 @@ CONFIG_TEMPLATE = """\
 #   chunksize: 1000000
 #   timeout: 3600
 #   queued_jobs: 10000
+#   retries: 100
 """

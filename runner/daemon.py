@@ -19,6 +19,7 @@ metrics (metrics.py).
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import logging
 import logging.handlers
@@ -27,7 +28,6 @@ import queue
 import signal
 import sys
 import time
-from collections import deque
 from pathlib import Path
 from typing import Optional
 
@@ -43,7 +43,7 @@ from .jobfile import load_job
 from .pools import ChunkFinished, ChunkRaised, PoolManager, WorkerLost
 from .results import Outcome, commit_result, queued_at
 from .run import JobRun
-from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool
+from .spool import JOB_FILE, SPEC_FILE, JobDir, QueuedFile, Spool
 
 log = logging.getLogger("runner.daemon")
 
@@ -57,6 +57,8 @@ LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 FILE_LOG_FORMAT = "%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s"
 LOG_FILE_MAX_BYTES = 5 << 20
 LOG_FILE_BACKUPS = 2
+PRUNE_EVERY_SECONDS = 60.0  # how often finished jobs past retention_days are looked for
+PRUNE_BATCH_JOBS = 100      # most jobs pruned by one rescan
 
 
 def configure_logging(spool: Spool, verbose: bool = False) -> None:
@@ -119,11 +121,12 @@ class Daemon:
         self._messages: queue.SimpleQueue = queue.SimpleQueue()
         self._runs: dict[str, JobRun] = {}
         self._arrived: set[str] = set()  # names in jobs/ known to be written whole
-        self._backlog: deque[Path] = deque()  # queued files to claim, oldest first
+        # queued files to claim, a heap in run order (spool.QueuedFile.order)
+        self._backlog: list[tuple[tuple, Path]] = []
         self._in_backlog: set[str] = set()
         self._queue_was_empty = False  # as of the last rescan: what --drain waits for
         self._stopping = False
-        self._last_rescan = self._last_tick = 0.0
+        self._last_rescan = self._last_tick = self._last_prune = 0.0
         self._manager: Optional[PoolManager] = None
         self._emit = spool.events.emit
 
@@ -192,8 +195,10 @@ class Daemon:
 
     def _handle(self, message: object) -> None:
         if isinstance(message, _FileArrived):
-            self._arrived.add(message.name)
-            self._add_to_backlog(self.spool.jobs / message.name)
+            queued = self.spool.queued_file(message.name)
+            if queued is not None:
+                self._arrived.add(message.name)
+                self._add_to_backlog(queued)
         elif isinstance(message, ChunkFinished):
             submission = self._manager.take(message.token)
             if submission is not None:
@@ -244,14 +249,30 @@ class Daemon:
             except SpoolError as error:
                 log.error("the spool cannot be repaired (%s); jobs wait until it can", error)
             self._resume_orphans()
-            queued = self.spool.queued_files()
+            self._apply_retention(now)
+            queued = self.spool.queued()
             self._queue_was_empty = not queued and not self._backlog
             limit = self.config.limits.queued_jobs
-            for path in queued[:limit]:
-                self._add_to_backlog(path)
-            for path in queued[limit:]:
-                self._refuse_over_queue_limit(path, len(queued))
+            for waiting in queued[:limit]:
+                self._add_to_backlog(waiting)
+            for waiting in queued[limit:]:
+                self._refuse_over_queue_limit(waiting.path, len(queued))
         self._claim_from_backlog()
+
+    def _apply_retention(self, now: float) -> None:
+        """Prune jobs past `retention_days`, every PRUNE_EVERY_SECONDS and at most
+        PRUNE_BATCH_JOBS at a time, so that a big spool never stalls the loop."""
+        days = self.config.retention_days
+        if days is None or now - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = now
+        from .client import prune
+
+        pruned = prune(self.spool, days * 86400, limit=PRUNE_BATCH_JOBS)
+        if pruned:
+            log.info("pruned %d finished jobs older than retention_days = %g", len(pruned), days)
+            if len(pruned) == PRUNE_BATCH_JOBS:
+                self._last_prune = 0.0  # more may be due: go on at the next rescan
 
     def _forget_finished(self) -> None:
         for job_id in [job_id for job_id, run in self._runs.items() if run.finished]:
@@ -259,16 +280,16 @@ class Daemon:
 
     # taking jobs
 
-    def _add_to_backlog(self, path: Path) -> None:
-        if path.name not in self._in_backlog:
-            self._in_backlog.add(path.name)
-            self._backlog.append(path)
+    def _add_to_backlog(self, queued: QueuedFile) -> None:
+        if queued.path.name not in self._in_backlog:
+            self._in_backlog.add(queued.path.name)
+            heapq.heappush(self._backlog, (queued.order, queued.path))
 
     def _claim_from_backlog(self) -> None:
         """Claim queued files while this daemon has room. A file not known to be whole
         (no close or move event seen, and too fresh) waits for a later rescan."""
         while self._backlog and len(self._runs) < self.config.max_running_jobs:
-            path = self._backlog.popleft()
+            path = heapq.heappop(self._backlog)[1]
             self._in_backlog.discard(path.name)
             if path.name not in self._arrived and not _settled(path):
                 continue

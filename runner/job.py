@@ -19,7 +19,9 @@ JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")  # no leading 
 JOB_ID_RULE = "may only use letters, digits, '.', '_' and '-' (at most 64), and not start with '.'"
 _PEEK_ID = re.compile(rb"^id:[ \t]*['\"]?([A-Za-z0-9_-][A-Za-z0-9._-]{0,63})['\"]?[ \t]*(?:#.*)?$",
                       re.M)
-_PEEK_BYTES = 4096
+_PEEK_PRIORITY = re.compile(rb"^priority:[ \t]*(-?[0-9]{1,7})[ \t]*(?:#.*)?\r?$", re.M)
+PEEK_BYTES = 65536  # how far into a queued file its id and priority are looked for
+PRIORITY_MAX = 1_000_000  # priorities run from -PRIORITY_MAX to PRIORITY_MAX
 
 
 class JobState(str, enum.Enum):
@@ -66,6 +68,8 @@ class Job:
     numbers_file: Optional[str] = None
     range: Optional[tuple[int, int]] = None
     submitted_as: Optional[str] = None  # the name `runner submit` got for the numbers file
+    priority: int = 0  # higher runs first; equal priorities in the order they were queued
+    retries: int = 2  # times a chunk whose worker died is tried again before the job fails
 
     @property
     def numbers_file_shown(self) -> Optional[str]:
@@ -111,16 +115,26 @@ def default_job_id(path: Path) -> str:
 def peek_job_id(path: Path, name: str | None = None) -> str:
     """The id of a queued job file without parsing it all: cheap enough for `status`.
     `name` is the file's name in jobs/ when `path` is elsewhere (a claimed job)."""
+    return peek_job(path, name)[0]
+
+
+def peek_job(path: Path, name: str | None = None) -> tuple[str, int]:
+    """A queued job file's id and priority, from `id:` and `priority:` lines at the
+    start of a line in its first PEEK_BYTES, without parsing it: what orders the queue.
+    A file that names none (or one out of range, which its validation fails) gets the
+    default id and priority 0."""
     fallback = default_job_id(Path(name or path.name))
     try:  # never follow a link nor wait on a FIFO: anyone can drop one into jobs/
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return fallback
+        return fallback, 0
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return fallback
-        head = os.read(fd, _PEEK_BYTES)
+            return fallback, 0
+        head = os.read(fd, PEEK_BYTES)
     finally:
         os.close(fd)
-    match = _PEEK_ID.search(head)
-    return match.group(1).decode() if match else fallback
+    found_id, found_priority = _PEEK_ID.search(head), _PEEK_PRIORITY.search(head)
+    priority = int(found_priority.group(1)) if found_priority else 0
+    return (found_id.group(1).decode() if found_id else fallback,
+            priority if abs(priority) <= PRIORITY_MAX else 0)

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .chunks import count_numbers_in_file, max_decimal_digits, parse_decimal
 from .config import Config
 from .errors import JobError
-from .job import JOB_ID_PATTERN, JOB_ID_RULE, Job, PoolSettings, default_job_id
+from .job import JOB_ID_PATTERN, JOB_ID_RULE, PRIORITY_MAX, Job, PoolSettings, default_job_id
 
 _DECIMAL = re.compile(r"-?[0-9]+")
 _reprlib = reprlib.Repr()
@@ -61,6 +61,8 @@ class JobFields(_Strict):
     range: Optional[RangeFields] = None
     pool: PoolFields = PoolFields()
     timeout: Optional[Union[int, float]] = Field(default=None, gt=0)
+    priority: int = Field(default=0, ge=-PRIORITY_MAX, le=PRIORITY_MAX)
+    retries: Optional[int] = Field(default=None, ge=0)
 
 
 # -- loading -----------------------------------------------------------------------
@@ -297,6 +299,9 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
     if kind in ("greater_than_equal", "greater_than"):
         return (f"{name} is {_reprlib.repr(value)}, but {error['msg'].lower()}",
                 "use a larger value")
+    if kind in ("less_than_equal", "less_than"):
+        return (f"{name} is {_reprlib.repr(value)}, but {error['msg'].lower()}",
+                "use a smaller value")
     if kind == "missing":
         return f"{name} is missing", f"add {name}"
     return f"{name}: {error['msg']}", "see the job file format in the README"
@@ -321,6 +326,8 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
     _check_limit(chunksize, limits.chunksize, "pool.chunksize", "limits.chunksize")
     timeout = float(fields.timeout or defaults.timeout)
     _check_limit(timeout, limits.timeout, "timeout", "limits.timeout")
+    retries = config.default_retries if fields.retries is None else fields.retries
+    _check_limit(retries, limits.retries, "retries", "limits.retries")
     common = dict(
         id=fields.id or default_id,
         pool=PoolSettings(
@@ -331,6 +338,8 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
         chunksize=chunksize,
         ordered=defaults.ordered if fields.pool.ordered is None else fields.pool.ordered,
         timeout=timeout,
+        priority=fields.priority,
+        retries=retries,
     )
     if fields.numbers is not None:
         _check_limit(len(fields.numbers), limits.numbers, "numbers (their count)", "limits.numbers")

@@ -77,6 +77,7 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome, primes_part: O
         document["error"] = outcome.error
     progress = {"state": outcome.state.value, "tested": outcome.tested, "primes": outcome.primes,
                 "total": outcome.job.total if outcome.job else 0,
+                "priority": outcome.job.priority if outcome.job else 0,
                 "started": outcome.started_at, "finished": outcome.finished_at}
     spool.write_atomically(jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(), durable=False)
     text = yaml.dump(document, Dumper=_YAML_DUMPER, sort_keys=False, default_flow_style=None,

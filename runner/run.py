@@ -3,9 +3,11 @@
 A `JobRun` keeps a bounded number of chunks in flight (so memory stays flat and
 a cancel takes effect at once), writes each chunk's primes to the checkpoint as
 soon as the job's order allows (input order when `ordered`, else completion
-order), retries a chunk whose worker died up to `max_chunk_attempts` times, and
-commits the result when the last chunk is in. Its methods are called from the
-daemon's one thread.
+order), retries a chunk whose worker died up to the job's `retries` times, each
+retry after a backoff that doubles (held here and handed to the pool at a later
+tick: the daemon's loop never sleeps), publishes its progress (with a rate and an
+ETA) for other processes, and commits the result when the last chunk is in. Its
+methods are called from the daemon's one thread.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from typing import Optional
 
 from . import events
@@ -29,6 +32,7 @@ from .tasks.primes import BadNumberLine
 log = logging.getLogger("runner.run")
 
 PROGRESS_EVERY_SECONDS = 0.25
+RATE_WINDOW_SECONDS = 10.0  # the rate is measured over about this much of the recent past
 
 
 class JobRun:
@@ -48,7 +52,9 @@ class JobRun:
         self._exhausted = False
         self._has_pool = False
         self._retries = 0
+        self._delayed: list[tuple[float, Chunk, int]] = []  # (when, chunk, attempt): lost, to retry
         self._progress_written = time.monotonic()  # a job done within the period writes none
+        self._samples: deque[tuple[float, int]] = deque([(time.monotonic(), self.checkpoint.tested)])
         self.finished = False
 
     def advance(self) -> None:
@@ -60,16 +66,32 @@ class JobRun:
             self._has_pool = self._manager.acquire(self.job.pool)
             if not self._has_pool:
                 return
-        while not self._exhausted and self._inflight + len(self._waiting) < self._window:
+        self._submit_due_retries()
+        while not self._exhausted and self._held() < self._window:
             chunk = next(self._chunks, None)
             if chunk is None:
                 self._exhausted = True
             elif not self.checkpoint.is_done(chunk.index):
                 self._submit(chunk, attempt=1)
-        if self._exhausted and self._inflight == 0 and not self._waiting:
+        if self._exhausted and self._held() == 0:
             self._finish(JobState.DONE)
         else:
             self.write_progress()
+
+    def _held(self) -> int:
+        """Chunks taken from the plan and not yet written: in flight, waiting for their
+        turn in the order, or waiting to be retried."""
+        return self._inflight + len(self._waiting) + len(self._delayed)
+
+    def _submit_due_retries(self) -> None:
+        now = time.monotonic()
+        due = [entry for entry in self._delayed if entry[0] <= now]
+        if not due:
+            return
+        self._delayed = [entry for entry in self._delayed if entry[0] > now]
+        for _, chunk, attempt in due:
+            self._submit(chunk, attempt)
+            self._emit(events.CHUNK_RETRIED, chunk=chunk.index, attempt=attempt)
 
     def _submit(self, chunk: Chunk, attempt: int) -> None:
         if attempt == 1:
@@ -117,16 +139,18 @@ class JobRun:
         chunk, attempt = submission.chunk.index, submission.attempt
         self._emit(events.CHUNK_TIMED_OUT if timed_out else events.WORKER_LOST,
                    chunk=chunk, attempt=attempt, cause=cause)
-        if not timed_out and attempt < self._config.max_chunk_attempts:
-            log.warning("job %s: %s lost (%s); trying again", self.job.id, where, cause)
+        if not timed_out and attempt <= self.job.retries:
+            delay = self._config.retry_delay_seconds(attempt)
+            log.warning("job %s: %s lost (%s); trying again in %g s", self.job.id, where, cause,
+                        delay)
             self._retries += 1
-            self._submit(submission.chunk, attempt + 1)
-            self._emit(events.CHUNK_RETRIED, chunk=chunk, attempt=attempt + 1)
+            self._delayed.append((time.monotonic() + delay, submission.chunk, attempt + 1))
             return
         tries = f" on each of {submission.attempt} tries" if submission.attempt > 1 else ""
         fix = ("raise the job's timeout (at most limits.timeout in config.yaml) or lower its chunksize"
                if timed_out else "a chunk that kills its worker every time: check the numbers in it, "
-               "or raise max_chunk_attempts in config.yaml if the deaths were bad luck")
+               "or raise the job's `retries` (default: defaults.retries in config.yaml) if the "
+               "deaths were bad luck")
         self.fail(JobError(f"{where} failed{tries}: {cause}", field="pool", fix=fix,
                            details={"chunk": submission.chunk.index}).to_dict())
 
@@ -147,6 +171,7 @@ class JobRun:
         self._manager.abort_owner(self)
         self._inflight = 0
         self._waiting.clear()
+        self._delayed.clear()
         self._finish(state, error)
 
     def suspend(self) -> None:
@@ -204,8 +229,17 @@ class JobRun:
         if not force and (self.finished or now - self._progress_written < PROGRESS_EVERY_SECONDS):
             return
         self._progress_written = now
-        progress = {"state": JobState.RUNNING.value, "tested": self.checkpoint.tested,
-                    "primes": self.checkpoint.primes, "total": self.job.total,
+        tested, total = self.checkpoint.tested, self.job.total
+        samples = self._samples
+        samples.append((now, tested))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_SECONDS:
+            samples.popleft()
+        since, tested_then = samples[0]
+        rate = (tested - tested_then) / (now - since) if now > since else 0.0
+        progress = {"state": JobState.RUNNING.value, "tested": tested,
+                    "primes": self.checkpoint.primes, "total": total,
+                    "rate": round(rate, 1), "eta": round((total - tested) / rate, 1) if rate else None,
+                    "priority": self.job.priority, "retried": self._retries,
                     "started": self.started_at, "updated": time.time()}
         self.spool.write_atomically(self.jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(),
                                     durable=False)

@@ -43,7 +43,7 @@ import yaml
 
 from .errors import SpoolError
 from .events import EVENTS_FILE, EventLog, Events
-from .job import JOB_ID_PATTERN, JOB_SUFFIXES, JobState, peek_job_id
+from .job import JOB_ID_PATTERN, JOB_SUFFIXES, JobState, peek_job
 
 log = logging.getLogger("runner.spool")
 
@@ -101,6 +101,21 @@ class JobDir:
 
 
 @dataclass(frozen=True)
+class QueuedFile:
+    """A job file waiting in jobs/, with what orders it: priority (higher first), then
+    modification time (first come, first served), then name."""
+
+    path: Path
+    id: str
+    priority: int
+    mtime: float
+
+    @property
+    def order(self) -> tuple:
+        return (-self.priority, self.mtime, self.path.name)
+
+
+@dataclass(frozen=True)
 class JobInfo:
     """What `status` shows of one job, read from the spool alone."""
 
@@ -123,6 +138,9 @@ class Spool:
         self.claiming = self.state / "claiming"
         self.daemon_log = self.state / DAEMON_LOG_FILE
         self.events = Events(EventLog(self.state / EVENTS_FILE))
+        # name -> (file identity, (id, priority)): each queued file is peeked once,
+        # however often jobs/ is rescanned; only names still queued are kept
+        self._peeked: dict[str, tuple[tuple, tuple[str, int]]] = {}
 
     def place(self, state: JobState) -> Path:
         """The folder that holds the jobs in `state` (queued jobs are files in jobs/)."""
@@ -175,17 +193,42 @@ class Spool:
     # -- queued ----------------------------------------------------------------
 
     def queued_files(self) -> list[Path]:
-        """Job files waiting in jobs/, oldest first; hidden names (files being written) skipped."""
-        found = []
+        """Job files waiting in jobs/, in the order they are to run (see `queued`)."""
+        return [queued.path for queued in self.queued()]
+
+    def queued(self) -> list[QueuedFile]:
+        """Job files waiting in jobs/, in the order they are to run: higher priority
+        first, then oldest first; hidden names (files being written) skipped. A file's
+        id and priority are peeked (job.peek_job) once per name and file identity."""
+        found, peeked = [], {}
         with os.scandir(self.jobs) as entries:
             for entry in entries:
                 if entry.name.startswith(".") or not entry.name.endswith(JOB_SUFFIXES):
                     continue
                 try:
-                    found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+                    info = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-        return [self.jobs / name for _, name in sorted(found)]
+                found.append(self._queued_file(entry.name, info, peeked))
+        self._peeked = peeked
+        return sorted(found, key=lambda queued: queued.order)
+
+    def queued_file(self, name: str) -> Optional[QueuedFile]:
+        """The job file `name` in jobs/, if it is there (and not hidden)."""
+        if name.startswith(".") or not name.endswith(JOB_SUFFIXES):
+            return None
+        try:
+            info = os.lstat(self.jobs / name)
+        except OSError:
+            return None
+        return self._queued_file(name, info, self._peeked)
+
+    def _queued_file(self, name: str, info: os.stat_result, peeked: dict) -> QueuedFile:
+        identity = (info.st_ino, info.st_mtime_ns, info.st_size)
+        cached = self._peeked.get(name)
+        fields = cached[1] if cached and cached[0] == identity else peek_job(self.jobs / name)
+        peeked[name] = (identity, fields)
+        return QueuedFile(self.jobs / name, *fields, info.st_mtime)
 
     def enqueue(self, name: str, data: bytes) -> Path:
         """Put a job file into jobs/ whole, under a name not yet taken there."""
@@ -312,7 +355,8 @@ class Spool:
             source.unlink(missing_ok=True)
 
     def _archive(self, jobdir: JobDir, state: JobState) -> None:
-        jobdir.file(INPUT_FILE).unlink(missing_ok=True)  # finished: the copy is not needed
+        if state is JobState.DONE:  # a failed or cancelled job keeps it for `runner retry`
+            jobdir.file(INPUT_FILE).unlink(missing_ok=True)
         dest = self.place(state) / jobdir.id
         if dest.exists():  # left by a crash between rename and rmtree of an older try
             shutil.rmtree(dest)
@@ -323,6 +367,57 @@ class Spool:
 
     def result_path(self, job_id: str) -> Path:
         return self.outbox / f"{job_id}{RESULT_SUFFIX}"
+
+    def primes_path(self, job_id: str) -> Path:
+        return self.outbox / f"{job_id}{PRIMES_SUFFIX}"
+
+    def store_input_again(self, jobdir: JobDir, name: str) -> Optional[str]:
+        """Link a finished job's own copy of its submitted numbers file back into inputs/
+        (as `name`), for a new job to adopt; returns its path relative to the root, or
+        None if the job has no copy."""
+        stored = self.inputs / submitted_input_name(name)
+        try:
+            os.link(jobdir.file(INPUT_FILE), stored)
+        except FileNotFoundError:
+            return None
+        return stored.relative_to(self.root).as_posix()
+
+    # -- pruning ---------------------------------------------------------------
+
+    def finished_before(self, cutoff: float) -> Iterator[tuple[str, JobState, float]]:
+        """(id, state, when it finished) of each finished job that finished before the Unix
+        time `cutoff`; when it finished is its result file's modification time. One stat
+        a job, no file read."""
+        for state in _FINISHED:
+            for folder in _subfolders(self.place(state)):
+                try:
+                    finished = os.stat(self.result_path(folder.name)).st_mtime
+                except FileNotFoundError:  # its result was removed by hand
+                    try:
+                        finished = os.lstat(folder).st_mtime
+                    except FileNotFoundError:
+                        continue
+                if finished < cutoff:
+                    yield folder.name, state, finished
+
+    def remove_finished(self, job_id: str, state: JobState) -> bool:
+        """Remove a finished job: its result, its primes file, then its folder (renamed
+        out of `state`'s place, then deleted). A crash part-way leaves the folder, which
+        `finished_before` dates by its own time, so the next prune finishes the work.
+        False if the job was not there (another process removed it first)."""
+        folder = self.place(state) / job_id
+        if not folder.is_dir():
+            return False
+        self.result_path(job_id).unlink(missing_ok=True)
+        self.primes_path(job_id).unlink(missing_ok=True)
+        doomed = self.temp_path(f"pruned-{job_id}")
+        try:
+            os.rename(folder, doomed)
+        except FileNotFoundError:
+            return False
+        shutil.rmtree(doomed, ignore_errors=True)
+        log.debug("job %s: pruned from %s/", job_id, state.value)
+        return True
 
     # -- recovery --------------------------------------------------------------
 
@@ -418,14 +513,14 @@ class Spool:
                     yield JobInfo(name, state, JobDir(folder).read_json(PROGRESS_FILE) or {}, folder)
 
     def _queued_infos(self, only: Optional[str]) -> Iterator[JobInfo]:
-        for path in self.queued_files():
-            job_id = peek_job_id(path)
-            if only is None or job_id == only:
-                yield JobInfo(job_id, JobState.QUEUED, {}, path)
+        for queued in self.queued():
+            if only is None or queued.id == only:
+                yield JobInfo(queued.id, JobState.QUEUED, {"priority": queued.priority},
+                              queued.path)
         for folder in _subfolders(self.claiming):
-            job_id = peek_job_id(folder / JOB_FILE, JobDir(folder).source_name())
+            job_id, priority = peek_job(folder / JOB_FILE, JobDir(folder).source_name())
             if only is None or job_id == only:
-                yield JobInfo(job_id, JobState.QUEUED, {}, folder / JOB_FILE)
+                yield JobInfo(job_id, JobState.QUEUED, {"priority": priority}, folder / JOB_FILE)
 
 
 def submitted_input_name(name: str) -> str:

@@ -1,5 +1,6 @@
-"""How `runner status` and `runner logs` look: a rich table on a terminal, plain
-columns otherwise; events one readable line each."""
+"""How `runner status`, `runner submit --wait` and `runner logs` look: rich tables
+and progress bars on a terminal, plain columns and lines otherwise; events one
+readable line each."""
 
 from __future__ import annotations
 
@@ -14,25 +15,91 @@ def _progress(job: dict) -> str:
     return f"{job['tested']}/{total} ({100 * job['tested'] / total:.0f}%)"
 
 
-def _elapsed(job: dict) -> str:
-    return "-" if job.get("elapsed") is None else f"{job['elapsed']:.1f}s"
+def _seconds(value) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def _rate(job: dict) -> str:
+    return "-" if job.get("rate") is None else f"{job['rate']:,.0f}/s"
+
+
+_HEADER = ("ID", "STATE", "PRIORITY", "PROGRESS", "PRIMES", "RATE", "ETA", "ELAPSED")
+
+
+def _row(job: dict) -> tuple[str, ...]:
+    return (job["id"], job["state"], str(job.get("priority", 0)), _progress(job),
+            str(job["primes"]), _rate(job), _seconds(job.get("eta")), _seconds(job.get("elapsed")))
+
+
+def status_lines(jobs: list[dict]) -> str:
+    """The status as plain tab-separated columns, a header line first: for pipes."""
+    return "\n".join("\t".join(row) for row in (_HEADER, *map(_row, jobs)))
+
+
+def status_table(jobs: list[dict]):
+    """The status as a rich table, one row a job, with a progress bar beside the counts."""
+    from rich.console import Group
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    table = Table(*_HEADER[:4], "", *_HEADER[4:], box=None)
+    for job in jobs:
+        cells = _row(job)
+        total = job.get("total")
+        bar = ProgressBar(total=total, completed=job["tested"], width=20) if total else ""
+        table.add_row(*cells[:4], bar, *cells[4:])
+    return Group(table) if jobs else Group(table, "(no jobs)")
 
 
 def print_status(jobs: list[dict]) -> None:
-    """One row a job: id, state, progress, primes found, elapsed time."""
-    header = ("ID", "STATE", "PROGRESS", "PRIMES", "ELAPSED")
-    rows = [(j["id"], j["state"], _progress(j), str(j["primes"]), _elapsed(j)) for j in jobs]
+    """One row a job: id, state, priority, progress (with a bar on a terminal), primes
+    found, rate (numbers/s), ETA and elapsed time."""
     if not sys.stdout.isatty():
-        for row in (header, *rows):
-            print("\t".join(row))
+        print(status_lines(jobs))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(*header, box=None)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    Console().print(status_table(jobs))
+
+
+def progress_line(job: dict) -> str:
+    """One job's progress as a plain `key=value` line, e.g.
+    `big running tested=2000/5000 primes=303 rate=1200 eta=2.5`."""
+    total = job.get("total")
+    tested = f"{job['tested']}/{total}" if total else str(job["tested"])
+    rate = "-" if job.get("rate") is None else f"{job['rate']:.0f}"
+    eta = "-" if job.get("eta") is None else f"{job['eta']:g}"
+    return f"{job['id']} {job['state']} tested={tested} primes={job['primes']} rate={rate} eta={eta}"
+
+
+class WaitProgress:
+    """What `runner submit --wait` shows on stderr while it waits: a rich progress bar
+    on a terminal, else a plain `progress_line` each time the progress changes."""
+
+    def __init__(self, job_id: str):
+        self._bar = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("{task.fields[primes]} primes"),
+                                 TimeRemainingColumn(), console=Console(stderr=True))
+            self._task = self._bar.add_task(job_id, total=None, primes=0)
+            self._bar.start()
+
+    def update(self, job: dict) -> None:
+        if self._bar is None:
+            print(progress_line(job), file=sys.stderr, flush=True)
+        else:
+            self._bar.update(self._task, total=job.get("total") or None,
+                             completed=job["tested"], primes=job["primes"],
+                             description=f"{job['id']} {job['state']}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 _EVENT_COLORS = {"done": "green", "failed": "red", "cancelled": "yellow", "worker_lost": "red",
