@@ -129,7 +129,7 @@ class Spool:
     """The spool rooted at `root`: its places and the only code that moves jobs between them."""
 
     def __init__(self, root: Path):
-        self.root = Path(root).resolve()
+        self.root = Path(root).expanduser().resolve()
         self.jobs = self.root / "jobs"
         self.outbox = self.root / "outbox"
         self.state = self.jobs / STATE_DIR

@@ -138,3 +138,11 @@ def test_config_is_frozen():
     config = Config()
     with pytest.raises(Exception):
         config.max_processes = 3  # type: ignore[misc]
+
+
+def test_retry_backoff_doubles_up_to_its_cap(tmp_path):
+    write(tmp_path, "retry_backoff_seconds: 0.5\nretry_backoff_max_seconds: 3\n")
+    config = load_config(tmp_path)
+    assert [config.retry_delay_seconds(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1, 2, 3, 3]
+    assert Config().default_retries == 2
+    assert Config(max_chunk_attempts=1).default_retries == 0

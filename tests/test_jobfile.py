@@ -614,3 +614,36 @@ def test_error_message_format(root):
     assert as_dict["file"] == "jobs/x.yaml"
     assert as_dict["line"] == 3 and as_dict["field"] == "pool.processes"
     assert as_dict["message"] == str(error)
+
+
+# -- priority and retries ------------------------------------------------------------
+
+
+def test_priority_and_retries_are_read_and_default(root):
+    job = load(root, "numbers: [1]\npriority: -4\nretries: 5\n")
+    assert (job.priority, job.retries) == (-4, 5)
+    job = load(root, "numbers: [1]\n")
+    assert (job.priority, job.retries) == (0, SMALL.max_chunk_attempts - 1)
+    config = config_with(root, {"max_processes": 2, "defaults": {"retries": 7}})
+    assert load(root, "numbers: [1]\n", config=config).retries == 7
+    config = config_with(root, {"max_processes": 2, "max_chunk_attempts": 5})
+    assert load(root, "numbers: [1]\n", config=config).retries == 4
+
+
+@pytest.mark.parametrize("text, field, words", [
+    ("priority: high\n", "priority", ["string", "integer"]),
+    ("priority: '3'\n", "priority", ["string", "without quotes"]),
+    ("priority: 2.5\n", "priority", ["float", "integer"]),
+    ("priority: 5000000\n", "priority", ["5000000", "1000000", "smaller"]),
+    ("priority: -5000000\n", "priority", ["-5000000", "-1000000", "larger"]),
+    ("retries: -1\n", "retries", ["-1", "larger"]),
+    ("retries: true\n", "retries", ["boolean", "integer"]),
+    ("retries: 1000\n", "retries", ["limits.retries = 100", "raise limits.retries"]),
+    ("priorty: 1\n", "priorty", ["did you mean 'priority'"]),
+])
+def test_bad_priority_or_retries_is_named_with_a_fix(root, text, field, words):
+    error = refused(root, "numbers: [1]\n" + text)
+    assert error.field == field, error
+    assert error.fix, error
+    for word in words:
+        assert word in str(error), (word, str(error))

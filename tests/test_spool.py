@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -502,3 +503,98 @@ def test_adopt_orphans_survives_a_claimer_that_died_on_a_folder(spool):
     for jobdir in spool.adopt_orphans():
         jobdir.release()
     assert good in spool.queued_files()
+
+
+# -- priority: the order of the queue ------------------------------------------------------
+
+
+def test_queued_runs_higher_priority_first_then_oldest_first(spool):
+    drop(spool, "old-low.yaml", "numbers: [1]\n", mtime=1000)
+    drop(spool, "new-high.yaml", "id: nh\npriority: 5\nnumbers: [1]\n", mtime=4000)
+    drop(spool, "mid-b.yaml", "priority: 2 # a comment\nnumbers: [1]\n", mtime=3000)
+    drop(spool, "mid-a.yaml", "numbers: [1]\npriority: 2\n", mtime=2000)
+    drop(spool, "neg.yaml", "priority: -3\nnumbers: [1]\n", mtime=500)
+    drop(spool, "nested.yaml", "pool:\n  priority: 9\nnumbers: [1]\n", mtime=600)  # not top-level
+    drop(spool, "word.yaml", "priority: high\nnumbers: [1]\n", mtime=700)  # fails; ordered as 0
+    queued = spool.queued()
+    assert [q.path.name for q in queued] == ["new-high.yaml", "mid-a.yaml", "mid-b.yaml",
+                                             "nested.yaml", "word.yaml", "old-low.yaml", "neg.yaml"]
+    assert [q.priority for q in queued] == [5, 2, 2, 0, 0, 0, -3]
+    assert queued[0].id == "nh" and queued[1].id == "mid-a"
+    assert spool.queued_files() == [q.path for q in queued]
+    assert {info.id: info.progress["priority"] for info in spool.jobs_in(JobState.QUEUED)} == {
+        "nh": 5, "mid-a": 2, "mid-b": 2, "nested": 0, "word": 0, "old-low": 0, "neg": -3}
+
+
+def test_queued_peeks_a_file_once_until_it_changes(spool):
+    path = drop(spool, "a.yaml", "priority: 1\nnumbers: [1]\n", mtime=1000)
+    assert spool.queued()[0].priority == 1
+    # the same size and times: the cached peek stands (the file was not read again)
+    path.write_text("priority: 7\nnumbers: [1]\n")
+    os.utime(path, (1000, 1000))
+    assert spool.queued()[0].priority == 1
+    assert Spool(spool.root).queued()[0].priority == 7  # a fresh reader peeks it
+    os.utime(path, (1001, 1001))  # changed: peeked again
+    assert spool.queued()[0].priority == 7
+    path.unlink()
+    assert spool.queued() == [] and spool._peeked == {}  # only names still queued are kept
+
+
+def test_queued_rescans_a_flood_of_10000_files_fast(spool):
+    for n in range(10_000):
+        (spool.jobs / f"j{n:05}.yaml").write_text(f"priority: {n % 7}\nnumbers: [{n}]\n")
+    first = time.perf_counter()
+    queued = spool.queued()
+    first = time.perf_counter() - first
+    again = time.perf_counter()
+    assert spool.queued() == queued
+    again = time.perf_counter() - again
+    assert len(queued) == 10_000 and queued[0].priority == 6 and queued[-1].priority == 0
+    # the rescan reads no file: a stat of each name, then a sort
+    assert again < max(first, 0.2), (first, again)
+    assert again < 1.0, again
+
+
+# -- pruning ---------------------------------------------------------------------------------
+
+
+def finish(spool: Spool, job_id: str, state: JobState, age_days: float, primes: bool = False):
+    """A finished job made by the spool's own moves: claimed, placed, committed."""
+    jobdir = spool.claim(drop(spool, f"{job_id}.yaml", f"id: {job_id}\nnumbers: [1]\n"))
+    spool.place_running(jobdir, job_id)
+    primes_part = None
+    if primes:
+        primes_part = jobdir.file("primes.part")
+        primes_part.write_text("2\n3\n")
+    spool.commit_result(jobdir, state, f"id: {job_id}\nstate: {state.value}\n".encode(),
+                        primes_part)
+    old = time.time() - age_days * 86400
+    os.utime(spool.result_path(job_id), (old, old))
+
+
+def test_finished_before_and_remove_finished(spool):
+    finish(spool, "old-done", JobState.DONE, 10, primes=True)
+    finish(spool, "old-failed", JobState.FAILED, 8)
+    finish(spool, "new-done", JobState.DONE, 1)
+    cutoff = time.time() - 7 * 86400
+    found = sorted((job_id, state) for job_id, state, _ in spool.finished_before(cutoff))
+    assert found == [("old-done", JobState.DONE), ("old-failed", JobState.FAILED)]
+    assert spool.primes_path("old-done").exists()
+    assert spool.remove_finished("old-done", JobState.DONE)
+    assert not spool.remove_finished("old-done", JobState.DONE)  # gone already
+    assert not spool.result_path("old-done").exists() and not spool.primes_path("old-done").exists()
+    assert not (spool.place(JobState.DONE) / "old-done").exists()
+    assert spool.find("old-done") is None
+    assert os.listdir(spool.tmp) == []
+    assert spool.find("new-done").state is JobState.DONE
+
+
+def test_a_prune_cut_short_after_the_result_is_finished_by_the_next(spool):
+    finish(spool, "half", JobState.DONE, 10)
+    folder = spool.place(JobState.DONE) / "half"
+    old = time.time() - 10 * 86400
+    os.utime(folder, (old, old))
+    spool.result_path("half").unlink()  # a crash right after the first removal
+    assert [job_id for job_id, _, _ in spool.finished_before(time.time() - 86400)] == ["half"]
+    assert spool.remove_finished("half", JobState.DONE)
+    assert not folder.exists()

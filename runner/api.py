@@ -1,0 +1,26 @@
+"""The Python API: what a script imports to use a spool, beside the `runner` command.
+
+    from runner import api
+
+    spool = api.Spool("~/spool")
+    job = api.submit(spool, range(1, 1000), priority=5)
+    result = api.wait(spool, job)            # the result file, as a dict
+    primes = list(api.results(spool, job))   # streamed from outbox/, never all at once
+
+Every function takes the `Spool` first and works from any process, with or
+without a daemon running (a job runs once some daemon takes it). Failures raise
+`RunnerError` (SpoolError for a job in the wrong state or not found), and `wait`
+raises TimeoutError when given a timeout that passes.
+"""
+
+from __future__ import annotations
+
+from .client import (cancel, inspect, logs, prune, results, retry, status, submit,
+                     submit_job_file, submit_numbers, wait)
+from .errors import RunnerError, SpoolError
+from .job import JobState
+from .spool import Spool
+
+__all__ = ["JobState", "RunnerError", "Spool", "SpoolError", "cancel", "inspect", "logs",
+           "prune", "results", "retry", "status", "submit", "submit_job_file", "submit_numbers",
+           "wait"]
