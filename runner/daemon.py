@@ -53,6 +53,7 @@ SWITCH_INTERVAL_SECONDS = 0.0005
 # A file seen only by a rescan (no close or move event) must be this old to be
 # taken as whole: a writer might still be filling it.
 SETTLE_SECONDS = 1.0
+HOLD_UNSETTLED_SECONDS = 2 * SETTLE_SECONDS
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 FILE_LOG_FORMAT = "%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s"
 LOG_FILE_MAX_BYTES = 5 << 20
@@ -124,6 +125,7 @@ class Daemon:
         # queued files to claim, a heap in run order (spool.QueuedFile.order)
         self._backlog: list[tuple[tuple, Path]] = []
         self._in_backlog: set[str] = set()
+        self._unsettled: dict[str, float] = {}  # name -> when it first held the backlog back
         self._queue_was_empty = False  # as of the last rescan: what --drain waits for
         self._stopping = False
         self._last_rescan = self._last_tick = self._last_prune = 0.0
@@ -252,6 +254,8 @@ class Daemon:
             self._apply_retention(now)
             queued = self.spool.queued()
             self._queue_was_empty = not queued and not self._backlog
+            names = {waiting.path.name for waiting in queued}
+            self._unsettled = {name: t for name, t in self._unsettled.items() if name in names}
             limit = self.config.limits.queued_jobs
             for waiting in queued[:limit]:
                 self._add_to_backlog(waiting)
@@ -286,13 +290,22 @@ class Daemon:
             heapq.heappush(self._backlog, (queued.order, queued.path))
 
     def _claim_from_backlog(self) -> None:
-        """Claim queued files while this daemon has room. A file not known to be whole
-        (no close or move event seen, and too fresh) waits for a later rescan."""
+        """Claim queued files, first in run order, while this daemon has room. A file not
+        known to be whole (no close or move event seen, and too fresh) first holds back
+        the files behind it, for up to HOLD_UNSETTLED_SECONDS once, so that a job just
+        queued runs in its turn; then it waits for a later rescan."""
         while self._backlog and len(self._runs) < self.config.max_running_jobs:
-            path = heapq.heappop(self._backlog)[1]
-            self._in_backlog.discard(path.name)
-            if path.name not in self._arrived and not _settled(path):
+            path = self._backlog[0][1]
+            if os.path.lexists(path) and path.name not in self._arrived and not _settled(path):
+                now = time.monotonic()
+                if now - self._unsettled.setdefault(path.name, now) < HOLD_UNSETTLED_SECONDS:
+                    return
+                heapq.heappop(self._backlog)
+                self._in_backlog.discard(path.name)
                 continue
+            heapq.heappop(self._backlog)
+            self._in_backlog.discard(path.name)
+            self._unsettled.pop(path.name, None)
             self._arrived.discard(path.name)
             jobdir = self.spool.claim(path) if os.path.lexists(path) else None
             if jobdir is not None:
