@@ -171,12 +171,11 @@ def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
     deadline = None if timeout is None else time.monotonic() + timeout
     shown, missing = None, 0
     while True:
+        result = None
         if spool.read_result_state(job_id) is not None:
             result = _read_yaml(spool.result_path(job_id))
-            if isinstance(result, dict):
-                return result
         info = spool.find(job_id)
-        missing = 0 if info is not None else missing + 1
+        missing = 0 if info is not None or result is not None else missing + 1
         if missing >= MISSING_POLLS:
             _find(spool, job_id)  # says there is no such job
         if info is not None and on_progress is not None:
@@ -185,6 +184,8 @@ def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
             if seen != shown:
                 shown = seen
                 on_progress(row)
+        if isinstance(result, dict):
+            return result
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id!r} is not finished after {timeout:g} s")
         time.sleep(WAIT_POLL_SECONDS)

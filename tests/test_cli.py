@@ -265,10 +265,11 @@ def test_status_and_inspect_agree_with_outbox(spool, start_daemon, numbers_txt, 
     assert by_id["bad"]["state"] == "failed"
 
     plain = ok(run_cli(spool, "status")).stdout.splitlines()
-    assert plain[0].split("\t") == ["ID", "STATE", "PROGRESS", "PRIMES", "ELAPSED"]
+    assert plain[0].split("\t") == ["ID", "STATE", "PRIORITY", "PROGRESS", "PRIMES", "RATE",
+                                     "ETA", "ELAPSED"]
     rows = {line.split("\t")[0]: line.split("\t") for line in plain[1:]}
     assert set(rows) == {"numbers", "bad"}
-    assert rows["numbers"][1:4] == ["done", "1000/1000 (100%)", "168"]
+    assert rows["numbers"][1:7] == ["done", "0", "1000/1000 (100%)", "168", "-", "-"]
     assert rows["bad"][1] == "failed"
 
     shown = ok(run_cli(spool, "inspect", "numbers")).stdout

@@ -1,0 +1,227 @@
+"""Progress seen from other processes, end to end with a real daemon: rate and ETA in
+`runner inspect`/`status`, `status --watch` redrawing, `runner submit --wait` (its
+progress, plain and on a terminal, and its exit codes), and `runner submit -`."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import (chunks_recorded, drop_job, read_result, result_primes, run_cli,
+                      runner_command, sieve, wait_for_result, wait_ready, wait_until,
+                      write_numbers)
+
+pytestmark = pytest.mark.timeout(90)
+
+SLOW_START = 2 ** 2000  # numbers of 2000 bits: about 0.17 ms each to test
+
+
+def ok(proc):
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def drop_slow_job(spool, job_id: str, count: int = 40_000) -> None:
+    drop_job(spool, f"{job_id}.yaml", {"id": job_id, "range": {"start": SLOW_START,
+                                                              "stop": SLOW_START + count},
+                                       "pool": {"processes": 2, "chunksize": 1_000}})
+
+
+def on_terminal(args: list[str], seconds: float, stop_after: float | None = None) -> tuple[int, str]:
+    """Run `args` with stdin, stdout and stderr on a pseudo-terminal; its exit code and
+    all it wrote. With `stop_after`, send SIGINT (Ctrl-C) that many seconds in."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave,
+                            env={**os.environ, "COLUMNS": "140", "TERM": "xterm"})
+    os.close(slave)
+    out, began, interrupted = b"", time.monotonic(), False
+    try:
+        while time.monotonic() - began < seconds:
+            if stop_after is not None and not interrupted and time.monotonic() - began > stop_after:
+                proc.send_signal(signal.SIGINT)
+                interrupted = True
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every writer closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        return proc.wait(10), out.decode(errors="replace")
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+# -- rate and ETA ------------------------------------------------------------------------
+
+
+def test_a_running_job_shows_its_rate_and_eta_to_other_processes(spool, start_daemon):
+    daemon = start_daemon()
+    drop_slow_job(spool, "slow")
+
+    def measured():
+        details = json.loads(ok(run_cli(spool, "inspect", "slow", "--json")).stdout)
+        return details if details["state"] == "running" and details["rate"] else None
+
+    details = wait_until(measured, 30, "a rate for the running job")
+    assert 0 < details["tested"] < details["total"] == 40_000
+    assert details["rate"] > 100, details
+    expected_eta = (details["total"] - details["tested"]) / details["rate"]
+    assert details["eta"] == pytest.approx(expected_eta, rel=0.02, abs=0.1), details
+    assert details["priority"] == 0 and details["elapsed"] > 0
+    plain = ok(run_cli(spool, "status")).stdout.splitlines()
+    row = dict(zip(plain[0].split("\t"), plain[1].split("\t")))
+    assert row["ID"] == "slow" and row["RATE"].endswith("/s") and row["ETA"].endswith("s"), row
+    result = wait_for_result(spool, "slow", timeout=60)
+    assert result["state"] == "done"
+    finished = json.loads(ok(run_cli(spool, "inspect", "slow", "--json")).stdout)
+    assert finished["rate"] is None and finished["eta"] is None  # only a running job has them
+    assert daemon.stop() == 0
+
+
+def test_status_on_a_terminal_draws_a_progress_bar(spool, start_daemon):
+    daemon = start_daemon()
+    drop_job(spool, "small.yaml", {"id": "small", "numbers": [2, 3, 4]})
+    wait_for_result(spool, "small")
+    code, out = on_terminal(runner_command("status", "--root", str(spool.root)), 20)
+    assert code == 0, out
+    assert "small" in out and "PRIORITY" in out and "━" in out, out  # rich's bar
+    assert daemon.stop() == 0
+
+
+# -- status --watch ------------------------------------------------------------------------
+
+
+def test_status_watch_redraws_until_interrupted(spool, start_daemon):
+    daemon = start_daemon()
+    drop_slow_job(spool, "watched", 60_000)
+    wait_until(lambda: chunks_recorded(spool, "watched") >= 1, 30, "the job running")
+    proc = subprocess.Popen(runner_command("status", "--watch", "--interval", "0.2",
+                                           "--root", str(spool.root)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    snapshots = [block.splitlines() for block in out.strip().split("\n\n")]
+    assert len(snapshots) >= 5, out
+    tested = []
+    for lines in snapshots:
+        assert lines[0].startswith("ID\tSTATE\tPRIORITY\tPROGRESS"), lines
+        row = dict(zip(lines[0].split("\t"), lines[1].split("\t")))
+        assert row["ID"] == "watched"
+        tested.append(int(row["PROGRESS"].split("/")[0]))
+    assert tested == sorted(tested) and tested[-1] > tested[0], tested  # it moved on
+
+    as_json = subprocess.Popen(runner_command("status", "--watch", "--json", "--interval", "0.2",
+                                              "--root", str(spool.root)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    as_json.send_signal(signal.SIGINT)
+    out, _ = as_json.communicate(timeout=10)
+    lists = [json.loads(line) for line in out.splitlines()]
+    assert len(lists) >= 3 and all(jobs[0]["id"] == "watched" for jobs in lists), out
+    ok(run_cli(spool, "cancel", "watched"))
+    assert daemon.stop() == 0
+
+
+def test_status_watch_on_a_terminal_redraws_in_place(spool, start_daemon):
+    daemon = start_daemon()
+    drop_slow_job(spool, "live", 60_000)
+    wait_until(lambda: chunks_recorded(spool, "live") >= 1, 30, "the job running")
+    code, out = on_terminal(runner_command("status", "--watch", "--interval", "0.2",
+                                           "--root", str(spool.root)), 20, stop_after=2.0)
+    assert code == 0, out
+    assert out.count("PRIORITY") >= 4, out  # the table drawn again and again
+    assert "\x1b[" in out  # over the last one: cursor moves, not a scroll of tables
+    ok(run_cli(spool, "cancel", "live"))
+    assert daemon.stop() == 0
+
+
+# -- submit --wait and stdin ------------------------------------------------------------------
+
+
+def test_submit_wait_exits_0_when_done_and_prints_progress_lines(spool, start_daemon, tmp_path):
+    daemon = start_daemon()
+    numbers = write_numbers(tmp_path / "thousand.txt", range(1, 20_001))
+    proc = ok(run_cli(spool, "submit", str(numbers), "--chunksize", "500", "--wait"))
+    assert proc.stdout == "thousand\n"  # the id alone, as without --wait
+    lines = proc.stderr.splitlines()
+    assert lines[-1] == "thousand: done, 20000 tested, 2262 primes (outbox/thousand.yaml)", lines
+    progress = [line.split() for line in lines[:-1]]
+    assert progress and all(p[0] == "thousand" and p[2].startswith("tested=") for p in progress)
+    assert all(p[1] in ("queued", "running", "done") for p in progress), progress
+    result = read_result(spool, "thousand")
+    assert result["state"] == "done" and result_primes(spool, result) == sieve(20_001)
+
+    as_json = ok(run_cli(spool, "submit", str(numbers), "--id", "again", "--wait", "--json"))
+    assert json.loads(as_json.stdout) == read_result(spool, "again")
+    assert daemon.stop() == 0
+
+
+def test_submit_wait_exits_1_when_the_job_fails(spool, start_daemon, tmp_path):
+    daemon = start_daemon()
+    bad = tmp_path / "bad.txt"
+    bad.write_text("7\nseven\n")
+    proc = run_cli(spool, "submit", str(bad), "--wait")
+    assert proc.returncode == 1, proc
+    assert "bad: failed" in proc.stderr and "'seven'" in proc.stderr, proc.stderr
+    taken = run_cli(spool, "submit", str(bad), "--id", "bad", "--wait")
+    assert taken.returncode == 2 and "exists already" in taken.stderr  # not queued at all
+    assert daemon.stop() == 0
+
+
+def test_submit_wait_exits_3_when_the_job_is_cancelled(spool, start_daemon, tmp_path):
+    daemon = start_daemon()
+    wait_ready(daemon)
+    numbers = write_numbers(tmp_path / "long.txt", range(SLOW_START, SLOW_START + 60_000))
+    waiting = subprocess.Popen(runner_command("submit", str(numbers), "--chunksize", "1000",
+                                              "--wait", "--root", str(spool.root)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: chunks_recorded(spool, "long") >= 1, 30, "the job running")
+        ok(run_cli(spool, "cancel", "long"))
+        out, err = waiting.communicate(timeout=20)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait(10)
+    assert waiting.returncode == 3, (out, err)
+    assert out == "long\n" and "long: cancelled" in err, err
+    assert daemon.stop() == 0
+
+
+def test_submit_wait_on_a_terminal_shows_a_progress_bar(spool, start_daemon, tmp_path):
+    daemon = start_daemon()
+    numbers = write_numbers(tmp_path / "bar.txt", range(SLOW_START, SLOW_START + 10_000))
+    code, out = on_terminal(runner_command("submit", str(numbers), "--chunksize", "500", "--wait",
+                                           "--root", str(spool.root)), 60)
+    assert code == 0, out
+    assert "━" in out and "10000/10000" in out, out
+    assert daemon.stop() == 0
+
+
+def test_submit_dash_reads_numbers_from_stdin(spool, start_daemon):
+    daemon = start_daemon()
+    numbers = "".join(f"{n}\n" for n in range(1000))
+    proc = ok(run_cli(spool, "submit", "-", "--priority", "2", "--wait", input=numbers))
+    assert proc.stdout == "stdin\n"
+    result = read_result(spool, "stdin")
+    assert result["state"] == "done" and result_primes(spool, result) == sieve(1000)
+    assert result["input"]["numbers_file"] == "stdin"
+    again = ok(run_cli(spool, "submit", "-", "--id", "piped", input="97\n98\n"))
+    assert again.stdout == "piped\n"
+    assert wait_for_result(spool, "piped")["primes"] == [97]
+    assert daemon.stop() == 0
