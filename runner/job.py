@@ -20,7 +20,7 @@ JOB_ID_RULE = "may only use letters, digits, '.', '_' and '-' (at most 64), and 
 _PEEK_ID = re.compile(rb"^id:[ \t]*['\"]?([A-Za-z0-9_-][A-Za-z0-9._-]{0,63})['\"]?[ \t]*(?:#.*)?$",
                       re.M)
 _PEEK_PRIORITY = re.compile(rb"^priority:[ \t]*(-?[0-9]{1,7})[ \t]*(?:#.*)?\r?$", re.M)
-PEEK_BYTES = 65536  # how far into a queued file its id and priority are looked for
+PEEK_BYTES = 4096  # how far into a queued file its id and priority are looked for
 PRIORITY_MAX = 1_000_000  # priorities run from -PRIORITY_MAX to PRIORITY_MAX
 
 

@@ -82,14 +82,40 @@ def test_version_and_help():
 
     helped = subprocess.run(runner_command("--help"), capture_output=True, text=True, timeout=30)
     assert helped.returncode == 0, helped.stderr
-    for command in ("init", "start", "submit", "status", "inspect", "cancel"):
+    for command in COMMANDS:
         assert re.search(rf"^\W*{command}\b", helped.stdout, re.M), (command, helped.stdout)
+    for option in ("--install-completion", "--show-completion", "--version"):
+        assert option in helped.stdout, option
 
     sub = subprocess.run(runner_command("submit", "--help"), capture_output=True, text=True, timeout=30)
     assert sub.returncode == 0, sub.stderr
     for option in ("--id", "--processes", "--chunksize", "--maxtasksperchild", "--start-method",
-                   "--unordered", "--timeout", "--json", "--root"):
+                   "--unordered", "--timeout", "--priority", "--retries", "--wait", "--json",
+                   "--root"):
         assert option in sub.stdout, option
+    for code, meaning in (("0", "done"), ("1", "failed"), ("3", "cancelled")):
+        assert re.search(rf"{code} if it (is|was) {meaning}|{code} if it {meaning}", sub.stdout), (
+            code, sub.stdout)
+
+
+COMMANDS = ("init", "dashboard", "start", "submit", "status", "inspect", "cancel", "retry",
+            "prune", "logs")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_says_what_it_does_with_an_example(command):
+    helped = subprocess.run(runner_command(command, "--help"), capture_output=True, text=True,
+                            timeout=30, env={**os.environ, "COLUMNS": "200"})
+    assert helped.returncode == 0, helped.stderr
+    example = re.search(rf"Example: runner {command}\b", helped.stdout)
+    assert example, helped.stdout
+
+
+def test_shell_completion_script_is_shown():
+    shown = subprocess.run(runner_command("--show-completion", "bash"), capture_output=True,
+                           text=True, timeout=30)
+    assert shown.returncode == 0, shown.stderr
+    assert "_runner_completion" in shown.stdout and "complete" in shown.stdout, shown.stdout
 
 
 @pytest.mark.skipif(shutil.which("runner") is None, reason="the `runner` script is not on PATH")
