@@ -239,7 +239,7 @@ class JobRun:
         progress = {"state": JobState.RUNNING.value, "tested": tested,
                     "primes": self.checkpoint.primes, "total": total,
                     "rate": round(rate, 1), "eta": round((total - tested) / rate, 1) if rate else None,
-                    "priority": self.job.priority, "retried": self._retries,
+                    "priority": self.job.priority,
                     "started": self.started_at, "updated": time.time()}
         self.spool.write_atomically(self.jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(),
                                     durable=False)
