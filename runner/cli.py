@@ -186,17 +186,14 @@ def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
     from . import client
     from .view import WaitProgress
 
-    shown = WaitProgress(job_id)
     try:
-        result = client.wait(spool, job_id, on_progress=shown.update)
+        with WaitProgress(job_id) as shown:
+            result = client.wait(spool, job_id, on_progress=shown.update)
     except KeyboardInterrupt:
-        shown.close()
         typer.echo(f"runner: stopped waiting; job {job_id} goes on (`runner status`)", err=True)
         return EXIT_INTERRUPTED
     except RunnerError as error:
-        shown.close()
         _fail(error)
-    shown.close()
     state = result.get("state")
     if as_json:
         _print_json(result)
@@ -243,10 +240,11 @@ def status(
                 while True:
                     time.sleep(interval)
                     live.update(status_table(client.status(spool)), refresh=True)
-        while True:
-            jobs = client.status(spool)
-            typer.echo(json.dumps(jobs, default=str) if as_json else status_lines(jobs) + "\n")
-            time.sleep(interval)
+        else:
+            while True:
+                jobs = client.status(spool)
+                typer.echo(json.dumps(jobs, default=str) if as_json else status_lines(jobs) + "\n")
+                time.sleep(interval)
     except RunnerError as error:
         _fail(error)
     except KeyboardInterrupt:

@@ -97,7 +97,10 @@ class WaitProgress:
                              completed=job["tested"], primes=job["primes"],
                              description=f"{job['id']} {job['state']}")
 
-    def close(self) -> None:
+    def __enter__(self) -> "WaitProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.stop()
 

@@ -225,3 +225,25 @@ def test_submit_dash_reads_numbers_from_stdin(spool, start_daemon):
     assert again.stdout == "piped\n"
     assert wait_for_result(spool, "piped")["primes"] == [97]
     assert daemon.stop() == 0
+
+
+def test_ctrl_c_stops_the_waiting_not_the_job(spool, start_daemon, tmp_path):
+    daemon = start_daemon()
+    numbers = write_numbers(tmp_path / "goes-on.txt", range(SLOW_START, SLOW_START + 60_000))
+    waiting = subprocess.Popen(runner_command("submit", str(numbers), "--chunksize", "1000",
+                                              "--wait", "--root", str(spool.root)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: chunks_recorded(spool, "goes-on") >= 1, 30, "the job running")
+        waiting.send_signal(signal.SIGINT)
+        out, err = waiting.communicate(timeout=10)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait(10)
+    assert waiting.returncode == 130, (out, err)
+    assert "stopped waiting; job goes-on goes on" in err, err
+    tested = chunks_recorded(spool, "goes-on")
+    wait_until(lambda: chunks_recorded(spool, "goes-on") > tested, 20, "the job going on")
+    ok(run_cli(spool, "cancel", "goes-on"))
+    assert daemon.stop() == 0
