@@ -171,6 +171,7 @@ def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
     deadline = None if timeout is None else time.monotonic() + timeout
     shown, missing = None, 0
     while True:
+        began = time.monotonic()
         result = None
         if spool.read_result_state(job_id) is not None:
             result = _read_yaml(spool.result_path(job_id))
@@ -188,7 +189,8 @@ def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
             return result
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id!r} is not finished after {timeout:g} s")
-        time.sleep(WAIT_POLL_SECONDS)
+        # a queued job is looked for among every queued file: in a long queue, look less often
+        time.sleep(max(WAIT_POLL_SECONDS, 4 * (time.monotonic() - began)))
 
 
 def results(spool: Spool, job_id: str) -> Iterator[int]:
