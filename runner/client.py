@@ -132,10 +132,13 @@ def _summary(info: JobInfo) -> dict:
     started = progress.get("started")
     end = progress.get("finished") or (time.time() if started else None)
     running = info.state is JobState.RUNNING
+    priority = progress.get("priority")
+    if priority is None and running:  # started less than a progress period ago
+        priority = (JobDir(info.path).read_json(SPEC_FILE) or {}).get("priority", 0)
     return {
         "id": info.id,
         "state": info.state.value,
-        "priority": progress.get("priority", 0),
+        "priority": priority or 0,
         "tested": progress.get("tested", 0),
         "total": progress.get("total"),
         "primes": progress.get("primes", 0),

@@ -76,3 +76,17 @@ def test_submit_streams_a_generator_of_numbers(spool, start_daemon):
     assert list(api.results(spool, job)) == sieve(50_000)
     assert api.inspect(spool, job)["spec"]["priority"] == 1
     assert daemon.stop() == 0
+
+
+def test_status_of_a_job_started_before_its_first_progress_shows_its_priority(spool):
+    import json
+
+    from runner.spool import SPEC_FILE
+
+    path = drop_job(spool, "fresh.yaml", {"id": "fresh", "numbers": [3], "priority": 6})
+    assert [(j["state"], j["priority"]) for j in api.status(spool)] == [("queued", 6)]
+    jobdir = spool.claim(path)  # as the daemon takes it: claimed, placed, its spec saved
+    spool.place_running(jobdir, "fresh")
+    spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps({"priority": 6}).encode())
+    assert [(j["state"], j["priority"]) for j in api.status(spool)] == [("running", 6)]
+    jobdir.release()
