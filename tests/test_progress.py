@@ -183,21 +183,29 @@ def test_submit_wait_exits_1_when_the_job_fails(spool, start_daemon, tmp_path):
     assert daemon.stop() == 0
 
 
-def test_submit_wait_exits_3_when_the_job_is_cancelled(spool, start_daemon, tmp_path):
-    daemon = start_daemon()
-    wait_ready(daemon)
-    numbers = write_numbers(tmp_path / "long.txt", range(SLOW_START, SLOW_START + 60_000))
+def wait_on_a_long_job(spool, tmp_path, job_id: str, then) -> tuple[subprocess.Popen, str, str]:
+    """`runner submit --wait` of a job of some seconds; once it runs, `then(process)`;
+    the process, once ended, and its stdout and stderr."""
+    numbers = write_numbers(tmp_path / f"{job_id}.txt", range(SLOW_START, SLOW_START + 60_000))
     waiting = subprocess.Popen(runner_command("submit", str(numbers), "--chunksize", "1000",
                                               "--wait", "--root", str(spool.root)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: chunks_recorded(spool, "long") >= 1, 30, "the job running")
-        ok(run_cli(spool, "cancel", "long"))
+        wait_until(lambda: chunks_recorded(spool, job_id) >= 1, 30, "the job running")
+        then(waiting)
         out, err = waiting.communicate(timeout=20)
     finally:
         if waiting.poll() is None:
             waiting.kill()
             waiting.wait(10)
+    return waiting, out, err
+
+
+def test_submit_wait_exits_3_when_the_job_is_cancelled(spool, start_daemon, tmp_path):
+    daemon = start_daemon()
+    wait_ready(daemon)
+    waiting, out, err = wait_on_a_long_job(spool, tmp_path, "long",
+                                           lambda _: ok(run_cli(spool, "cancel", "long")))
     assert waiting.returncode == 3, (out, err)
     assert out == "long\n" and "long: cancelled" in err, err
     assert daemon.stop() == 0
@@ -229,18 +237,8 @@ def test_submit_dash_reads_numbers_from_stdin(spool, start_daemon):
 
 def test_ctrl_c_stops_the_waiting_not_the_job(spool, start_daemon, tmp_path):
     daemon = start_daemon()
-    numbers = write_numbers(tmp_path / "goes-on.txt", range(SLOW_START, SLOW_START + 60_000))
-    waiting = subprocess.Popen(runner_command("submit", str(numbers), "--chunksize", "1000",
-                                              "--wait", "--root", str(spool.root)),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: chunks_recorded(spool, "goes-on") >= 1, 30, "the job running")
-        waiting.send_signal(signal.SIGINT)
-        out, err = waiting.communicate(timeout=10)
-    finally:
-        if waiting.poll() is None:
-            waiting.kill()
-            waiting.wait(10)
+    waiting, out, err = wait_on_a_long_job(spool, tmp_path, "goes-on",
+                                           lambda proc: proc.send_signal(signal.SIGINT))
     assert waiting.returncode == 130, (out, err)
     assert "stopped waiting; job goes-on goes on" in err, err
     tested = chunks_recorded(spool, "goes-on")
