@@ -53,13 +53,17 @@ def test_queued_jobs_run_by_priority_then_in_the_order_queued(spool, start_daemo
         path = drop_job(spool, f"{name}.yaml", job)
         os.utime(path, (base + n, base + n))
     numbers = write_numbers(tmp_path / "top.txt", [5, 6, 7])
-    ok(run_cli(spool, "submit", str(numbers), "--priority", "9"))
+    ok(run_cli(spool, "submit", str(numbers), "--priority", "9", "--retries", "4"))
+    queued = json.loads(ok(run_cli(spool, "inspect", "top", "--json")).stdout)
+    assert (queued["priority"], queued["spec"]["priority"], queued["spec"]["retries"]) == (9, 9, 4)
+    assert (spool.jobs / "top.yaml").read_text().startswith("id: top\npriority: 9\n")
     daemon = start_daemon()
     for name in ("low-first", "mid-a", "neg", "high", "mid-b", "low-second", "top"):
         assert wait_for_result(spool, name)["state"] == "done", daemon.log()
     assert started_order(spool) == ["top", "high", "mid-a", "mid-b", "low-first", "low-second",
                                     "neg"], (started_order(spool), daemon.log())
     assert read_result(spool, "top")["primes"] == [5, 7]
+    assert json.loads(ok(run_cli(spool, "inspect", "top", "--json")).stdout)["spec"]["retries"] == 4
     assert daemon.stop() == 0
 
 
