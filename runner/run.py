@@ -21,7 +21,7 @@ from .chunks import Chunk, plan_chunks
 from .config import Config
 from .errors import JobError
 from .job import Job, JobState
-from .pools import PoolManager, Submission
+from .backend import Backend, Submission
 from .results import Outcome, commit_result, queued_at
 from .spool import CANCEL_FILE, PROGRESS_FILE, JobDir, Spool
 from .tasks.primes import BadNumberLine
@@ -35,7 +35,7 @@ class JobRun:
     """Runs `job`, whose folder `jobdir` this process has locked."""
 
     def __init__(self, spool: Spool, jobdir: JobDir, job: Job, config: Config,
-                 manager: PoolManager):
+                 manager: Backend):
         self.spool, self.jobdir, self.job = spool, jobdir, job
         self._config, self._manager = config, manager
         self.started_at = _started_at(jobdir)
