@@ -313,6 +313,8 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
             "names no numbers to test" if not sources else f"names both {sources[0]} and {sources[1]}",
             fix="give exactly one of numbers, numbers_file and range",
         )
+    if config.backend == "dask":
+        _refuse_local_pool_settings(fields.pool)
     processes = fields.pool.processes or defaults.processes or config.processes_per_job
     cap = ("limits.processes_per_job" if config.processes_per_job < config.total_processes
            else "max_processes")
@@ -356,6 +358,22 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
                        fix="make the file readable by the daemon") from exc
     _check_limit(total, limits.numbers, "numbers_file (its count of lines)", "limits.numbers")
     return Job(total=total, numbers_file=relative, **common)
+
+
+# Pool settings that only a local multiprocessing.Pool has, and why a cluster has none.
+_LOCAL_ONLY = {
+    "start_method": "a Dask worker process is started by `dask worker`, not by the runner",
+    "maxtasksperchild": "a Dask worker lives as long as `dask worker --lifetime` says",
+}
+
+
+def _refuse_local_pool_settings(pool: PoolFields) -> None:
+    for name, why in _LOCAL_ONLY.items():
+        if getattr(pool, name) is not None:
+            raise JobError(f"pool.{name} has no meaning with backend: dask ({why})",
+                           field=f"pool.{name}",
+                           fix=f"remove pool.{name} from the job, or run it on a spool whose "
+                           "config.yaml says backend: local")
 
 
 def resolve_inside(root: Path, name: str, field: str) -> str:
