@@ -80,9 +80,6 @@ class Config(_Strict):
     def _dask_needs_its_scheduler(self) -> "Config":
         if self.backend == "dask" and self.dask is None:
             raise ValueError("backend: dask needs `dask: {scheduler: tcp://HOST:PORT}`")
-        if self.backend == "dask" and self.defaults.maxtasksperchild is not None:
-            raise ValueError("defaults.maxtasksperchild has no meaning with backend: dask "
-                             "(a Dask worker's lifetime is set by `dask worker --lifetime`)")
         return self
 
     @property

@@ -33,6 +33,7 @@ import pickle
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from typing import Optional
 
 import distributed
@@ -74,7 +75,7 @@ class DaskBackend(Backend):
         self._lock = threading.Lock()  # guards the four below, shared with Dask's threads
         self._futures: dict[int, distributed.Future] = {}  # token -> its live future
         self._keys: dict[str, int] = {}  # a live future's key -> its token
-        self._started: dict[int, tuple[float, str, int]] = {}  # token -> (monotonic, worker, pid)
+        self._started: dict[int, _Started] = {}  # token -> its latest start
         self._causes: dict[int, str] = {}  # token -> why it was lost, until worker_lost asks
         self._reruns: list[tuple[int, str]] = []  # (token, worker) started again since the last tick
         self._connected = threading.Event()
@@ -128,16 +129,16 @@ class DaskBackend(Backend):
             if submission is not None:
                 self._emit(events.CHUNK_RERUN, None, chunk=submission.chunk.index, worker=worker,
                            cause="its first worker was lost; Dask ran it again")
-        for token, (since, worker, pid) in started:
+        for token, start in started:
             submission = self._inflight.get(token)
-            if submission is None or submission.timed_out or now - since <= submission.timeout:
+            if submission is None or submission.timed_out or now - start.since <= submission.timeout:
                 continue
             submission.timed_out = True
             with self._lock:
                 self._causes[token] = (f"it ran past its timeout of {submission.timeout:g} s, "
-                                       f"so its worker ({worker}) was restarted")
-            self._commands.put(("stop", token, worker))
-            self._post(WorkerLost(CLUSTER_POOL_ID, pid, token, 0))
+                                       f"so its worker ({start.worker}) was restarted")
+            self._commands.put(("stop", token, start.worker))
+            self._post(WorkerLost(CLUSTER_POOL_ID, start.pid, token, 0))
 
     def shutdown(self) -> None:
         """Close the connection; chunks running on the cluster are abandoned."""
@@ -264,16 +265,18 @@ class DaskBackend(Backend):
             token = self._keys.get(message["key"])
             if token is None:
                 return
-            if token in self._started:
+            before = self._started.get(token)
+            if before is not None:
                 self._reruns.append((token, message["worker"]))
-            self._started[token] = (time.monotonic(), message["worker"], message["pid"])
+            self._started[token] = _Started(time.monotonic(), message["worker"], message["pid"],
+                                            1 if before is None else before.count + 1)
 
     def _chunk_done(self, future: distributed.Future) -> None:
         with self._lock:
             token = self._keys.pop(future.key, None)
             if token is not None:
                 del self._futures[token]
-            pid = self._started.get(token, (0, "", 0))[2]
+            start = self._started.get(token, _NEVER_STARTED)
         if token is None:  # cancelled by us, or its connection was given up
             return
         try:
@@ -281,25 +284,43 @@ class DaskBackend(Backend):
                 self._post(ChunkFinished(token, future.result()))
                 return
             if future.status == "error":
-                self._chunk_erred(token, pid, future.exception())
+                self._chunk_erred(token, start, future.exception())
                 return
         except Exception as error:  # the connection went while fetching the outcome
             log.info("chunk %s: its outcome could not be fetched (%s); it runs again", future.key,
                      error)
         self._commands.put(("submit", token))  # cancelled by the client: connection lost
 
-    def _chunk_erred(self, token: int, pid: int, error: BaseException) -> None:
+    def _chunk_erred(self, token: int, start: "_Started", error: BaseException) -> None:
         if not isinstance(error, distributed.KilledWorker):
             self._post(ChunkRaised(token, error))
             return
+        # Dask blames every chunk a dying worker held, computing or only queued there:
+        # only the times the chunk was seen starting count as its tries.
+        tries = max(start.count, 1)
         submission = self._inflight.get(token)
         if submission is not None:
-            submission.attempt += error.allowed_failures  # the cluster's tries count as the job's
+            submission.attempt += tries - 1  # the cluster's tries count as the job's
+        why = ("each worker running it died" if start.count > error.allowed_failures
+               else f"workers it was queued on died (it started {start.count} times)")
         with self._lock:
-            self._causes[token] = (
-                f"each worker running it died (Dask's KilledWorker after allowed-failures = "
-                f"{error.allowed_failures}; the last was {error.last_worker.address})")
-        self._post(WorkerLost(CLUSTER_POOL_ID, pid, token, 0))
+            self._causes[token] = (f"{why}: Dask's KilledWorker after allowed-failures = "
+                                   f"{error.allowed_failures}; the last worker was "
+                                   f"{error.last_worker.address}")
+        self._post(WorkerLost(CLUSTER_POOL_ID, start.pid, token, 0))
+
+
+@dataclass(frozen=True)
+class _Started:
+    """A chunk seen starting on a worker: when, where, and how many times so far."""
+
+    since: float
+    worker: str
+    pid: int
+    count: int
+
+
+_NEVER_STARTED = _Started(0.0, "", 0, 0)
 
 
 def _close(client: distributed.Client) -> None:

@@ -302,6 +302,13 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
     return f"{name}: {error['msg']}", "see the job file format in the README"
 
 
+def _cluster_pool(processes: int) -> PoolSettings:
+    """A job's pool on a Dask cluster. Its workers are started by `dask worker` and live
+    as it says (`--lifetime`, the nanny's memory limits): the job's start_method and
+    maxtasksperchild are accepted, so the same job files run, and not used."""
+    return PoolSettings(processes=processes, maxtasksperchild=None, start_method="dask worker")
+
+
 def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> Job:
     limits, defaults = config.limits, config.defaults
     if fields.id is not None and not JOB_ID_PATTERN.fullmatch(fields.id):
@@ -313,8 +320,6 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
             "names no numbers to test" if not sources else f"names both {sources[0]} and {sources[1]}",
             fix="give exactly one of numbers, numbers_file and range",
         )
-    if config.backend == "dask":
-        _refuse_local_pool_settings(fields.pool)
     processes = fields.pool.processes or defaults.processes or config.processes_per_job
     cap = ("limits.processes_per_job" if config.processes_per_job < config.total_processes
            else "max_processes")
@@ -329,7 +334,7 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
             processes=processes,
             maxtasksperchild=fields.pool.maxtasksperchild or defaults.maxtasksperchild,
             start_method=fields.pool.start_method or defaults.start_method,
-        ),
+        ) if config.backend == "local" else _cluster_pool(processes),
         chunksize=chunksize,
         ordered=defaults.ordered if fields.pool.ordered is None else fields.pool.ordered,
         timeout=timeout,
@@ -358,22 +363,6 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
                        fix="make the file readable by the daemon") from exc
     _check_limit(total, limits.numbers, "numbers_file (its count of lines)", "limits.numbers")
     return Job(total=total, numbers_file=relative, **common)
-
-
-# Pool settings that only a local multiprocessing.Pool has, and why a cluster has none.
-_LOCAL_ONLY = {
-    "start_method": "a Dask worker process is started by `dask worker`, not by the runner",
-    "maxtasksperchild": "a Dask worker lives as long as `dask worker --lifetime` says",
-}
-
-
-def _refuse_local_pool_settings(pool: PoolFields) -> None:
-    for name, why in _LOCAL_ONLY.items():
-        if getattr(pool, name) is not None:
-            raise JobError(f"pool.{name} has no meaning with backend: dask ({why})",
-                           field=f"pool.{name}",
-                           fix=f"remove pool.{name} from the job, or run it on a spool whose "
-                           "config.yaml says backend: local")
 
 
 def resolve_inside(root: Path, name: str, field: str) -> str:
