@@ -241,7 +241,7 @@ class DaskBackend(Backend):
                 self._started.pop(token, None)
         if futures:
             try:
-                client.cancel(futures, reason="the runner's job no longer wants this chunk")
+                client.cancel(futures)
             except Exception as error:  # the connection went: the scheduler drops them itself
                 log.warning("cancelling %d chunks on the cluster failed: %s", len(futures), error)
 
