@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import distributed
+from distributed.utils import LoopRunner
 
 from . import events
 from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, Submission, WorkerLost
@@ -80,6 +81,10 @@ class DaskBackend(Backend):
         self._reruns: list[tuple[int, str]] = []  # (token, worker) started again since the last tick
         self._connected = threading.Event()
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        # One event loop for every client this backend makes: a Client that fails to
+        # connect leaves its own loop's thread behind, one per try for a long outage.
+        self._loop = LoopRunner(asynchronous=False)
+        self._loop.start()
         self._link_thread = threading.Thread(target=self._link, name="dask-link", daemon=True)
         self._link_thread.start()
 
@@ -144,6 +149,7 @@ class DaskBackend(Backend):
         """Close the connection; chunks running on the cluster are abandoned."""
         self._commands.put(("shutdown",))
         self._link_thread.join(self._connect_timeout + CLOSE_SECONDS + 1)
+        self._loop.stop()
 
     # -- the link thread --------------------------------------------------------------
 
@@ -152,7 +158,7 @@ class DaskBackend(Backend):
         while True:
             try:
                 client = distributed.Client(self._address, timeout=self._connect_timeout,
-                                            set_as_default=False)
+                                            set_as_default=False, loop=self._loop.loop)
             except Exception as error:  # OSError or TimeoutError mostly; the thread must live on
                 if not said_unreachable:
                     log.warning("the Dask scheduler at %s cannot be reached (%s); jobs wait "
