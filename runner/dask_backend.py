@@ -85,6 +85,9 @@ class DaskBackend(Backend):
         # connect leaves its own loop's thread behind, one per try for a long outage.
         self._loop = LoopRunner(asynchronous=False)
         self._loop.start()
+        # A lost scheduler is ours to handle and tell of (events, runner.dask); the
+        # client's own tracebacks of its failed reconnection would only bury that.
+        logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
         self._link_thread = threading.Thread(target=self._link, name="dask-link", daemon=True)
         self._link_thread.start()
 

@@ -108,43 +108,42 @@ def test_scheduler_absent_at_start_jobs_wait_then_run(spool, start_daemon, cli_c
     assert daemon.stop() == 0
 
 
-def test_a_worker_machine_lost_mid_job_its_chunks_run_on_the_other(spool, start_daemon,
-                                                                     cli_cluster):
-    cli_cluster.start()
-    write_dask_config(spool.root, cli_cluster.address)
+def running_long_job(spool, start_daemon, cluster: CliCluster, job_id: str):
+    """A started cluster, a daemon connected to it, and a job of 40 chunks well under way."""
+    cluster.start()
+    write_dask_config(spool.root, cluster.address)
     daemon = start_daemon()
     wait_until(lambda: events_of(spool, "scheduler_connected"), 30, "connected")
-    count = 40 * CHUNK
-    drop_job(spool, "machines.yaml", {"id": "machines", "range": {"start": BIG, "stop": BIG + count},
-                                      "pool": {"chunksize": CHUNK}})
-    wait_until(lambda: chunks_recorded(spool, "machines") >= 4, 60, "chunks from both machines")
+    drop_job(spool, f"{job_id}.yaml", {"id": job_id, "range": {"start": BIG, "stop": BIG + 40 * CHUNK},
+                                       "pool": {"chunksize": CHUNK}})
+    wait_until(lambda: chunks_recorded(spool, job_id) >= 4, 60, "some chunks recorded")
+    return daemon
+
+
+def assert_done_and_exact(spool, daemon, job_id: str) -> None:
+    result = wait_for_result(spool, job_id, timeout=60)
+    assert result["state"] == "done", (result, daemon.log())
+    assert result_primes(spool, result) == list(big_reference(BIG, BIG + 40 * CHUNK))
+    assert result["chunks"]["done"] == 40
+
+
+def test_a_worker_machine_lost_mid_job_its_chunks_run_on_the_other(spool, start_daemon,
+                                                                     cli_cluster):
+    daemon = running_long_job(spool, start_daemon, cli_cluster, "machines")
     cli_cluster.lose_machine(0)
     assert read_result(spool, "machines") is None, "the job finished before the machine was lost"
-    result = wait_for_result(spool, "machines", timeout=60)
-    assert result["state"] == "done", (result, daemon.log())
-    assert result_primes(spool, result) == list(big_reference(BIG, BIG + count))
-    assert result["chunks"]["done"] == 40
+    assert_done_and_exact(spool, daemon, "machines")
     assert daemon.stop() == 0
 
 
 def test_whole_cluster_lost_mid_job_the_job_waits_and_resumes(spool, start_daemon, cli_cluster):
-    cli_cluster.start()
-    write_dask_config(spool.root, cli_cluster.address)
-    daemon = start_daemon()
-    wait_until(lambda: events_of(spool, "scheduler_connected"), 30, "connected")
-    count = 40 * CHUNK
-    drop_job(spool, "outage.yaml", {"id": "outage", "range": {"start": BIG, "stop": BIG + count},
-                                    "pool": {"chunksize": CHUNK}})
-    wait_until(lambda: chunks_recorded(spool, "outage") >= 4, 60, "some chunks recorded")
+    daemon = running_long_job(spool, start_daemon, cli_cluster, "outage")
     cli_cluster.kill()
     wait_until(lambda: events_of(spool, "scheduler_lost"), 15, "scheduler_lost")
     time.sleep(1)
     assert read_result(spool, "outage") is None
 
     cli_cluster.start()
-    result = wait_for_result(spool, "outage", timeout=60)
-    assert result["state"] == "done", (result, daemon.log())
-    assert result_primes(spool, result) == list(big_reference(BIG, BIG + count))
-    assert result["chunks"]["done"] == 40
+    assert_done_and_exact(spool, daemon, "outage")
     assert len(events_of(spool, "scheduler_connected")) == 2, daemon.log()
     assert daemon.stop() == 0
