@@ -139,13 +139,12 @@ CONFIG_TEMPLATE = """\
 # metrics_port: null
 
 # Where chunks run: local (this machine's pools, no server) or dask (a Dask
-# distributed cluster; pip install 'runner[dask]'; see the README's "Beyond one
-# machine: Dask"). With dask, max_processes is the cluster's worker threads
-# that this daemon keeps busy.
+# distributed cluster; pip install 'runner[dask]'; the README's section
+# "Beyond one machine" tells how). With dask, max_processes is the cluster's
+# worker threads that this daemon keeps busy.
 # backend: local
-# dask:
-#   scheduler: tcp://127.0.0.1:8786
-#   connect_timeout: 2.0   # seconds one try to reach the scheduler may take
+# With backend: dask, name its scheduler (connect_timeout: seconds one try to
+# reach it may take):  dask: {scheduler: "tcp://HOST:8786", connect_timeout: 2.0}
 
 # Pool settings for jobs that do not name them.
 # defaults:
