@@ -99,6 +99,10 @@ class Backend:
         `take` or `worker_lost`, and the computing ones are stopped or abandoned."""
         raise NotImplementedError
 
+    def unavailable(self) -> Optional[str]:
+        """Why no chunk can run now, for people (`runner status`); None while they can."""
+        raise NotImplementedError
+
     def tick(self) -> None:
         """Called often (every few tens of ms): enforce chunk timeouts and tidy up."""
         raise NotImplementedError

@@ -98,7 +98,7 @@ def _summary(info: JobInfo) -> dict:
     progress = info.progress
     started = progress.get("started")
     end = progress.get("finished") or (time.time() if started else None)
-    return {
+    summary = {
         "id": info.id,
         "state": info.state.value,
         "tested": progress.get("tested", 0),
@@ -106,6 +106,9 @@ def _summary(info: JobInfo) -> dict:
         "primes": progress.get("primes", 0),
         "elapsed": round(end - started, 3) if started else None,
     }
+    if progress.get("waiting"):  # why a running job makes no progress (its backend is away)
+        summary["waiting"] = progress["waiting"]
+    return summary
 
 
 def inspect(spool: Spool, job_id: str) -> dict:

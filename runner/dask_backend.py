@@ -98,6 +98,11 @@ class DaskBackend(Backend):
         jobs itself. No while it is not, so the job waits."""
         return self._connected.is_set()
 
+    def unavailable(self) -> Optional[str]:
+        if self._connected.is_set():
+            return None
+        return f"the Dask scheduler at {self._address} cannot be reached; the job waits for it"
+
     def release(self, settings: PoolSettings) -> None:
         """Nothing to give back: no pool is held for a job."""
 

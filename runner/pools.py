@@ -347,6 +347,10 @@ class PoolManager(Backend):
                             submission.timeout)
         old.stop(wedged=True)
 
+    def unavailable(self) -> Optional[str]:
+        """None: local pools need nothing that could be away."""
+        return None
+
     def tick(self) -> None:
         """Enforce chunk timeouts, stop chunks nobody wants, SIGKILL workers that ignored
         a stop, and close pools left idle too long."""

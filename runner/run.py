@@ -59,6 +59,7 @@ class JobRun:
         if not self._has_pool:
             self._has_pool = self._manager.acquire(self.job.pool)
             if not self._has_pool:
+                self.write_progress()
                 return
         while not self._exhausted and self._inflight + len(self._waiting) < self._window:
             chunk = next(self._chunks, None)
@@ -207,6 +208,9 @@ class JobRun:
         progress = {"state": JobState.RUNNING.value, "tested": self.checkpoint.tested,
                     "primes": self.checkpoint.primes, "total": self.job.total,
                     "started": self.started_at, "updated": time.time()}
+        waiting = self._manager.unavailable()
+        if waiting is not None:
+            progress["waiting"] = waiting
         self.spool.write_atomically(self.jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(),
                                     durable=False)
 

@@ -19,9 +19,11 @@ def _elapsed(job: dict) -> str:
 
 
 def print_status(jobs: list[dict]) -> None:
-    """One row a job: id, state, progress, primes found, elapsed time."""
+    """One row a job: id, state (`waiting` for a running job whose backend is away), progress,
+    primes found, elapsed time."""
     header = ("ID", "STATE", "PROGRESS", "PRIMES", "ELAPSED")
-    rows = [(j["id"], j["state"], _progress(j), str(j["primes"]), _elapsed(j)) for j in jobs]
+    rows = [(j["id"], "waiting" if j.get("waiting") else j["state"], _progress(j), str(j["primes"]),
+             _elapsed(j)) for j in jobs]
     if not sys.stdout.isatty():
         for row in (header, *rows):
             print("\t".join(row))

@@ -77,11 +77,11 @@ def events_of(spool, name: str) -> list[dict]:
     return [e for e in spool.events.log.read() if e["event"] == name]
 
 
-def job_state(spool, job_id: str) -> str:
+def job_status(spool, job_id: str) -> dict:
+    """The job's row of `runner status --json`."""
     proc = run_cli(spool, "status", "--json")
     assert proc.returncode == 0, proc.stderr
-
-    return next(job["state"] for job in json.loads(proc.stdout) if job["id"] == job_id)
+    return next(job for job in json.loads(proc.stdout) if job["id"] == job_id)
 
 
 def test_scheduler_absent_at_start_jobs_wait_then_run(spool, start_daemon, cli_cluster):
@@ -95,7 +95,9 @@ def test_scheduler_absent_at_start_jobs_wait_then_run(spool, start_daemon, cli_c
     wait_until(lambda: events_of(spool, "scheduler_unreachable"), 10, "scheduler_unreachable")
     time.sleep(2)  # a few more tries to connect: the jobs wait, none fails
     assert read_result(spool, "first") is None and read_result(spool, "second") is None
-    assert job_state(spool, "first") == "running"
+    status = job_status(spool, "first")
+    assert status["state"] == "running", status
+    assert "cannot be reached" in status.get("waiting", ""), status
     assert len(events_of(spool, "scheduler_unreachable")) == 1, "said once per outage"
 
     cli_cluster.start()
@@ -140,7 +142,7 @@ def test_whole_cluster_lost_mid_job_the_job_waits_and_resumes(spool, start_daemo
     daemon = running_long_job(spool, start_daemon, cli_cluster, "outage")
     cli_cluster.kill()
     wait_until(lambda: events_of(spool, "scheduler_lost"), 15, "scheduler_lost")
-    time.sleep(1)
+    wait_until(lambda: "waiting" in job_status(spool, "outage"), 5, "status to say why it waits")
     assert read_result(spool, "outage") is None
 
     cli_cluster.start()
