@@ -73,7 +73,7 @@ class DaskBackend(Backend):
         self._post, self._emit = post, emit
         self._inflight: dict[int, Submission] = {}  # the daemon thread's; read by the link thread
         self._tokens = itertools.count(1)
-        self._lock = threading.Lock()  # guards the four below, shared with Dask's threads
+        self._lock = threading.Lock()  # guards the five below, shared with Dask's threads
         self._futures: dict[int, distributed.Future] = {}  # token -> its live future
         self._keys: dict[str, int] = {}  # a live future's key -> its token
         self._started: dict[int, _Started] = {}  # token -> its latest start
@@ -101,7 +101,8 @@ class DaskBackend(Backend):
     def unavailable(self) -> Optional[str]:
         if self._connected.is_set():
             return None
-        return f"the Dask scheduler at {self._address} cannot be reached; the job waits for it"
+        return (f"not connected to the Dask scheduler at {self._address} (the events log "
+                "says why); the job waits for it")
 
     def release(self, settings: PoolSettings) -> None:
         """Nothing to give back: no pool is held for a job."""
@@ -178,8 +179,14 @@ class DaskBackend(Backend):
                     return
                 continue
             said_unreachable = False
-            if self._serve(client):
-                return
+            try:
+                if self._serve(client):
+                    return
+            except Exception:  # the scheduler went mid-call, or a bug: connect anew
+                log.exception("the link to the Dask scheduler at %s failed", self._address)
+                self._lose(client)
+                if self._wait_disconnected(RECONNECT_SECONDS):
+                    return
 
     def _wait_disconnected(self, seconds: float) -> bool:
         """Let `seconds` pass taking commands; True if one was to shut down. Other

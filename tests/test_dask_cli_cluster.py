@@ -97,7 +97,7 @@ def test_scheduler_absent_at_start_jobs_wait_then_run(spool, start_daemon, cli_c
     assert read_result(spool, "first") is None and read_result(spool, "second") is None
     status = job_status(spool, "first")
     assert status["state"] == "running", status
-    assert "cannot be reached" in status.get("waiting", ""), status
+    assert "not connected to the Dask scheduler" in status.get("waiting", ""), status
     assert len(events_of(spool, "scheduler_unreachable")) == 1, "said once per outage"
 
     cli_cluster.start()
