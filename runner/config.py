@@ -144,7 +144,8 @@ CONFIG_TEMPLATE = """\
 # worker threads that this daemon keeps busy.
 # backend: local
 # With backend: dask, name its scheduler (connect_timeout: seconds one try to
-# reach it may take):  dask: {scheduler: "tcp://HOST:8786", connect_timeout: 2.0}
+# reach it may take), e.g. dask: {scheduler: "tcp://HOST:8786", connect_timeout: 2.0}
+# dask: null
 
 # Pool settings for jobs that do not name them.
 # defaults:

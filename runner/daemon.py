@@ -35,12 +35,12 @@ from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHand
 from watchdog.observers import Observer
 
 from . import events
+from .backend import Backend, ChunkFinished, ChunkRaised, WorkerLost, open_backend
 from .chunks import allow_long_integers
 from .config import Config
 from .errors import JobError, SpoolError
 from .job import Job, JobState, peek_job_id
 from .jobfile import load_job
-from .backend import Backend, ChunkFinished, ChunkRaised, WorkerLost, open_backend
 from .results import Outcome, commit_result, queued_at
 from .run import JobRun
 from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool

@@ -16,12 +16,12 @@ import time
 from typing import Optional
 
 from . import events
+from .backend import Backend, Submission
 from .checkpoint import Checkpoint
 from .chunks import Chunk, plan_chunks
 from .config import Config
 from .errors import JobError
 from .job import Job, JobState
-from .backend import Backend, Submission
 from .results import Outcome, commit_result, queued_at
 from .spool import CANCEL_FILE, PROGRESS_FILE, JobDir, Spool
 from .tasks.primes import BadNumberLine
