@@ -3,6 +3,8 @@ numbers file travels as; no cluster needed."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,13 @@ def test_a_numbers_file_chunk_as_bytes_gives_the_same_primes(tmp_path):
         assert run_task(carried) == run_task(chunk.payload)
         primes += run_task(carried)[2]
     assert [int(p) for p in primes.split()] == reference_primes(numbers)
+
+
+def test_the_local_backend_never_imports_distributed():
+    probe = ("import sys, runner.cli, runner.daemon, runner.backend; "
+             "from runner.config import Config; "
+             "runner.backend.open_backend(Config(), lambda m: None, lambda *a, **k: None).shutdown(); "
+             "print('distributed' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
