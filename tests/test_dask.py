@@ -63,6 +63,9 @@ def test_inline_file_and_range_jobs_give_the_reference_primes(dask_spool, start_
                                   "pool": {"chunksize": 1500}})
     drop_job(spool, "range.yaml", {"id": "range", "range": {"start": 0, "stop": 300_000},
                                    "pool": {"chunksize": 40_000, "ordered": False}})
+    (spool.root / "bad.numbers").write_text("7\n11\n" * 500 + "12a\n")
+    drop_job(spool, "bad.yaml", {"id": "bad", "numbers_file": "bad.numbers",
+                                 "pool": {"chunksize": 100}})
 
     book = wait_for_result(spool, "book", timeout=30)
     assert book["state"] == "done", (book, daemon.log())
@@ -77,6 +80,10 @@ def test_inline_file_and_range_jobs_give_the_reference_primes(dask_spool, start_
     ranged = wait_for_result(spool, "range", timeout=30)
     assert ranged["state"] == "done", (ranged, daemon.log())
     assert sorted(result_primes(spool, ranged)) == sieve(300_000)
+    # a bad line, found by a worker on the cluster, fails the job naming it
+    bad = wait_for_result(spool, "bad", timeout=30)
+    assert bad["state"] == "failed", (bad, daemon.log())
+    assert bad["error"]["line"] == 1001 and "'12a'" in bad["error"]["message"], bad["error"]
     assert events_of(spool, "scheduler_connected"), daemon.log()
     assert daemon.stop() == 0
 
