@@ -33,6 +33,7 @@ import pickle
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Optional
 
@@ -247,10 +248,14 @@ class DaskBackend(Backend):
             self._post(ChunkRaised(token, error))
             return
         blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-        future = client.submit(compute_chunk, submission.chunk.index, blob, pure=False)
+        # A key unique to this submission, as pure=False would give, so that equal chunks
+        # are never merged; made here so that it is known before the chunk can start.
+        key = f"runner-chunk-{submission.chunk.index}-{uuid.uuid4().hex}"
+        with self._lock:
+            self._keys[key] = token
+        future = client.submit(compute_chunk, submission.chunk.index, blob, key=key)
         with self._lock:
             self._futures[token] = future
-            self._keys[future.key] = token
         future.add_done_callback(self._chunk_done)
 
     def _cancel(self, client: distributed.Client, tokens: list[int]) -> None:
