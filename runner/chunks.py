@@ -73,12 +73,29 @@ class FilePayload:
 
 
 @dataclass(frozen=True)
+class TextPayload:
+    """A numbers file's byte range, read in: for a worker that cannot see the file."""
+
+    text: bytes
+    first_line: int
+    max_bits: int
+
+
+@dataclass(frozen=True)
 class RangePayload:
     start: int
     stop: int
 
 
-Payload = Union[NumbersPayload, FilePayload, RangePayload]
+Payload = Union[NumbersPayload, FilePayload, TextPayload, RangePayload]
+
+
+def read_lines(payload: FilePayload) -> TextPayload:
+    """The lines a FilePayload names, as they are in the file."""
+    with open(payload.path, "rb") as handle:
+        handle.seek(payload.start_byte)
+        text = handle.read(payload.stop_byte - payload.start_byte)
+    return TextPayload(text, payload.first_line, payload.max_bits)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ so it works whether or not a daemon is running (and from any process).
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import time
 from pathlib import Path
@@ -135,7 +134,7 @@ def _summary(info: JobInfo) -> dict:
     priority = progress.get("priority")
     if priority is None and running:  # started less than a progress period ago
         priority = (JobDir(info.path).read_json(SPEC_FILE) or {}).get("priority", 0)
-    return {
+    summary = {
         "id": info.id,
         "state": info.state.value,
         "priority": priority or 0,
@@ -146,6 +145,9 @@ def _summary(info: JobInfo) -> dict:
         "eta": progress.get("eta") if running else None,
         "elapsed": round(end - started, 3) if started else None,
     }
+    if progress.get("waiting"):  # why a running job makes no progress (its backend is away)
+        summary["waiting"] = progress["waiting"]
+    return summary
 
 
 def inspect(spool: Spool, job_id: str) -> dict:

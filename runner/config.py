@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -54,6 +54,13 @@ class Limits(_Strict):
     retries: int = Field(default=100, ge=0)
 
 
+class DaskSettings(_Strict):
+    """Where the Dask cluster is, for `backend: dask`."""
+
+    scheduler: str = Field(pattern=r"^(tcp|tls|ws|wss|inproc|ucx)://.+")  # e.g. tcp://10.0.0.5:8786
+    connect_timeout: float = Field(default=2.0, gt=0)  # seconds one try to reach it may take
+
+
 class Config(_Strict):
     """Everything config.yaml can say."""
 
@@ -69,8 +76,16 @@ class Config(_Strict):
     fsync_seconds: float = Field(default=1.0, ge=0)
     inline_primes_max: int = Field(default=100, ge=0)
     metrics_port: Optional[int] = Field(default=None, ge=1, le=65535)  # None: no metrics
+    backend: Literal["local", "dask"] = "local"
+    dask: Optional[DaskSettings] = None
     defaults: JobDefaults = JobDefaults()
     limits: Limits = Limits()
+
+    @model_validator(mode="after")
+    def _dask_needs_its_scheduler(self) -> "Config":
+        if self.backend == "dask" and self.dask is None:
+            raise ValueError("backend: dask needs `dask: {scheduler: tcp://HOST:PORT}`")
+        return self
 
     @property
     def total_processes(self) -> int:
@@ -147,6 +162,15 @@ CONFIG_TEMPLATE = """\
 # The daemon serves Prometheus metrics at http://127.0.0.1:<port>/metrics when
 # this names a port, e.g. 9464 (null: no metrics).
 # metrics_port: null
+
+# Where chunks run: local (this machine's pools, no server) or dask (a Dask
+# distributed cluster; pip install 'runner[dask]'; the README's section
+# "Beyond one machine" tells how). With dask, max_processes is the cluster's
+# worker threads that this daemon keeps busy.
+# backend: local
+# With backend: dask, name its scheduler (connect_timeout: seconds one try to
+# reach it may take), e.g. dask: {scheduler: "tcp://HOST:8786", connect_timeout: 2.0}
+# dask: null
 
 # Pool settings for jobs that do not name them.
 # defaults:

@@ -35,12 +35,12 @@ from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHand
 from watchdog.observers import Observer
 
 from . import events
+from .backend import Backend, ChunkFinished, ChunkRaised, WorkerLost, open_backend
 from .chunks import allow_long_integers
 from .config import Config
 from .errors import JobError, SpoolError
 from .job import Job, JobState, peek_job_id
 from .jobfile import load_job
-from .pools import ChunkFinished, ChunkRaised, PoolManager, WorkerLost
 from .results import Outcome, commit_result, queued_at
 from .run import JobRun
 from .spool import JOB_FILE, SPEC_FILE, JobDir, QueuedFile, Spool
@@ -129,7 +129,7 @@ class Daemon:
         self._queue_was_empty = False  # as of the last rescan: what --drain waits for
         self._stopping = False
         self._last_rescan = self._last_tick = self._last_prune = 0.0
-        self._manager: Optional[PoolManager] = None
+        self._manager: Optional[Backend] = None
         self._emit = spool.events.emit
 
     # called from other threads
@@ -158,7 +158,7 @@ class Daemon:
             from .metrics import serve_metrics  # prometheus_client: only when asked for
 
             metrics = serve_metrics(self.spool, self.config.metrics_port)
-        self._manager = PoolManager(self.config, self.post, self._emit)
+        self._manager = open_backend(self.config, self.post, self._emit)
         observer = Observer()
         observer.schedule(_JobsWatcher(self.spool.jobs, self), str(self.spool.jobs), recursive=False)
         observer.start()

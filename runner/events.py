@@ -54,6 +54,10 @@ WORKER_STOPPED = "worker_stopped"      # a worker stopped: its chunk's job ended
 POOL_STARTED = "pool_started"
 POOL_RECYCLED = "pool_recycled"        # a pool that may be wedged was replaced by a new one
 POOL_STOPPED = "pool_stopped"          # idle too long, or the daemon stopped
+SCHEDULER_UNREACHABLE = "scheduler_unreachable"  # backend dask: cannot reach it; jobs wait
+SCHEDULER_CONNECTED = "scheduler_connected"      # backend dask: reached (again); jobs go on
+SCHEDULER_LOST = "scheduler_lost"      # backend dask: connection lost; its chunks run again later
+CHUNK_RERUN = "chunk_rerun"            # backend dask: the cluster ran a chunk again (worker lost)
 DAEMON_STARTED = "daemon_started"
 DAEMON_STOPPED = "daemon_stopped"
 

@@ -307,6 +307,13 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
     return f"{name}: {error['msg']}", "see the job file format in the README"
 
 
+def _cluster_pool(processes: int) -> PoolSettings:
+    """A job's pool on a Dask cluster. Its workers are started by `dask worker` and live
+    as it says (`--lifetime`, the nanny's memory limits): the job's start_method and
+    maxtasksperchild are accepted, so the same job files run, and not used."""
+    return PoolSettings(processes=processes, maxtasksperchild=None, start_method="dask worker")
+
+
 def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> Job:
     limits, defaults = config.limits, config.defaults
     if fields.id is not None and not JOB_ID_PATTERN.fullmatch(fields.id):
@@ -334,7 +341,7 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
             processes=processes,
             maxtasksperchild=fields.pool.maxtasksperchild or defaults.maxtasksperchild,
             start_method=fields.pool.start_method or defaults.start_method,
-        ),
+        ) if config.backend == "local" else _cluster_pool(processes),
         chunksize=chunksize,
         ordered=defaults.ordered if fields.pool.ordered is None else fields.pool.ordered,
         timeout=timeout,

@@ -34,11 +34,12 @@ import secrets
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, Listener, wait
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from . import events, worker
+from .backend import Backend, ChunkFinished, ChunkRaised, Submission, WorkerLost
 from .config import Config
 from .job import PoolSettings
 
@@ -49,42 +50,6 @@ ABORT_ESCALATE_SECONDS = 0.5  # a worker told to stop that still computes then i
 UNWANTED_GRACE_SECONDS = 0.2
 POOL_STOP_SECONDS = 5.0
 REAP_WAIT_SECONDS = 0.5
-
-
-# -- messages to the daemon's thread ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChunkFinished:
-    token: int
-    result: Any
-
-
-@dataclass(frozen=True)
-class ChunkRaised:
-    token: int
-    error: BaseException
-
-
-@dataclass(frozen=True)
-class WorkerLost:
-    pool_id: int
-    pid: int
-    holding: Optional[int]  # the chunk token it held, or None if it was between chunks
-    chunks_ended: int
-
-
-@dataclass
-class Submission:
-    """A chunk handed to a pool: who asked (`owner`), what, and which try this is."""
-
-    owner: Any
-    chunk: Any
-    attempt: int
-    pool: "SupervisedPool"
-    timeout: float
-    timed_out: bool = False
-    submitted_at: float = field(default_factory=time.monotonic)
 
 
 # -- the supervisor ----------------------------------------------------------------
@@ -258,8 +223,9 @@ def describe_exit(code: Optional[int]) -> str:
     return f"exit code {code}"
 
 
-class PoolManager:
-    """Every pool of one daemon, the process cap across them, and the chunks in flight."""
+class PoolManager(Backend):
+    """The local backend: every pool of one daemon, the process cap across them, and the
+    chunks in flight."""
 
     def __init__(self, config: Config, post: Callable[[object], None], emit: Callable[..., None]):
         self._config, self._post, self._emit = config, post, emit
@@ -380,6 +346,10 @@ class PoolManager:
                 self.submit(new.settings, submission.owner, submission.chunk, submission.attempt,
                             submission.timeout)
         old.stop(wedged=True)
+
+    def unavailable(self) -> Optional[str]:
+        """None: local pools need nothing that could be away."""
+        return None
 
     def tick(self) -> None:
         """Enforce chunk timeouts, stop chunks nobody wants, SIGKILL workers that ignored

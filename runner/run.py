@@ -19,12 +19,12 @@ from collections import deque
 from typing import Optional
 
 from . import events
+from .backend import Backend, Submission
 from .checkpoint import Checkpoint
 from .chunks import Chunk, plan_chunks
 from .config import Config
 from .errors import JobError
 from .job import Job, JobState
-from .pools import PoolManager, Submission
 from .results import Outcome, commit_result, queued_at
 from .spool import CANCEL_FILE, PROGRESS_FILE, JobDir, Spool
 from .tasks.primes import BadNumberLine
@@ -39,7 +39,7 @@ class JobRun:
     """Runs `job`, whose folder `jobdir` this process has locked."""
 
     def __init__(self, spool: Spool, jobdir: JobDir, job: Job, config: Config,
-                 manager: PoolManager):
+                 manager: Backend):
         self.spool, self.jobdir, self.job = spool, jobdir, job
         self._config, self._manager = config, manager
         self.started_at = _started_at(jobdir)
@@ -65,6 +65,7 @@ class JobRun:
         if not self._has_pool:
             self._has_pool = self._manager.acquire(self.job.pool)
             if not self._has_pool:
+                self.write_progress()
                 return
         self._submit_due_retries()
         while not self._exhausted and self._held() < self._window:
@@ -241,6 +242,9 @@ class JobRun:
                     "rate": round(rate, 1), "eta": round((total - tested) / rate, 1) if rate else None,
                     "priority": self.job.priority,
                     "started": self.started_at, "updated": time.time()}
+        waiting = self._manager.unavailable()
+        if waiting is not None:
+            progress["waiting"] = waiting
         self.spool.write_atomically(self.jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(),
                                     durable=False)
 

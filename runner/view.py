@@ -27,7 +27,8 @@ _HEADER = ("ID", "STATE", "PRIORITY", "PROGRESS", "PRIMES", "RATE", "ETA", "ELAP
 
 
 def _row(job: dict) -> tuple[str, ...]:
-    return (job["id"], job["state"], str(job.get("priority", 0)), _progress(job),
+    state = "waiting" if job.get("waiting") else job["state"]  # running, but its backend is away
+    return (job["id"], state, str(job.get("priority", 0)), _progress(job),
             str(job["primes"]), _rate(job), _seconds(job.get("eta")), _seconds(job.get("elapsed")))
 
 
@@ -52,8 +53,9 @@ def status_table(jobs: list[dict]):
 
 
 def print_status(jobs: list[dict]) -> None:
-    """One row a job: id, state, priority, progress (with a bar on a terminal), primes
-    found, rate (numbers/s), ETA and elapsed time."""
+    """One row a job: id, state (`waiting` for a running job whose backend is away),
+    priority, progress (with a bar on a terminal), primes found, rate (numbers/s), ETA
+    and elapsed time."""
     if not sys.stdout.isatty():
         print(status_lines(jobs))
         return

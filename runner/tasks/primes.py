@@ -23,7 +23,7 @@ import gmpy2
 import numpy as np
 
 from ..chunks import (INT_STR_SAFE_DIGITS, FilePayload, NumbersPayload, Payload, RangePayload,
-                      max_decimal_digits, only_digit_lines, parse_decimal)
+                      TextPayload, max_decimal_digits, only_digit_lines, parse_decimal, read_lines)
 from .sieve import format_lines, primes_in_range
 
 _DECIMAL = re.compile(rb"[0-9]+")
@@ -55,7 +55,7 @@ def test_chunk(payload: Payload) -> tuple[int, int, bytes]:
     elif isinstance(payload, NumbersPayload):
         numbers = payload.numbers
     else:
-        numbers = _read_numbers(payload)
+        numbers = _parse_numbers(read_lines(payload) if isinstance(payload, FilePayload) else payload)
     primes = primes_among(numbers)
     text = "".join(f"{p}\n" for p in primes).encode()
     return len(numbers), len(primes), text
@@ -74,10 +74,8 @@ def primes_among(numbers: Sequence[int]) -> list[int]:
     return [n for n in array[keep].tolist() if gmpy2.is_prime(n, _BPSW_ONLY)]
 
 
-def _read_numbers(payload: FilePayload) -> list[int]:
-    with open(payload.path, "rb") as handle:
-        handle.seek(payload.start_byte)
-        data = handle.read(payload.stop_byte - payload.start_byte)
+def _parse_numbers(payload: TextPayload) -> list[int]:
+    data = payload.text
     if only_digit_lines(data):
         tokens = data.split()
         longest = max(map(len, tokens), default=0)
@@ -86,7 +84,7 @@ def _read_numbers(payload: FilePayload) -> list[int]:
     return _read_numbers_line_by_line(data, payload)
 
 
-def _read_numbers_line_by_line(data: bytes, payload: FilePayload) -> list[int]:
+def _read_numbers_line_by_line(data: bytes, payload: TextPayload) -> list[int]:
     numbers = []
     over_limit = f"over limits.number_bits = {payload.max_bits}"
     for line_number, raw in enumerate(data.split(b"\n"), start=payload.first_line):
