@@ -99,9 +99,8 @@ def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], fields: Optional[di
 
 
 def _queue(spool: Spool, job_id: str, data: bytes, source: str, **details: Any) -> str:
-    queued = spool.enqueue(f"{job_id}.yaml", data)
-    spool.events.emit(events.SUBMITTED, job_id, source=source, file=f"jobs/{queued.name}",
-                      **details)
+    spool.enqueue(f"{job_id}.yaml", data, lambda queued: spool.events.emit(
+        events.SUBMITTED, job_id, source=source, file=f"jobs/{queued.name}", **details))
     return job_id
 
 

@@ -37,7 +37,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import yaml
 
@@ -230,8 +230,11 @@ class Spool:
         peeked[name] = (identity, fields)
         return QueuedFile(self.jobs / name, *fields, info.st_mtime)
 
-    def enqueue(self, name: str, data: bytes) -> Path:
-        """Put a job file into jobs/ whole, under a name not yet taken there."""
+    def enqueue(self, name: str, data: bytes,
+                on_queued: Optional[Callable[[Path], None]] = None) -> Path:
+        """Put a job file into jobs/ whole, under a name not yet taken there. `on_queued`
+        gets its path once it is durably in jobs/ and before the daemon is told it is
+        whole, so what it logs comes before anything a daemon logs of the job."""
         stem, suffix = os.path.splitext(name)
         temp = self.jobs / f".{uuid.uuid4().hex}.tmp"
         with open(temp, "wb") as handle:
@@ -246,6 +249,8 @@ class Spool:
                 continue
             os.unlink(temp)
             fsync_dir(self.jobs)
+            if on_queued is not None:
+                on_queued(dest)
             # A link shows up as a bare "created" event, like a file just opened for
             # writing; a close-after-write event tells the daemon this one is whole.
             open(dest, "ab").close()
