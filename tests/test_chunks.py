@@ -345,6 +345,19 @@ def test_file_payload_near_the_fast_parser_edges(tmp_path, numbers, newline_at_e
     assert run_chunk(FilePayload(str(path), 0, len(content), 1, 4096)) == expected(numbers)
 
 
+def test_file_payload_filter_keeps_small_primes_and_drops_their_multiples(tmp_path):
+    """The numpy filter by the primes below 128: they themselves are prime, their
+    multiples (up to near 2^64) are not, and their neighbours are left to the exact test."""
+    small = [p for p in range(128) if SMALL_PRIME[p]]
+    big = [2**61 - 1, 2**64 - 59, 4294967291]
+    numbers = small + [p * q for p in small for q in big if p * q < 2**64 - 1]
+    numbers += [n + d for n in numbers[-40:] for d in (-2, 2)]
+    content = b"".join(b"%d\n" % n for n in numbers)
+    path = tmp_path / "n.txt"
+    path.write_bytes(content)
+    assert run_chunk(FilePayload(str(path), 0, len(content), 1, 4096)) == expected(numbers)
+
+
 def test_file_payload_with_leading_zeros(tmp_path):
     content = b"0007\n" + b"0" * 30 + b"18446744073709551557\n0\n"
     path = tmp_path / "n.txt"

@@ -19,6 +19,7 @@ alone would pass a composite with probability at most 1/4.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Optional, Sequence, Union
 
@@ -33,9 +34,31 @@ _DECIMAL = re.compile(rb"[0-9]+")
 _U64_LIMIT = 1 << 64
 _U64_MAX = _U64_LIMIT - 1
 _BPSW_ONLY = 24  # reps for gmpy2.is_prime: Baillie-PSW and no Miller-Rabin round
-# Odd primes below 64: a vectorised pass drops their multiples (about 3 numbers in 4
-# of random odd ones) before the exact test, which costs a Python call per number.
-_SIEVING_PRIMES = np.array([p for p in range(3, 64) if gmpy2.is_prime(p)], dtype=np.uint64)
+# The odd primes below this are filtered out in numpy (their multiples: about 4 numbers
+# in 5 of random odd ones) before the exact test, which costs a Python call per number.
+_FILTER_PRIMES_BELOW = 128
+_FILTER_MODULUS_MAX = 1 << 20  # each group's table of residues: at most 1 MiB
+
+
+def _coprime_tables() -> list[tuple[np.uint64, np.ndarray]]:
+    """The filter primes in groups, each as (m, the product of the group; a table telling
+    for each residue r < m whether r, so n with n % m == r, has no prime of the group):
+    one 64-bit division per group rather than per prime."""
+    groups: list[list[int]] = [[]]
+    for p in (p for p in range(3, _FILTER_PRIMES_BELOW) if gmpy2.is_prime(p)):
+        if math.prod(groups[-1]) * p > _FILTER_MODULUS_MAX:
+            groups.append([])
+        groups[-1].append(p)
+    tables = []
+    for group in groups:
+        coprime = np.ones(math.prod(group), dtype=bool)
+        for p in group:
+            coprime[::p] = False
+        tables.append((np.uint64(len(coprime)), coprime))
+    return tables
+
+
+_COPRIME_TABLES = _coprime_tables()
 
 
 class BadNumberLine(ValueError):
@@ -77,12 +100,14 @@ def primes_among(numbers: Sequence[int]) -> list[int]:
 
 def primes_among_u64(array: np.ndarray) -> np.ndarray:
     """The primes among the uint64 `array`, in their order, as uint64."""
-    keep = np.isin(array, _SIEVING_PRIMES) | (array == 2)
-    survivors = (array & np.uint64(1)).astype(bool)
-    for p in _SIEVING_PRIMES:
-        survivors &= (array % p) != 0
-    keep |= survivors
-    candidates = array[keep]
+    big = array >= np.uint64(_FILTER_PRIMES_BELOW)
+    index = np.flatnonzero(big & (array & np.uint64(1)).astype(bool))  # odd, to be filtered
+    values = array[index]
+    for modulus, coprime in _COPRIME_TABLES:  # each pass on the survivors of the last
+        keep = coprime[values % modulus]
+        index, values = index[keep], values[keep]
+    small = np.flatnonzero(~big)  # the filter would drop the small primes themselves
+    candidates = array[np.sort(np.concatenate((index, small)))] if len(small) else values
     prime = np.fromiter((gmpy2.is_prime(n, _BPSW_ONLY) for n in candidates.tolist()),
                         dtype=bool, count=len(candidates))
     return candidates[prime]
