@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Optional, Union
 
 import gmpy2
 import numpy as np
@@ -34,18 +34,23 @@ _NEWLINE_BYTE = ord("\n")
 INT_STR_SAFE_DIGITS = 4000  # int() refuses strings past 4300 digits (CVE-2020-10735)
 
 
-def only_digit_lines(text: bytes) -> bool:
-    """Whether every line of `text` is digits (a C-speed check, no Python per line)."""
+def count_digit_lines(text: bytes) -> Optional[int]:
+    """How many lines `text` has if every one is digits, else None (a C-speed check, no
+    Python per line)."""
     if text.translate(None, _DIGITS_AND_NEWLINES):
-        return False
+        return None
+    ends_open = not text.endswith(b"\n") and len(text) > 0  # a last line without newline
     if b"\r" in text:  # rare: each \r must then end a line, just before its \n
-        return (b"\n\n" not in text and b"\n\r" not in text
-                and not text.startswith((b"\n", b"\r"))
-                and text.count(b"\r") == text.count(b"\r\n"))
+        clean = (b"\n\n" not in text and b"\n\r" not in text
+                 and not text.startswith((b"\n", b"\r"))
+                 and text.count(b"\r") == text.count(b"\r\n"))
+        return text.count(b"\n") + ends_open if clean else None
     # no blank line: two newlines side by side, or one first (numpy: bytes.find is slow
     # for a two-byte pattern whose first byte is every twentieth)
     newline = np.frombuffer(text, dtype=np.uint8) == _NEWLINE_BYTE
-    return not len(text) or not (newline[0] or (newline[1:] & newline[:-1]).any())
+    if len(text) and (newline[0] or (newline[1:] & newline[:-1]).any()):
+        return None
+    return int(np.count_nonzero(newline)) + ends_open
 
 
 def allow_long_integers() -> None:
@@ -121,18 +126,17 @@ def count_numbers_in_file(path: Path) -> int:
         while block := handle.read(READ_BLOCK_BYTES):
             while b"\n" not in block and (more := handle.read(READ_BLOCK_BYTES)):
                 block += more  # a line longer than a block: read it whole
-            cut = block.rfind(b"\n") + 1
-            if cut and cut < len(block):  # the last line may go on: the next read starts it
-                handle.seek(cut - len(block), os.SEEK_CUR)
-                block = block[:cut]
             count += _count_number_lines(block)
+            tail = len(block) - block.rfind(b"\n") - 1  # a last line that may go on
+            if 0 < tail < len(block):  # the next read starts it again: not counted here
+                handle.seek(-tail, os.SEEK_CUR)
+                count -= _count_number_lines(block[-tail:])
     return count
 
 
 def _count_number_lines(text: bytes) -> int:
-    if only_digit_lines(text):  # the common case, a number on every line: count fast
-        return text.count(b"\n") + (1 if text and not text.endswith(b"\n") else 0)
-    return len(_NUMBER_LINE.findall(text))
+    count = count_digit_lines(text)  # the common case, a number on every line: count fast
+    return len(_NUMBER_LINE.findall(text)) if count is None else count
 
 
 def plan_chunks(job: Job, root: Path, max_bits: int) -> Iterator[Chunk]:

@@ -27,7 +27,7 @@ import gmpy2
 import numpy as np
 
 from ..chunks import (INT_STR_SAFE_DIGITS, FilePayload, NumbersPayload, Payload, RangePayload,
-                      max_decimal_digits, only_digit_lines, parse_decimal)
+                      count_digit_lines, max_decimal_digits, parse_decimal)
 from .sieve import format_lines, primes_in_range
 
 _DECIMAL = re.compile(rb"[0-9]+")
@@ -119,8 +119,9 @@ def _read_numbers(payload: FilePayload) -> Union[np.ndarray, list[int]]:
     with open(payload.path, "rb") as handle:
         handle.seek(payload.start_byte)
         data = handle.read(payload.stop_byte - payload.start_byte)
-    if only_digit_lines(data):
-        array = _parse_u64_lines(data, payload.max_bits)
+    lines = count_digit_lines(data)
+    if lines is not None:
+        array = _parse_u64_lines(data, lines, payload.max_bits)
         if array is not None:
             return array
         tokens = data.split()
@@ -130,15 +131,16 @@ def _read_numbers(payload: FilePayload) -> Union[np.ndarray, list[int]]:
     return _read_numbers_line_by_line(data, payload)
 
 
-def _parse_u64_lines(data: bytes, max_bits: int) -> Optional[np.ndarray]:
-    """The numbers of `data` (lines of digits only, as `only_digit_lines` checked) parsed in
-    C by numpy, or None when the fast path cannot vouch for them: a carriage return, or a
-    number at or over 2^64 - 1 (numpy's parser saturates there, so the result would be
-    ambiguous), or over `max_bits` (the caller's line-by-line path then says which line)."""
+def _parse_u64_lines(data: bytes, lines: int, max_bits: int) -> Optional[np.ndarray]:
+    """The numbers of `data` (`lines` lines of digits only, as `count_digit_lines` found)
+    parsed in C by numpy, or None when the fast path cannot vouch for them: a carriage
+    return, or a number at or over 2^64 - 1 (numpy's parser saturates there, so the result
+    would be ambiguous), or over `max_bits` (the caller's line-by-line path then says
+    which line)."""
     if b"\r" in data or not data:
         return None
     array = np.fromstring(data, dtype=np.uint64, sep="\n")
-    if len(array) != data.count(b"\n") + (not data.endswith(b"\n")):
+    if len(array) != lines:
         return None
     top = int(array.max())
     if top == _U64_MAX or top.bit_length() > max_bits:
