@@ -41,6 +41,7 @@ from typing import Iterator, Optional
 
 import yaml
 
+from .checkpoint import SPILL_SUFFIX
 from .errors import SpoolError
 from .events import EVENTS_FILE, EventLog, Events
 from .job import JOB_ID_PATTERN, JOB_SUFFIXES, JobState, peek_job_id
@@ -313,6 +314,8 @@ class Spool:
 
     def _archive(self, jobdir: JobDir, state: JobState) -> None:
         jobdir.file(INPUT_FILE).unlink(missing_ok=True)  # finished: the copy is not needed
+        for spilled in jobdir.path.glob(f"*{SPILL_SUFFIX}"):  # chunks nobody waits for now
+            spilled.unlink(missing_ok=True)
         dest = self.place(state) / jobdir.id
         if dest.exists():  # left by a crash between rename and rmtree of an older try
             shutil.rmtree(dest)
