@@ -62,8 +62,6 @@ class Checkpoint:
         self._prefix = 0  # chunks 0 .. prefix-1 are done
         self._extra: set[int] = set()  # done chunks past the prefix (completion order)
         self.offset, journal_bytes = self._recover()
-        for stale in folder.glob(f"*{SPILL_SUFFIX}"):
-            stale.unlink()
         # not opened to append: os.copy_file_range cannot write to an O_APPEND file
         self._output = open(os.open(self.output_path, os.O_WRONLY | os.O_CREAT, 0o644), "wb")
         self._output.truncate(self.offset)
@@ -81,6 +79,9 @@ class Checkpoint:
                 journal = handle.read()
         except FileNotFoundError:
             return 0, 0
+        for name in os.listdir(self._journal_path.parent):  # a crash's: their chunks run again
+            if name.endswith(SPILL_SUFFIX):
+                os.unlink(self._journal_path.parent / name)
         offset = kept = 0
         in_flight: set[int] = set()
         for line in journal.split(b"\n")[:-1]:  # the part after the last newline is torn
