@@ -1,29 +1,27 @@
 """Ranges: a range job on a warm daemon, against primesieve listing and writing the same primes.
 
-    python bench/ranges.py [--start 10**12] [--width 3*10**7] [--chunksize 10**6] [--rounds 5]
+    python bench/ranges.py [--start 10**12] [--width 3*10**7] [--chunksize N] [--rounds 5]
 
 Each round times, side by side: (a) the runner end to end, a range job dropped into
-jobs/ of a daemon that is already running (2 processes, the given chunksize; above
-10**6 the spool's limits.chunksize is raised to it) until outbox/<id>.yaml exists,
-which is after its primes file is complete (checked against the reference, byte for
-byte); (b) the reference: primesieve (`primesieve.numpy.primes`) listing the same
-primes, then writing them to a file, one a line, with the runner's vectorised
-formatter (the fastest writer at hand; the time with "\\n".join(map(str, ...)) is
-printed beside it). Prints medians and the ratio.
+jobs/ of a daemon that is already running (2 processes; the job names no chunksize,
+so the runner picks it, unless --chunksize is given: above 10**6 the spool's
+limits.chunksize is raised to it) until outbox/<id>.yaml exists, which is after its
+primes file is complete (checked against the reference, byte for byte); (b) the
+reference: the `primesieve` command (Debian's package of that name, `apt-get install
+primesieve`) printing the same primes into a file, one a line
+(`primesieve START STOP-1 --print > file`). Prints medians and the ratio.
 
-primesieve is a benchmark tool, not a dependency: it needs Debian's libprimesieve-dev
-and `pip install primesieve`. Its 2.3.4 sdist ships Cython output that does not build
-against numpy 2, so pip installs it without `primesieve.numpy`; regenerating
-primesieve/numpy/_numpy.cpp from the project's _numpy.pyx with a current Cython
-(NPY_ARRAY_OWNDATA for np.NPY_OWNDATA) restores it. Without `primesieve.numpy` the
-reference is a plain numpy sieve, and the output says so.
+Without the `primesieve` command the reference is a plain numpy sieve listing the
+primes and the runner's vectorised formatter writing them, and the output says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -34,10 +32,7 @@ import yaml
 from common import drop_and_wait, running_daemon
 from runner.tasks.sieve import format_lines
 
-try:
-    import primesieve.numpy as primesieve_numpy
-except ImportError:
-    primesieve_numpy = None
+PRIMESIEVE = shutil.which("primesieve")
 
 
 def plain_numpy_primes(start: int, stop: int) -> np.ndarray:
@@ -64,64 +59,60 @@ def integer(text: str) -> int:
     return value
 
 
-def list_primes(start: int, stop: int) -> np.ndarray:
-    if primesieve_numpy is not None:
-        return primesieve_numpy.primes(start, stop - 1).astype(np.uint64)  # stop included
-    return plain_numpy_primes(start, stop)
-
-
-def time_reference(start: int, stop: int, out: Path, vectorised: bool) -> tuple[float, float]:
-    """Seconds to list the primes of [start, stop), and to list and write them to `out`."""
+def time_primesieve(start: int, stop: int, out: Path) -> float:
+    """Seconds for the primesieve command to print the primes of [start, stop) to `out`."""
     began = time.perf_counter()
-    primes = list_primes(start, stop)
-    listed = time.perf_counter()
-    if vectorised:
-        text = format_lines(primes)
-    else:
-        text = ("\n".join(map(str, primes.tolist())) + "\n").encode() if len(primes) else b""
     with open(out, "wb") as handle:
-        handle.write(text)
-    return listed - began, time.perf_counter() - began
+        subprocess.run([PRIMESIEVE, str(start), str(stop - 1), "--print"], stdout=handle,
+                       check=True)
+    return time.perf_counter() - began
+
+
+def time_numpy(start: int, stop: int, out: Path) -> float:
+    """Seconds to list the primes of [start, stop) with a plain numpy sieve and write them
+    with the runner's vectorised formatter."""
+    began = time.perf_counter()
+    out.write_bytes(format_lines(plain_numpy_primes(start, stop)))
+    return time.perf_counter() - began
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--start", type=integer, default=10**12)
     parser.add_argument("--width", type=integer, default=3 * 10**7)
-    parser.add_argument("--chunksize", type=integer, default=10**6)
+    parser.add_argument("--chunksize", type=integer, default=None,
+                        help="the job's chunksize (default: none named, the runner picks)")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     start, stop = args.start, args.start + args.width
-    job = (f"range: {{start: {start}, stop: {stop}}}\n"
-           f"pool: {{chunksize: {args.chunksize}, processes: 2}}\n")
+    job = f"range: {{start: {start}, stop: {stop}}}\npool: {{processes: 2}}\n"
     config = "inline_primes_max: 0\n"  # a primes file, however few the primes
-    if args.chunksize > 10**6:
-        config += f"limits:\n  chunksize: {args.chunksize}\n"
-    reference = "primesieve" if primesieve_numpy is not None else "plain numpy sieve (no primesieve)"
-    ours, listing, theirs, theirs_join = [], [], [], []
+    if args.chunksize is not None:
+        job = job.replace("processes: 2", f"processes: 2, chunksize: {args.chunksize}")
+        if args.chunksize > 10**6:
+            config += f"limits:\n  chunksize: {args.chunksize}\n"
+    reference = "primesieve --print" if PRIMESIEVE else "plain numpy sieve + vectorised writer"
+    ours, theirs = [], []
     with tempfile.TemporaryDirectory() as tmp, running_daemon(config) as (root, _):
         out = Path(tmp) / "reference.primes"
         drop_and_wait(root, "warm", "range: {start: 0, stop: 100000}\npool: {processes: 2}\n")
         time.sleep(0.5)
         for k in range(args.rounds):
-            listed, written = time_reference(start, stop, out, vectorised=True)
-            listing.append(listed)
-            theirs.append(written)
-            theirs_join.append(time_reference(start, stop, Path(tmp) / "join.primes", False)[1])
+            theirs.append(time_primesieve(start, stop, out) if PRIMESIEVE
+                          else time_numpy(start, stop, out))
             ours.append(drop_and_wait(root, f"range-{k}", job))
             result = yaml.safe_load((root / "outbox" / f"range-{k}.yaml").read_text())
             assert result["state"] == "done", result
             got = (root / "outbox" / f"range-{k}.primes").read_bytes()
             assert got == out.read_bytes(), "the runner's primes differ from the reference's"
+        chunksize = result["settings"]["chunksize"]
         count = got.count(b"\n")
-    r, listed, t, j = (statistics.median(x) for x in (ours, listing, theirs, theirs_join))
+    r, t = statistics.median(ours), statistics.median(theirs)
     print(f"[{start}, {stop}): {count} primes; {args.rounds} rounds, medians:")
-    print(f"  runner, range job on a warm daemon (2 processes, chunksize {args.chunksize}), "
-          f"drop -> result: {r:.3f} s")
-    print(f"  {reference}, list + write (vectorised formatter): {t:.3f} s "
-          f"(listing alone {listed:.3f} s)")
-    print(f"  {reference}, list + write (\"\\n\".join(map(str, ...))): {j:.3f} s")
-    print(f"  ratio runner / {reference.split()[0]} (vectorised writer): {r / t:.2f}")
+    print(f"  runner, range job on a warm daemon (2 processes, chunksize {chunksize}"
+          f"{' as named' if args.chunksize else ', its default'}), drop -> result: {r:.3f} s")
+    print(f"  {reference} into a file: {t:.3f} s")
+    print(f"  ratio runner / {reference.split()[0]}: {r / t:.2f}")
 
 
 if __name__ == "__main__":

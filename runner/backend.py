@@ -59,6 +59,7 @@ class Submission:
     attempt: int
     pool: Any
     timeout: float
+    spill_folder: Optional[str] = None  # where a worker on this machine may leave a big output
     timed_out: bool = False
     submitted_at: float = field(default_factory=time.monotonic)
 
@@ -78,10 +79,13 @@ class Backend:
         """A job that `acquire`d with `settings` is done."""
         raise NotImplementedError
 
-    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float) -> None:
+    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float,
+               spill_folder: Optional[str] = None) -> None:
         """Run `chunk` for `owner` (its job, which has acquired `settings`). Its outcome
         comes back as one message to the daemon, which `take` or `worker_lost` turns
-        into this Submission."""
+        into this Submission. A backend whose workers share this machine's disk may have
+        them leave a big output in `spill_folder` (a checkpoint.SpilledOutput); others
+        return it as bytes."""
         raise NotImplementedError
 
     def take(self, token: int) -> Optional[Submission]:

@@ -12,16 +12,40 @@ only the chunks that were in flight.
 Both files are flushed to the OS after every chunk (enough for a killed daemon)
 and fsynced every `fsync_seconds` and at the end (for power loss, where a
 journal line whose output did not reach the disk is dropped on recovery).
+
+A chunk with much output comes from its worker as a spill file in the job's
+folder (worker.py) rather than through the Pool's result pipe, which the daemon
+would read 64 KiB at a time, taking the GIL each time: its bytes are copied into
+the output by the kernel (`os.copy_file_range`), then the journal line written,
+then the spill file removed. Spill files a crash left behind are removed on
+recovery; their chunks run again.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 JOURNAL_FILE = "journal"
 OUTPUT_FILE = "primes.part"
+SPILL_SUFFIX = ".spill"
+_NO_KERNEL_COPY = (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
+
+
+@dataclass(frozen=True)
+class SpilledOutput:
+    """A chunk's primes, as text, that its worker left in the file at `path`."""
+
+    path: str
+    size: int
+
+
+ChunkOutput = Union[bytes, SpilledOutput]  # what a chunk's worker returns as its primes
 
 
 class Checkpoint:
@@ -38,8 +62,10 @@ class Checkpoint:
         self._prefix = 0  # chunks 0 .. prefix-1 are done
         self._extra: set[int] = set()  # done chunks past the prefix (completion order)
         self.offset, journal_bytes = self._recover()
-        self._output = open(self.output_path, "ab")
+        # not opened to append: os.copy_file_range cannot write to an O_APPEND file
+        self._output = open(os.open(self.output_path, os.O_WRONLY | os.O_CREAT, 0o644), "wb")
         self._output.truncate(self.offset)
+        self._output.seek(self.offset)
         self._journal = open(self._journal_path, "ab")
         self._journal.truncate(journal_bytes)
         if self._in_flight_at_crash:
@@ -53,6 +79,9 @@ class Checkpoint:
                 journal = handle.read()
         except FileNotFoundError:
             return 0, 0
+        for name in os.listdir(self._journal_path.parent):  # a crash's: their chunks run again
+            if name.endswith(SPILL_SUFFIX):
+                os.unlink(self._journal_path.parent / name)
         offset = kept = 0
         in_flight: set[int] = set()
         for line in journal.split(b"\n")[:-1]:  # the part after the last newline is torn
@@ -101,17 +130,44 @@ class Checkpoint:
         """Chunk `index` is going to a pool (so a restart can tell what was in flight)."""
         self._append(f"S {index}\n")
 
-    def record(self, index: int, tested: int, primes: int, text: bytes) -> None:
-        """Append chunk `index`'s primes, then its journal line."""
-        self._output.write(text)
-        self._output.flush()
-        self.offset += len(text)
+    def record(self, index: int, tested: int, primes: int, output: ChunkOutput) -> None:
+        """Append chunk `index`'s primes (text, or a spill file, removed once recorded),
+        then its journal line."""
+        if isinstance(output, SpilledOutput):
+            self._output.flush()
+            self._copy_in(output)
+            self.offset += output.size
+            self._output.seek(self.offset)
+        else:
+            self._output.write(output)
+            self._output.flush()
+            self.offset += len(output)
         self._append(f"D {index} {tested} {primes} {self.offset}\n")
+        if isinstance(output, SpilledOutput):
+            os.unlink(output.path)
         self._mark_done(index)
         self.tested += tested
         self.primes += primes
         if time.monotonic() - self._last_fsync >= self._fsync_seconds:
             self.sync()
+
+    def _copy_in(self, spilled: SpilledOutput) -> None:
+        """Copy the spill file to the output at `offset`, in the kernel where it can."""
+        with open(spilled.path, "rb") as source:
+            copied = 0
+            try:
+                while copied < spilled.size:
+                    step = os.copy_file_range(source.fileno(), self._output.fileno(),
+                                              spilled.size - copied, copied, self.offset + copied)
+                    if step == 0:
+                        raise OSError(errno.EIO, f"{spilled.path} is shorter than its worker wrote")
+                    copied += step
+            except OSError as error:
+                if error.errno not in _NO_KERNEL_COPY or copied:
+                    raise
+                self._output.seek(self.offset)  # this filesystem cannot: copy it here
+                shutil.copyfileobj(source, self._output)
+                self._output.flush()
 
     def sync(self) -> None:
         """Make everything recorded so far durable: output first, then the journal."""

@@ -108,7 +108,9 @@ class DaskBackend(Backend):
     def release(self, settings: PoolSettings) -> None:
         """Nothing to give back: no pool is held for a job."""
 
-    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float) -> None:
+    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float,
+               spill_folder: Optional[str] = None) -> None:
+        """Outputs come back as bytes: a cluster's workers need not see the spool."""
         token = next(self._tokens)
         self._inflight[token] = Submission(owner, chunk, attempt, self._address, timeout)
         self._commands.put(("submit", token))

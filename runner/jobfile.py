@@ -27,8 +27,11 @@ from .chunks import count_numbers_in_file, max_decimal_digits, parse_decimal
 from .config import Config
 from .errors import JobError
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, PRIORITY_MAX, Job, PoolSettings, default_job_id
+from .tasks.sieve import SIEVE_SEGMENT_NUMBERS, U64_LIMIT
 
 _DECIMAL = re.compile(r"-?[0-9]+")
+CHUNKS_PER_PROCESS = 4
+AUTO_CHUNKSIZE_MAX = 20_000
 _reprlib = reprlib.Repr()
 _reprlib.maxstring = _reprlib.maxother = 40
 _reprlib.maxlevel = 2
@@ -329,8 +332,8 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
     cap = ("limits.processes_per_job" if config.processes_per_job < config.total_processes
            else "max_processes")
     _check_limit(processes, config.processes_per_job, "pool.processes", cap)
-    chunksize = fields.pool.chunksize or defaults.chunksize
-    _check_limit(chunksize, limits.chunksize, "pool.chunksize", "limits.chunksize")
+    if fields.pool.chunksize is not None:
+        _check_limit(fields.pool.chunksize, limits.chunksize, "pool.chunksize", "limits.chunksize")
     timeout = float(fields.timeout or defaults.timeout)
     _check_limit(timeout, limits.timeout, "timeout", "limits.timeout")
     retries = config.default_retries if fields.retries is None else fields.retries
@@ -342,7 +345,6 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
             maxtasksperchild=fields.pool.maxtasksperchild or defaults.maxtasksperchild,
             start_method=fields.pool.start_method or defaults.start_method,
         ) if config.backend == "local" else _cluster_pool(processes),
-        chunksize=chunksize,
         ordered=defaults.ordered if fields.pool.ordered is None else fields.pool.ordered,
         timeout=timeout,
         priority=fields.priority,
@@ -355,7 +357,10 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
                 raise JobError(f"{number} is negative", field=f"numbers[{index}]",
                                fix="give integers from 0 up")
             _check_bits(number, limits.number_bits, f"numbers[{index}]")
-        return Job(total=len(fields.numbers), numbers=tuple(fields.numbers), **common)
+        total = len(fields.numbers)
+        return Job(total=total, numbers=tuple(fields.numbers),
+                   chunksize=_chunksize(fields, config, numbers=total, processes=processes),
+                   **common)
     if fields.range is not None:
         start, stop = fields.range.start, fields.range.stop
         if stop < start:
@@ -363,7 +368,10 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
                            fix="ranges are half-open [start, stop), like Python's range")
         _check_limit(stop - start, limits.range_length, "range (its length)", "limits.range_length")
         _check_bits(max(stop - 1, 0), limits.number_bits, "range.stop")
-        return Job(total=stop - start, range=(start, stop), **common)
+        # past 2^64 each number costs a Baillie-PSW test: chunks stay at the default size
+        chunksize = (_chunksize(fields, config, sieved=True) if stop <= U64_LIMIT else
+                     _chunksize(fields, config))
+        return Job(total=stop - start, range=(start, stop), chunksize=chunksize, **common)
     relative = resolve_inside(root, fields.numbers_file, "numbers_file")
     try:
         total = count_numbers_in_file(root / relative)
@@ -371,7 +379,25 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
         raise JobError(f"{_reprlib.repr(relative)} cannot be read: {exc.strerror}", field="numbers_file",
                        fix="make the file readable by the daemon") from exc
     _check_limit(total, limits.numbers, "numbers_file (its count of lines)", "limits.numbers")
-    return Job(total=total, numbers_file=relative, **common)
+    return Job(total=total, numbers_file=relative,
+               chunksize=_chunksize(fields, config, numbers=total, processes=processes), **common)
+
+
+def _chunksize(fields: JobFields, config: Config, numbers: int = 0, processes: int = 1,
+               sieved: bool = False) -> int:
+    """The job's chunksize: its own, else one the runner picks. A sieved range (below
+    2^64) gets a sieve segment's worth of numbers a chunk, since each chunk walks the
+    base primes once; numbers get defaults.chunksize, raised for a big job so that each
+    process has about CHUNKS_PER_PROCESS chunks (at most AUTO_CHUNKSIZE_MAX numbers each:
+    each chunk costs the daemon a fraction of a millisecond). Never over limits.chunksize."""
+    if fields.pool.chunksize is not None:
+        return fields.pool.chunksize
+    if sieved:
+        picked = max(config.defaults.chunksize, SIEVE_SEGMENT_NUMBERS)
+    else:
+        picked = max(config.defaults.chunksize,
+                     min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS)))
+    return min(picked, config.limits.chunksize)
 
 
 def resolve_inside(root: Path, name: str, field: str) -> str:

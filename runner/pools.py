@@ -167,10 +167,10 @@ class SupervisedPool:
             context=multiprocessing.get_context(settings.start_method),
         )
 
-    def submit(self, token: int, task: str, payload) -> None:
+    def submit(self, token: int, task: str, payload, spill_folder: Optional[str]) -> None:
         """Queue one chunk; its outcome comes back as ChunkFinished or ChunkRaised."""
         self._pool.apply_async(
-            worker.run_chunk, (token, task, payload),
+            worker.run_chunk, (token, task, payload, spill_folder),
             callback=lambda result: self._post(ChunkFinished(token, result)),
             error_callback=lambda error: self._post(ChunkRaised(token, error)),
         )
@@ -279,13 +279,15 @@ class PoolManager(Backend):
 
     # chunks
 
-    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float) -> None:
+    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float,
+               spill_folder: Optional[str] = None) -> None:
         """Hand `chunk` to the (acquired) pool with `settings`; its outcome reaches `owner`
-        through the daemon as the Submission that `take` or `worker_lost` returns."""
+        through the daemon as the Submission that `take` or `worker_lost` returns. A big
+        output may come back as a checkpoint.SpilledOutput in `spill_folder`."""
         pool = self._pools[settings]
         token = next(self._tokens)
-        self._inflight[token] = Submission(owner, chunk, attempt, pool, timeout)
-        pool.submit(token, "primes", chunk.payload)
+        self._inflight[token] = Submission(owner, chunk, attempt, pool, timeout, spill_folder)
+        pool.submit(token, "primes", chunk.payload, spill_folder)
 
     def take(self, token: int) -> Optional[Submission]:
         """The submission a result belongs to, or None if it is no longer wanted."""
@@ -344,7 +346,7 @@ class PoolManager(Backend):
             if submission.pool is old:
                 del self._inflight[token]
                 self.submit(new.settings, submission.owner, submission.chunk, submission.attempt,
-                            submission.timeout)
+                            submission.timeout, submission.spill_folder)
         old.stop(wedged=True)
 
     def unavailable(self) -> Optional[str]:

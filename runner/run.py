@@ -20,7 +20,7 @@ from typing import Optional
 
 from . import events
 from .backend import Backend, Submission
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, ChunkOutput
 from .chunks import Chunk, plan_chunks
 from .config import Config
 from .errors import JobError
@@ -47,7 +47,7 @@ class JobRun:
         self._chunks = plan_chunks(job, spool.root, config.limits.number_bits)
         self._window = config.chunks_ahead_per_process * job.pool.processes
         self._inflight = 0
-        self._waiting: dict[int, tuple[int, int, bytes]] = {}  # ordered: done, not yet written
+        self._waiting: dict[int, tuple[int, int, ChunkOutput]] = {}  # ordered: done, not written
         self._next_to_write = 0
         self._exhausted = False
         self._has_pool = False
@@ -97,10 +97,11 @@ class JobRun:
     def _submit(self, chunk: Chunk, attempt: int) -> None:
         if attempt == 1:
             self.checkpoint.note_submitted(chunk.index)
-        self._manager.submit(self.job.pool, self, chunk, attempt, self.job.timeout)
+        self._manager.submit(self.job.pool, self, chunk, attempt, self.job.timeout,
+                             str(self.jobdir.path))
         self._inflight += 1
 
-    def chunk_finished(self, submission: Submission, result: tuple[int, int, bytes]) -> None:
+    def chunk_finished(self, submission: Submission, result: tuple[int, int, ChunkOutput]) -> None:
         """A chunk's primes are in: write them when the job's order allows."""
         self._inflight -= 1
         index = submission.chunk.index

@@ -35,12 +35,13 @@ import logging
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import yaml
 
+from .checkpoint import SPILL_SUFFIX
 from .errors import SpoolError
 from .events import EVENTS_FILE, EventLog, Events
 from .job import JOB_ID_PATTERN, JOB_SUFFIXES, JobState, peek_job
@@ -72,6 +73,7 @@ class JobDir:
 
     path: Path
     lock_fd: Optional[int] = None
+    _source_name: Optional[str] = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -82,11 +84,13 @@ class JobDir:
 
     def source_name(self) -> str:
         """The name the job file had in jobs/, as text for messages (bytes that are not
-        UTF-8, which a file name may hold, shown as U+FFFD)."""
-        try:
-            return self.file(SOURCE_FILE).read_bytes().decode("utf-8", "replace")
-        except OSError:
-            return JOB_FILE
+        UTF-8, which a file name may hold, shown as U+FFFD). Read once: it never changes."""
+        if self._source_name is None:
+            try:
+                self._source_name = self.file(SOURCE_FILE).read_bytes().decode("utf-8", "replace")
+            except OSError:
+                return JOB_FILE
+        return self._source_name
 
     def read_json(self, name: str) -> Optional[dict]:
         try:
@@ -362,6 +366,9 @@ class Spool:
     def _archive(self, jobdir: JobDir, state: JobState) -> None:
         if state is JobState.DONE:  # a failed or cancelled job keeps it for `runner retry`
             jobdir.file(INPUT_FILE).unlink(missing_ok=True)
+        for name in os.listdir(jobdir.path):  # spilled chunks nobody waits for now
+            if name.endswith(SPILL_SUFFIX):
+                jobdir.file(name).unlink(missing_ok=True)
         dest = self.place(state) / jobdir.id
         if dest.exists():  # left by a crash between rename and rmtree of an older try
             shutil.rmtree(dest)

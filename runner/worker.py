@@ -7,6 +7,10 @@ The connection is the worker's alone, so a worker killed at any instant cannot
 wedge another worker's channel; and its end-of-file tells the supervisor, at
 once, that the worker is gone and which chunk it held.
 
+A chunk whose output is SPILL_MIN_BYTES or more is written to a spill file in the
+job's folder and only its name returned: the Pool's one result pipe would
+otherwise carry it to the daemon 64 KiB at a time (see checkpoint.py).
+
 SIGUSR1 asks a worker to drop the chunk it is computing (cancel, timeout): the
 worker exits only while computing, when it holds none of the pool's queue
 locks, so stopping it never wedges the pool for the other workers.
@@ -17,13 +21,16 @@ from __future__ import annotations
 import os
 import signal
 from multiprocessing.connection import Client, Connection
+from typing import Optional
 
+from .checkpoint import SPILL_SUFFIX, ChunkOutput, SpilledOutput
 from .chunks import allow_long_integers
 from .tasks import primes
 
 ABORT_EXIT_CODE = 75
 ABORT_SIGNAL = signal.SIGUSR1
 SKIPPED = "skipped"
+SPILL_MIN_BYTES = 1 << 16
 TASKS = {"primes": primes.test_chunk}  # job files cannot name code: only these run
 
 _channel: Connection | None = None
@@ -45,15 +52,32 @@ def _abort_if_computing(signum, frame) -> None:
         os._exit(ABORT_EXIT_CODE)
 
 
-def run_chunk(token: int, task: str, payload):
-    """Run one chunk of `task` unless the supervisor says to skip it."""
+def run_chunk(token: int, task: str, payload, spill_folder: Optional[str] = None):
+    """Run one chunk of `task` unless the supervisor says to skip it; a big output goes
+    to a spill file in `spill_folder` (written while the chunk still counts as computing,
+    so a worker lost meanwhile loses only this chunk)."""
     global _computing
     _channel.send(("start", token))
     if not _channel.recv():
         return SKIPPED
     _computing = True
     try:
-        return TASKS[task](payload)
+        return _spill(TASKS[task](payload), token, spill_folder)
     finally:
         _computing = False
         _channel.send(("end", token))
+
+
+def _spill(result: tuple[int, int, bytes], token: int,
+           folder: Optional[str]) -> tuple[int, int, ChunkOutput]:
+    tested, primes, text = result
+    if folder is None or len(text) < SPILL_MIN_BYTES:
+        return result
+    # named by pid too: a worker a dead daemon left running cannot hit a live one's file
+    path = os.path.join(folder, f"{os.getpid()}-{token}{SPILL_SUFFIX}")
+    try:
+        with open(path, "wb") as out:
+            out.write(text)
+    except OSError:  # the job's folder is gone (the job ended) or the disk failed: send it
+        return result
+    return tested, primes, SpilledOutput(path, len(text))

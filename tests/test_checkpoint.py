@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pytest
 
-from runner.checkpoint import JOURNAL_FILE, OUTPUT_FILE, Checkpoint
+from runner.checkpoint import JOURNAL_FILE, OUTPUT_FILE, SPILL_SUFFIX, Checkpoint, SpilledOutput
 
 CHUNKS = {  # index: (tested, primes, text)
     0: (10, 4, b"2\n3\n5\n7\n"),
@@ -239,3 +240,55 @@ def test_chunk_in_flight_is_counted_once_if_not_run_again(folder):
     third = open_checkpoint(folder)
     assert third.rerun_after_restart == 1
     third.close()
+
+
+# -- spilled outputs: a worker's file, copied in by the kernel -------------------------------
+
+
+def spill(folder: Path, name: str, text: bytes) -> SpilledOutput:
+    path = folder / f"{name}{SPILL_SUFFIX}"
+    path.write_bytes(text)
+    return SpilledOutput(str(path), len(text))
+
+
+def test_spilled_output_is_copied_in_order_and_removed(folder):
+    checkpoint = open_checkpoint(folder)
+    record(checkpoint, 0)
+    big = b"".join(b"%d\n" % n for n in range(10**12, 10**12 + 20_000))
+    spilled = spill(folder, "1-7", big)
+    checkpoint.record(1, 20_000, 20_000, spilled)
+    record(checkpoint, 2)
+    checkpoint.close()
+    assert output(folder) == CHUNKS[0][2] + big + CHUNKS[2][2]
+    assert not Path(spilled.path).exists()
+    end = size(0) + len(big)
+    assert journal(folder).splitlines()[1] == b"D 1 20000 20000 %d" % end
+    recovered = open_checkpoint(folder)
+    assert state(recovered, 3) == (20_020, 20_006, 3, {0, 1, 2}, end + size(2))
+    recovered.close()
+
+
+def test_spilled_output_falls_back_to_a_plain_copy(folder, monkeypatch):
+    """A filesystem where copy_file_range cannot work (EXDEV, EINVAL, ...): copied in Python."""
+    def refuse(*args):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    checkpoint = open_checkpoint(folder)
+    record(checkpoint, 0)
+    checkpoint.record(1, 5, 2, spill(folder, "1-8", b"53\n59\n"))
+    record(checkpoint, 2)
+    checkpoint.close()
+    assert output(folder) == CHUNKS[0][2] + b"53\n59\n" + CHUNKS[2][2]
+
+
+def test_spill_files_left_by_a_crash_are_removed_and_their_chunks_rerun(folder):
+    checkpoint = open_checkpoint(folder)
+    checkpoint.note_submitted(0)
+    checkpoint.note_submitted(1)
+    record(checkpoint, 0)
+    left = spill(folder, "1-9", b"11\n13\n")  # chunk 1's worker was done; the daemon died
+    checkpoint.close()
+    recovered = open_checkpoint(folder)
+    assert not Path(left.path).exists()
+    assert not recovered.is_done(1) and recovered.rerun_after_restart == 1
+    recovered.close()

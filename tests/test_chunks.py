@@ -329,6 +329,43 @@ def test_file_payload_against_reference(tmp_path):
     assert run_chunk(FilePayload(str(path), 0, len(content), 1, 4096)) == expected(numbers)
 
 
+@pytest.mark.parametrize("numbers", [
+    [2**63 - 25, 2**63, 2**63 + 29, 2**64 - 59, 2**64 - 2, 10**19 - 1, 10**19 + 51, 2, 3, 0, 1],
+    [2**64 - 59, 2**64 - 1],  # 2^64 - 1: where numpy's parser saturates, so read exactly
+    [17, 2**64, 2**64 + 13],  # over 2^64: read exactly, tested with Miller-Rabin added
+    list(range(2**32 - 500, 2**32 + 500)) + STRONG_PSEUDOPRIMES_BASE_2 + CARMICHAEL,
+])
+@pytest.mark.parametrize("newline_at_end", [True, False])
+def test_file_payload_near_the_fast_parser_edges(tmp_path, numbers, newline_at_end):
+    """Plain lines of digits below 2^64 - 1 are parsed by numpy in C; these are the
+    numbers where that parser could go wrong (2^63, 2^64 - 1, 20 digits, over 2^64)."""
+    content = b"\n".join(b"%d" % n for n in numbers) + (b"\n" if newline_at_end else b"")
+    path = tmp_path / "n.txt"
+    path.write_bytes(content)
+    assert run_chunk(FilePayload(str(path), 0, len(content), 1, 4096)) == expected(numbers)
+
+
+def test_file_payload_filter_keeps_small_primes_and_drops_their_multiples(tmp_path):
+    """The numpy filter by the primes below 128: they themselves are prime, their
+    multiples (up to near 2^64) are not, and their neighbours are left to the exact test."""
+    small = [p for p in range(128) if SMALL_PRIME[p]]
+    big = [2**61 - 1, 2**64 - 59, 4294967291]
+    numbers = small + [p * q for p in small for q in big if p * q < 2**64 - 1]
+    numbers += [n + d for n in numbers[-40:] for d in (-2, 2)]
+    content = b"".join(b"%d\n" % n for n in numbers)
+    path = tmp_path / "n.txt"
+    path.write_bytes(content)
+    assert run_chunk(FilePayload(str(path), 0, len(content), 1, 4096)) == expected(numbers)
+
+
+def test_file_payload_with_leading_zeros(tmp_path):
+    content = b"0007\n" + b"0" * 30 + b"18446744073709551557\n0\n"
+    path = tmp_path / "n.txt"
+    path.write_bytes(content)
+    assert run_chunk(FilePayload(str(path), 0, len(content), 1, 64)) == (
+        3, 2, b"7\n18446744073709551557\n")
+
+
 def test_file_payload_reads_only_its_byte_range(tmp_path):
     content = b"4\n5\n6\n7\nnot a number\n"
     path = tmp_path / "n.txt"

@@ -32,6 +32,7 @@ def _make_jobs(spool, rng: random.Random, count: int, first: int) -> dict[str, t
         pool = {"chunksize": rng.choice([1000, 5000, 20000]), "ordered": ordered,
                 "processes": rng.choice([1, 2])}
         if kind == 0:
+            pool["chunksize"] = rng.choice([1000, 20000, 200_000])  # 200,000: outputs spilled
             start = rng.randrange(0, 10**15)
             numbers = range(start, start + rng.randrange(100_000, 400_000))
             drop_job(spool, f"{job_id}.yaml", {"id": job_id, "pool": pool,

@@ -77,10 +77,34 @@ def test_numbers_file_job_counts_its_lines(root):
 
 
 def test_range_job(root):
+    """A range below 2^64 naming no chunksize is cut into sieve segments (capped by
+    limits.chunksize, 10^6 by default), not into defaults.chunksize numbers."""
     config = config_with(root, DEFAULTS)
     job = load(root, "range: {start: 10, stop: 110}\n", "r.yaml", config)
-    assert job == Job(id="r", pool=PoolSettings(3, 5, "spawn"), chunksize=7, ordered=False,
-                      timeout=12.0, total=100, range=(10, 110))
+    assert job == Job(id="r", pool=PoolSettings(3, 5, "spawn"), chunksize=1_000_000,
+                      ordered=False, timeout=12.0, total=100, range=(10, 110))
+
+
+@pytest.mark.parametrize("text, chunksize", [
+    ("range: {start: 0, stop: 100000}\n", 1 << 20),
+    ("range: {start: 0, stop: 100000}\npool: {chunksize: 5000}\n", 5000),  # named: kept
+    (f"range: {{start: {2**64 - 10}, stop: {2**64}}}\n", 1 << 20),  # 2^64 - 1 is sieved
+    (f"range: {{start: {2**64}, stop: {2**64 + 10}}}\n", 1000),  # one by one: the default
+    ("numbers: [1, 2, 3]\n", 1000),
+    ("numbers_file: big.txt\n", 20_000),  # 200,000 numbers: raised, to the cap
+    ("numbers_file: big.txt\npool: {chunksize: 10}\n", 10),
+    ("numbers_file: mid.txt\n", 2_500),  # 20,000 numbers: 4 chunks a process
+])
+def test_chunksize_the_runner_picks(root, text, chunksize):
+    config = config_with(root, {"max_processes": 2, "limits": {"chunksize": 1 << 21}})
+    (root / "big.txt").write_bytes(b"7\n" * 200_000)
+    (root / "mid.txt").write_bytes(b"7\n" * 20_000)
+    assert load(root, text, "j.yaml", config).chunksize == chunksize
+
+
+def test_picked_chunksize_stays_within_limits(root):
+    config = config_with(root, {"limits": {"chunksize": 300}})
+    assert load(root, "range: {start: 0, stop: 100000}\n", "j.yaml", config).chunksize == 300
 
 
 def test_template_config_defaults(root):

@@ -5,6 +5,9 @@ the count of numbers tested, the count of primes, and the primes as text, one a
 line, in input order: the daemon appends that text to the job's output as it is,
 so it never makes a Python object per number. A range below 2^64 is sieved
 (sieve.py); numbers, numbers files and ranges beyond 2^64 are tested one by one.
+A numbers file's plain lines are parsed by numpy into a uint64 array, filtered
+by small primes and formatted back to text in numpy: only the survivors of the
+filter become Python integers, for `gmpy2.is_prime`.
 
 `gmpy2.is_prime(n, reps)` is GMP's `mpz_probab_prime_p` (GMP 6.2 and later):
 trial division, a Baillie-PSW test, then reps-24 Miller-Rabin rounds with random
@@ -16,22 +19,47 @@ alone would pass a composite with probability at most 1/4.
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Sequence
+from typing import Optional, Sequence, Union
 
 import gmpy2
 import numpy as np
 
 from ..chunks import (INT_STR_SAFE_DIGITS, FilePayload, NumbersPayload, Payload, RangePayload,
-                      TextPayload, max_decimal_digits, only_digit_lines, parse_decimal, read_lines)
+                      TextPayload, count_digit_lines, max_decimal_digits, parse_decimal,
+                      read_lines)
 from .sieve import format_lines, primes_in_range
 
 _DECIMAL = re.compile(rb"[0-9]+")
 _U64_LIMIT = 1 << 64
+_U64_MAX = _U64_LIMIT - 1
 _BPSW_ONLY = 24  # reps for gmpy2.is_prime: Baillie-PSW and no Miller-Rabin round
-# Odd primes below 64: a vectorised pass drops their multiples (about 3 numbers in 4
-# of random odd ones) before the exact test, which costs a Python call per number.
-_SIEVING_PRIMES = np.array([p for p in range(3, 64) if gmpy2.is_prime(p)], dtype=np.uint64)
+# The odd primes below this are filtered out in numpy (their multiples: about 4 numbers
+# in 5 of random odd ones) before the exact test, which costs a Python call per number.
+_FILTER_PRIMES_BELOW = 128
+_FILTER_MODULUS_MAX = 1 << 20  # each group's table of residues: at most 1 MiB
+
+
+def _coprime_tables() -> list[tuple[np.uint64, np.ndarray]]:
+    """The filter primes in groups, each as (m, the product of the group; a table telling
+    for each residue r < m whether r, so n with n % m == r, has no prime of the group):
+    one 64-bit division per group rather than per prime."""
+    groups: list[list[int]] = [[]]
+    for p in (p for p in range(3, _FILTER_PRIMES_BELOW) if gmpy2.is_prime(p)):
+        if math.prod(groups[-1]) * p > _FILTER_MODULUS_MAX:
+            groups.append([])
+        groups[-1].append(p)
+    tables = []
+    for group in groups:
+        coprime = np.ones(math.prod(group), dtype=bool)
+        for p in group:
+            coprime[::p] = False
+        tables.append((np.uint64(len(coprime)), coprime))
+    return tables
+
+
+_COPRIME_TABLES = _coprime_tables()
 
 
 class BadNumberLine(ValueError):
@@ -56,6 +84,9 @@ def test_chunk(payload: Payload) -> tuple[int, int, bytes]:
         numbers = payload.numbers
     else:
         numbers = _parse_numbers(read_lines(payload) if isinstance(payload, FilePayload) else payload)
+    if isinstance(numbers, np.ndarray):
+        primes = primes_among_u64(numbers)
+        return len(numbers), len(primes), format_lines(primes)
     primes = primes_among(numbers)
     text = "".join(f"{p}\n" for p in primes).encode()
     return len(numbers), len(primes), text
@@ -65,23 +96,55 @@ def primes_among(numbers: Sequence[int]) -> list[int]:
     """The primes among non-negative `numbers`, in their order."""
     if not numbers or max(numbers) >= _U64_LIMIT:
         return [n for n in numbers if gmpy2.is_prime(n)]
-    array = np.array(numbers, dtype=np.uint64)
-    keep = np.isin(array, _SIEVING_PRIMES) | (array == 2)
-    survivors = (array & np.uint64(1)).astype(bool)
-    for p in _SIEVING_PRIMES:
-        survivors &= (array % p) != 0
-    keep |= survivors
-    return [n for n in array[keep].tolist() if gmpy2.is_prime(n, _BPSW_ONLY)]
+    return primes_among_u64(np.array(numbers, dtype=np.uint64)).tolist()
 
 
-def _parse_numbers(payload: TextPayload) -> list[int]:
+def primes_among_u64(array: np.ndarray) -> np.ndarray:
+    """The primes among the uint64 `array`, in their order, as uint64."""
+    big = array >= np.uint64(_FILTER_PRIMES_BELOW)
+    index = np.flatnonzero(big & (array & np.uint64(1)).astype(bool))  # odd, to be filtered
+    values = array[index]
+    for modulus, coprime in _COPRIME_TABLES:  # each pass on the survivors of the last
+        keep = coprime[values % modulus]
+        index, values = index[keep], values[keep]
+    small = np.flatnonzero(~big)  # the filter would drop the small primes themselves
+    candidates = array[np.sort(np.concatenate((index, small)))] if len(small) else values
+    prime = np.fromiter((gmpy2.is_prime(n, _BPSW_ONLY) for n in candidates.tolist()),
+                        dtype=bool, count=len(candidates))
+    return candidates[prime]
+
+
+def _parse_numbers(payload: TextPayload) -> Union[np.ndarray, list[int]]:
+    """The numbers of the payload's byte range: a uint64 array in the common case (plain
+    lines of digits, every number below 2^64 and within the bit limit), else a list."""
     data = payload.text
-    if only_digit_lines(data):
+    lines = count_digit_lines(data)
+    if lines is not None:
+        array = _parse_u64_lines(data, lines, payload.max_bits)
+        if array is not None:
+            return array
         tokens = data.split()
         longest = max(map(len, tokens), default=0)
         if longest < max_decimal_digits(payload.max_bits) and longest <= INT_STR_SAFE_DIGITS:
             return list(map(int, tokens))  # no number can be over the limit: no check each
     return _read_numbers_line_by_line(data, payload)
+
+
+def _parse_u64_lines(data: bytes, lines: int, max_bits: int) -> Optional[np.ndarray]:
+    """The numbers of `data` (`lines` lines of digits only, as `count_digit_lines` found)
+    parsed in C by numpy, or None when the fast path cannot vouch for them: a carriage
+    return, or a number at or over 2^64 - 1 (numpy's parser saturates there, so the result
+    would be ambiguous), or over `max_bits` (the caller's line-by-line path then says
+    which line)."""
+    if b"\r" in data or not data:
+        return None
+    array = np.fromstring(data, dtype=np.uint64, sep="\n")
+    if len(array) != lines:
+        return None
+    top = int(array.max())
+    if top == _U64_MAX or top.bit_length() > max_bits:
+        return None
+    return array
 
 
 def _read_numbers_line_by_line(data: bytes, payload: TextPayload) -> list[int]:
