@@ -272,8 +272,9 @@ def retry(spool: Spool, job_id: str) -> str:
     if not isinstance(spec, dict):  # as dropped, byte for byte: it fails the same way
         return _queue(spool, new_id, raw, jobdir.source_name(), retry_of=job_id)
     saved = jobdir.read_json(SPEC_FILE) or {}
-    if saved.get("submitted_as"):  # its numbers file was `runner submit`'s copy
-        stored = spool.store_input_again(jobdir, saved["submitted_as"])
+    submitted_as = saved.get("submitted_as") or spool.keep_input(jobdir, spec.get("numbers_file"))
+    if submitted_as:  # its numbers file was `runner submit`'s copy
+        stored = spool.store_input_again(jobdir, submitted_as)
         if stored is None:
             raise SpoolError(f"job {job_id!r} no longer has its numbers file; submit the "
                              "numbers again")

@@ -347,15 +347,39 @@ class Spool:
         in inputs/ (removed with `forget_input` once the job's spec names the link);
         other files stay where the job named them. Returns the path the job should use,
         and the name the file was submitted as (None if not submitted)."""
+        submitted_as = self._link_input(jobdir, numbers_file)
+        if submitted_as is None:
+            return numbers_file, None
+        return jobdir.file(INPUT_FILE).relative_to(self.root).as_posix(), submitted_as
+
+    def keep_input(self, jobdir: JobDir, numbers_file: object) -> Optional[str]:
+        """Make sure a finished job holds its own copy of the numbers file that `runner
+        submit` stored for it as `numbers_file` (a job that ended before it ran, cancelled
+        while queued or refused at validation, has none yet), and drop inputs/' name for
+        it. Returns the name it was submitted as; None if `numbers_file` is no such file
+        or the job has no copy of it."""
+        if not isinstance(numbers_file, str):
+            return None
+        try:
+            submitted_as = self._link_input(jobdir, numbers_file)
+        except FileNotFoundError:  # inputs/ no longer has it: the job's own copy, if any
+            return Path(numbers_file).name.split("-", 1)[-1] \
+                if jobdir.file(INPUT_FILE).exists() else None
+        if submitted_as is not None:
+            self.forget_input(numbers_file)
+        return submitted_as
+
+    def _link_input(self, jobdir: JobDir, numbers_file: str) -> Optional[str]:
+        """Link inputs/' `numbers_file` into the job's folder; the name it was submitted
+        as, or None (nothing linked) if `numbers_file` is not in inputs/."""
         source = self.root / numbers_file
         if source.parent != self.inputs:
-            return numbers_file, None
+            return None
         try:
             os.link(source, jobdir.file(INPUT_FILE))
         except FileExistsError:
-            pass  # linked before a crash
-        return (jobdir.file(INPUT_FILE).relative_to(self.root).as_posix(),
-                source.name.split("-", 1)[-1])
+            pass  # linked before (a crash, or an earlier retry)
+        return source.name.split("-", 1)[-1]
 
     def forget_input(self, numbers_file: str) -> None:
         """Drop inputs/' name for a numbers file a job has adopted."""

@@ -224,6 +224,21 @@ def test_retry_a_cancelled_job_queues_a_fresh_one_and_keeps_the_old(spool, start
     assert daemon.stop() == 0
 
 
+def test_a_job_cancelled_while_queued_can_be_retried_again_and_again(spool, start_daemon, tmp_path):
+    numbers = write_numbers(tmp_path / "few.txt", range(50))
+    assert ok(run_cli(spool, "submit", str(numbers))).stdout.strip() == "few"
+    assert ok(run_cli(spool, "cancel", "few")).stdout.strip() == "few: cancelled"  # no daemon yet
+    assert ok(run_cli(spool, "retry", "few")).stdout.strip() == "few-2"
+    assert ok(run_cli(spool, "retry", "few")).stdout.strip() == "few-3"  # its numbers are kept
+    daemon = start_daemon()
+    for job_id in ("few-2", "few-3"):
+        result = wait_for_result(spool, job_id)
+        assert result["state"] == "done" and result_primes(spool, result) == sieve(50), result
+    assert daemon.stop() == 0
+    assert list(spool.inputs.iterdir()) == []  # every stored copy was taken by its job
+    assert ok(run_cli(spool, "retry", "few")).stdout.strip() == "few-4"
+
+
 def test_retry_a_failed_job_after_fixing_the_config(spool, start_daemon, tmp_path):
     write_config(spool.root, limits={"numbers": 10})
     numbers = write_numbers(tmp_path / "twenty.txt", range(20))
