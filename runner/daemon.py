@@ -126,6 +126,7 @@ class Daemon:
         self._backlog: list[tuple[tuple, Path]] = []
         self._in_backlog: set[str] = set()
         self._unsettled: dict[str, float] = {}  # name -> when it first held the backlog back
+        self._watching_since = 0.0
         self._queue_was_empty = False  # as of the last rescan: what --drain waits for
         self._stopping = False
         self._last_rescan = self._last_tick = self._last_prune = 0.0
@@ -162,6 +163,7 @@ class Daemon:
         observer = Observer()
         observer.schedule(_JobsWatcher(self.spool.jobs, self), str(self.spool.jobs), recursive=False)
         observer.start()
+        self._watching_since = time.time()  # files written from now on are seen by their events
         log.info("daemon started on %s (%d processes)", self.spool.root, self.config.total_processes)
         self._emit(events.DAEMON_STARTED, root=str(self.spool.root),
                    processes=self.config.total_processes)
@@ -291,14 +293,19 @@ class Daemon:
 
     def _claim_from_backlog(self) -> None:
         """Claim queued files, first in run order, while this daemon has room. A file not
-        known to be whole (no close or move event seen, and too fresh) first holds back
-        the files behind it, for up to HOLD_UNSETTLED_SECONDS once, so that a job just
-        queued runs in its turn; then it waits for a later rescan."""
+        known to be whole (no close or move event seen, and too fresh) waits: one written
+        since the watch began is brought back by its event, in its turn; one written
+        before has no event coming, so it first holds back the files behind it, for up to
+        HOLD_UNSETTLED_SECONDS once, so that a job queued just before the daemon started
+        runs in its turn, then waits for a later rescan."""
         while self._backlog and len(self._runs) < self.config.max_running_jobs:
             path = self._backlog[0][1]
-            if os.path.lexists(path) and path.name not in self._arrived and not _settled(path):
+            mtime = _mtime(path)
+            if (mtime is not None and path.name not in self._arrived
+                    and time.time() - mtime < SETTLE_SECONDS):
                 now = time.monotonic()
-                if now - self._unsettled.setdefault(path.name, now) < HOLD_UNSETTLED_SECONDS:
+                if (mtime < self._watching_since and now - self._unsettled.setdefault(
+                        path.name, now) < HOLD_UNSETTLED_SECONDS):
                     return
                 heapq.heappop(self._backlog)
                 self._in_backlog.discard(path.name)
@@ -402,8 +409,9 @@ class Daemon:
         self._runs.clear()
 
 
-def _settled(path: Path) -> bool:
+def _mtime(path: Path) -> Optional[float]:
+    """When `path` was last written (None if it is gone)."""
     try:
-        return time.time() - os.lstat(path).st_mtime >= SETTLE_SECONDS
+        return os.lstat(path).st_mtime
     except OSError:
-        return False
+        return None
