@@ -29,6 +29,7 @@ _DESCRIBE_BITS = 128  # bigger numbers are named by their offset in messages
 _NUMBER_LINE = re.compile(rb"^[ \t\r\v\f]*[^ \t\r\n\v\f#]", re.M)  # a line a number is on
 _DIGITS_AND_NEWLINES = b"0123456789\r\n"
 _NEWLINE_BYTE = ord("\n")
+_ZERO_BYTE = ord("0")  # the bytes below it, but newlines, are blanks, "#" and punctuation
 
 
 INT_STR_SAFE_DIGITS = 4000  # int() refuses strings past 4300 digits (CVE-2020-10735)
@@ -138,6 +139,26 @@ class Chunk:
 
 def count_numbers_in_file(path: Path) -> int:
     """How many lines of the numbers file hold something other than blanks or a comment."""
+    plain = _count_plain_lines(path)
+    return plain if plain is not None else _count_lines_by_pattern(path)
+
+
+def _count_plain_lines(path: Path) -> Optional[int]:
+    """The count of non-empty lines, in numpy, if no byte of the file but newlines is
+    below b"0" (no blank but empty lines, no comment: the common case), else None."""
+    lines = 0
+    after_newline = True  # the file's first byte starts a line
+    for block in _file_blocks(path):
+        newline = block == _NEWLINE_BYTE
+        if np.count_nonzero(block < _ZERO_BYTE) != np.count_nonzero(newline):
+            return None
+        # a line starts at each byte that is not a newline and follows one
+        lines += np.count_nonzero(newline[:-1] > newline[1:]) + (after_newline and not newline[0])
+        after_newline = bool(newline[-1])
+    return int(lines)
+
+
+def _count_lines_by_pattern(path: Path) -> int:
     count = 0
     with open(path, "rb") as handle:
         while block := handle.read(READ_BLOCK_BYTES):
@@ -154,6 +175,15 @@ def count_numbers_in_file(path: Path) -> int:
 def _count_number_lines(text: bytes) -> int:
     count = count_digit_lines(text)  # the common case, a number on every line: count fast
     return len(_NUMBER_LINE.findall(text)) if count is None else count
+
+
+def _file_blocks(path: Path) -> Iterator[np.ndarray]:
+    """The file's bytes, READ_BLOCK_BYTES at a time, each block a uint8 view of one
+    buffer that the next read overwrites (so reading a big file allocates nothing)."""
+    buffer = bytearray(READ_BLOCK_BYTES)
+    with open(path, "rb", buffering=0) as handle:
+        while size := handle.readinto(buffer):
+            yield np.frombuffer(buffer, dtype=np.uint8, count=size)
 
 
 def plan_chunks(job: Job, root: Path, max_bits: int) -> Iterator[Chunk]:
@@ -177,19 +207,18 @@ def _line_blocks(path: str, lines_per_block: int) -> Iterator[tuple[int, int, in
     lines_in_block = 0
     first_line = 1
     offset = 0  # byte offset of `data` in the file
-    with open(path, "rb") as handle:
-        while data := handle.read(READ_BLOCK_BYTES):
-            newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-            need = lines_per_block - lines_in_block
-            ends = newlines[need - 1::lines_per_block]
-            for end in ends.tolist():
-                stop = offset + end + 1
-                yield block_start, stop, first_line
-                block_start, first_line = stop, first_line + lines_per_block
-            if len(ends):
-                lines_in_block = len(newlines) - need - (len(ends) - 1) * lines_per_block
-            else:
-                lines_in_block += len(newlines)
-            offset += len(data)
+    for data in _file_blocks(Path(path)):
+        newlines = np.flatnonzero(data == _NEWLINE_BYTE)
+        need = lines_per_block - lines_in_block
+        ends = newlines[need - 1::lines_per_block]
+        for end in ends.tolist():
+            stop = offset + end + 1
+            yield block_start, stop, first_line
+            block_start, first_line = stop, first_line + lines_per_block
+        if len(ends):
+            lines_in_block = len(newlines) - need - (len(ends) - 1) * lines_per_block
+        else:
+            lines_in_block += len(newlines)
+        offset += len(data)
     if offset > block_start:
         yield block_start, offset, first_line

@@ -252,6 +252,30 @@ def test_file_chunks_property(tmp_path, monkeypatch, lines, newline_at_end, chun
     check_file_chunks(tmp_path, content, chunksize)
 
 
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.one_of(st.integers(min_value=0, max_value=2**70).map(lambda n: b"%d" % n),
+                                st.just(b"")), max_size=60),
+       newline_at_end=st.booleans(), block=st.integers(1, 40))
+def test_plain_file_counted_in_numpy_as_by_pattern(tmp_path, monkeypatch, lines, newline_at_end,
+                                                   block):
+    """Digits and empty lines only: the numpy count runs (not the fallback) and agrees."""
+    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
+    content = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
+    (tmp_path / "n.txt").write_bytes(content)
+    numbers = sum(1 for line in lines if line)
+    assert chunks._count_plain_lines(tmp_path / "n.txt") == numbers
+    assert chunks._count_lines_by_pattern(tmp_path / "n.txt") == numbers
+
+
+def test_blanks_and_comments_fall_back_to_the_pattern(tmp_path):
+    for content in (b"5\n \n7\n", b"5\n# c\n", b"5\r\n7\r\n", b"5\t\n", b"-5\n"):
+        (tmp_path / "n.txt").write_bytes(content)
+        assert chunks._count_plain_lines(tmp_path / "n.txt") is None
+        assert count_numbers_in_file(tmp_path / "n.txt") == \
+            len([line for line in content.split(b"\n") if line.split(b"#")[0].strip()])
+
+
 def test_count_agrees_with_what_the_task_reads(tmp_path):
     """count_numbers_in_file is the job's total: it must count what the workers test.
     A line of only a vertical tab or form feed is blank to the reader (bytes.strip),
