@@ -4,7 +4,7 @@
 
 Each round times, side by side: (a) the runner end to end, a range job dropped into
 jobs/ of a daemon that is already running (2 processes; the job names no chunksize,
-so the runner picks it, unless --chunksize is given: above 10**6 the spool's
+so the runner picks it, unless --chunksize is given: above 2**22 the spool's
 limits.chunksize is raised to it) until outbox/<id>.yaml exists, which is after its
 primes file is complete (checked against the reference, byte for byte); (b) the
 reference: the `primesieve` command (Debian's package of that name, `apt-get install
@@ -89,7 +89,7 @@ def main() -> None:
     config = "inline_primes_max: 0\n"  # a primes file, however few the primes
     if args.chunksize is not None:
         job = job.replace("processes: 2", f"processes: 2, chunksize: {args.chunksize}")
-        if args.chunksize > 10**6:
+        if args.chunksize > 1 << 22:  # limits.chunksize's default
             config += f"limits:\n  chunksize: {args.chunksize}\n"
     reference = "primesieve --print" if PRIMESIEVE else "plain numpy sieve + vectorised writer"
     ours, theirs = [], []

@@ -113,6 +113,29 @@ def read_lines(payload: FilePayload) -> TextPayload:
     return TextPayload(text, payload.first_line, payload.max_bits)
 
 
+def read_pieces(payload: FilePayload) -> Iterator[TextPayload]:
+    """The lines a FilePayload names, as they are in the file, in pieces of at most two
+    READ_BLOCK_BYTES that end where a line ends (unless a line is longer than that):
+    a worker holds one piece at a time, however many numbers its chunk has."""
+    first_line = payload.first_line
+    left = payload.stop_byte - payload.start_byte
+    parts: list[bytes] = []  # read, not yet in a piece: the start of a line that goes on
+    with open(payload.path, "rb") as handle:
+        handle.seek(payload.start_byte)
+        while left > 0:
+            block = handle.read(min(READ_BLOCK_BYTES, left))
+            left = left - len(block) if block else 0  # a file cut short ends the range
+            cut = len(block) if left == 0 else block.rfind(b"\n") + 1
+            if cut == 0:
+                parts.append(block)
+                continue
+            piece = b"".join(parts) + block[:cut] if parts else block[:cut]
+            parts = [block[cut:]]
+            if piece:
+                yield TextPayload(piece, first_line, payload.max_bits)
+                first_line += piece.count(b"\n")
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One unit of work: its place in the job (`index`) and what the worker gets."""

@@ -48,7 +48,7 @@ class Limits(_Strict):
     number_bits: int = Field(default=4096, ge=2)
     range_length: int = Field(default=10**12, ge=1)
     processes_per_job: Optional[int] = Field(default=None, ge=1)  # None: max_processes
-    chunksize: int = Field(default=1_000_000, ge=1)
+    chunksize: int = Field(default=1 << 22, ge=1)  # 4 sieve segments
     timeout: float = Field(default=3600, gt=0)
     queued_jobs: int = Field(default=10_000, ge=1)
     retries: int = Field(default=100, ge=0)
@@ -189,7 +189,7 @@ CONFIG_TEMPLATE = """\
 #   number_bits: 4096      # size of each number
 #   range_length: 1000000000000
 #   processes_per_job: null    # null: max_processes
-#   chunksize: 1000000
+#   chunksize: 4194304
 #   timeout: 3600
 #   queued_jobs: 10000
 #   retries: 100

@@ -32,6 +32,7 @@ from .tasks.sieve import SIEVE_SEGMENT_NUMBERS, U64_LIMIT
 _DECIMAL = re.compile(r"-?[0-9]+")
 CHUNKS_PER_PROCESS = 4
 AUTO_CHUNKSIZE_MAX = 20_000
+SIEVE_CHUNK_SEGMENTS_MAX = 4
 _reprlib = reprlib.Repr()
 _reprlib.maxstring = _reprlib.maxother = 40
 _reprlib.maxlevel = 2
@@ -369,8 +370,8 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
         _check_limit(stop - start, limits.range_length, "range (its length)", "limits.range_length")
         _check_bits(max(stop - 1, 0), limits.number_bits, "range.stop")
         # past 2^64 each number costs a Baillie-PSW test: chunks stay at the default size
-        chunksize = (_chunksize(fields, config, sieved=True) if stop <= U64_LIMIT else
-                     _chunksize(fields, config))
+        chunksize = (_chunksize(fields, config, stop - start, processes, sieved=True)
+                     if stop <= U64_LIMIT else _chunksize(fields, config))
         return Job(total=stop - start, range=(start, stop), chunksize=chunksize, **common)
     relative = resolve_inside(root, fields.numbers_file, "numbers_file")
     try:
@@ -385,15 +386,18 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
 
 def _chunksize(fields: JobFields, config: Config, numbers: int = 0, processes: int = 1,
                sieved: bool = False) -> int:
-    """The job's chunksize: its own, else one the runner picks. A sieved range (below
-    2^64) gets a sieve segment's worth of numbers a chunk, since each chunk walks the
-    base primes once; numbers get defaults.chunksize, raised for a big job so that each
-    process has about CHUNKS_PER_PROCESS chunks (at most AUTO_CHUNKSIZE_MAX numbers each:
-    each chunk costs the daemon a fraction of a millisecond). Never over limits.chunksize."""
+    """The job's chunksize: its own, else one the runner picks, so that each process has
+    about CHUNKS_PER_PROCESS chunks. A sieved range (below 2^64) gets whole sieve segments
+    a chunk, 1 to SIEVE_CHUNK_SEGMENTS_MAX (each chunk walks the base primes once, and
+    costs about a millisecond more); numbers get defaults.chunksize, raised for a big job
+    to at most AUTO_CHUNKSIZE_MAX numbers (each chunk costs the daemon a fraction of a
+    millisecond). Never over limits.chunksize."""
     if fields.pool.chunksize is not None:
         return fields.pool.chunksize
     if sieved:
-        picked = max(config.defaults.chunksize, SIEVE_SEGMENT_NUMBERS)
+        segments = numbers // (processes * CHUNKS_PER_PROCESS * SIEVE_SEGMENT_NUMBERS)
+        picked = max(config.defaults.chunksize,
+                     min(SIEVE_CHUNK_SEGMENTS_MAX, max(1, segments)) * SIEVE_SEGMENT_NUMBERS)
     else:
         picked = max(config.defaults.chunksize,
                      min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS)))

@@ -413,8 +413,10 @@ def test_file_payload_reads_only_its_byte_range(tmp_path):
     (b"\xff\xfe", "not a plain decimal integer"),
     (b"12 ; 13", "not a plain decimal integer"),
 ])
+@pytest.mark.parametrize("block", [3, 16, 1 << 20])  # a chunk read in pieces, or whole
 @pytest.mark.parametrize("chunksize", [1, 4, 1000])
-def test_bad_line_has_its_line_number(tmp_path, bad, what, chunksize):
+def test_bad_line_has_its_line_number(tmp_path, monkeypatch, bad, what, chunksize, block):
+    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
     lines = [b"%d" % n for n in range(10)] + [b"# comment", b"", b"  " + bad + b"  # why", b"3"]
     content = b"\n".join(lines) + b"\n"
     job = file_job(tmp_path, content, chunksize)
@@ -429,6 +431,22 @@ def test_bad_line_has_its_line_number(tmp_path, bad, what, chunksize):
     assert error.line == 13
     assert what in error.what
     assert str(error).startswith("line 13: ")
+
+
+def test_file_chunk_is_read_in_pieces(tmp_path, monkeypatch):
+    """A chunk of a numbers file reaches the task in pieces of about READ_BLOCK_BYTES, each
+    ending at a line's end, so a worker's memory does not grow with the chunksize."""
+    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", 10)
+    content = b"".join(b"%d\n" % n for n in range(1000)) + b"7" * 25 + b"\n5"
+    payload = next(plan_chunks(file_job(tmp_path, content, 10**6), tmp_path, 4096)).payload
+    pieces = list(chunks.read_pieces(payload))
+    assert b"".join(piece.text for piece in pieces) == content
+    # a piece is what is left of one block and the lines ending in the next
+    assert all(len(piece.text) <= 2 * 10 for piece in pieces if b"7" * 25 not in piece.text)
+    assert all(piece.text.endswith(b"\n") for piece in pieces[:-1])
+    assert [piece.first_line for piece in pieces] == \
+        [1 + b"".join(p.text for p in pieces[:k]).count(b"\n") for k in range(len(pieces))]
+    assert run_chunk(payload) == expected(list(range(1000)) + [int(b"7" * 25), 5])
 
 
 def test_number_over_the_bit_limit(tmp_path):

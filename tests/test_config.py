@@ -37,7 +37,7 @@ def test_defaults_without_a_config_file(tmp_path):
     assert config.limits.numbers == 100_000_000
     assert config.limits.number_bits == 4096
     assert config.limits.range_length == 10**12
-    assert config.limits.chunksize == 1_000_000
+    assert config.limits.chunksize == 1 << 22
     assert config.limits.timeout == 3600
     assert config.limits.processes_per_job is None
 
@@ -77,7 +77,7 @@ def test_settings_are_read(tmp_path):
     assert config.defaults.chunksize == 7
     assert config.defaults.start_method == "spawn"
     assert config.limits.numbers == 10
-    assert config.limits.chunksize == 1_000_000  # the rest keep their defaults
+    assert config.limits.chunksize == 1 << 22  # the rest keep their defaults
 
 
 def test_processes_per_job_never_exceeds_total(tmp_path):

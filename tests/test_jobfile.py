@@ -77,11 +77,11 @@ def test_numbers_file_job_counts_its_lines(root):
 
 
 def test_range_job(root):
-    """A range below 2^64 naming no chunksize is cut into sieve segments (capped by
-    limits.chunksize, 10^6 by default), not into defaults.chunksize numbers."""
+    """A range below 2^64 naming no chunksize is cut into sieve segments, not into
+    defaults.chunksize numbers."""
     config = config_with(root, DEFAULTS)
     job = load(root, "range: {start: 10, stop: 110}\n", "r.yaml", config)
-    assert job == Job(id="r", pool=PoolSettings(3, 5, "spawn"), chunksize=1_000_000,
+    assert job == Job(id="r", pool=PoolSettings(3, 5, "spawn"), chunksize=1 << 20,
                       ordered=False, timeout=12.0, total=100, range=(10, 110))
 
 
@@ -100,6 +100,14 @@ def test_chunksize_the_runner_picks(root, text, chunksize):
     (root / "big.txt").write_bytes(b"7\n" * 200_000)
     (root / "mid.txt").write_bytes(b"7\n" * 20_000)
     assert load(root, text, "j.yaml", config).chunksize == chunksize
+
+
+@pytest.mark.parametrize("stop, segments", [
+    (10**6, 1), (16 << 20, 2), (3 * 10**7, 3), (10**9, 4), (10**12, 4)])
+def test_range_chunks_are_whole_segments_about_4_a_process(root, stop, segments):
+    config = config_with(root, {"max_processes": 2})
+    job = load(root, f"range: {{start: 0, stop: {stop}}}\n", "j.yaml", config)
+    assert job.chunksize == segments << 20
 
 
 def test_picked_chunksize_stays_within_limits(root):

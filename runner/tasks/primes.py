@@ -28,7 +28,7 @@ import numpy as np
 
 from ..chunks import (INT_STR_SAFE_DIGITS, FilePayload, NumbersPayload, Payload, RangePayload,
                       TextPayload, count_digit_lines, max_decimal_digits, parse_decimal,
-                      read_lines)
+                      read_pieces)
 from .sieve import format_lines, primes_in_range
 
 _DECIMAL = re.compile(rb"[0-9]+")
@@ -82,8 +82,12 @@ def test_chunk(payload: Payload) -> tuple[int, int, bytes]:
         numbers = range(payload.start, payload.stop)
     elif isinstance(payload, NumbersPayload):
         numbers = payload.numbers
+    elif isinstance(payload, FilePayload):
+        results = [test_chunk(piece) for piece in read_pieces(payload)]
+        return (sum(tested for tested, _, _ in results), sum(found for _, found, _ in results),
+                b"".join(text for _, _, text in results))
     else:
-        numbers = _parse_numbers(read_lines(payload) if isinstance(payload, FilePayload) else payload)
+        numbers = _parse_numbers(payload)
     if isinstance(numbers, np.ndarray):
         primes = primes_among_u64(numbers)
         return len(numbers), len(primes), format_lines(primes)
