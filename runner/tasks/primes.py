@@ -7,13 +7,11 @@ so it never makes a Python object per number. A range below 2^64 is sieved
 (sieve.py); numbers, numbers files and ranges beyond 2^64 are tested one by one.
 A numbers file's plain lines are parsed by numpy into a uint64 array, filtered
 by small primes and formatted back to text in numpy: only the survivors of the
-filter become Python integers, for `gmpy2.is_prime`.
+filter become Python integers, for the exact test (sieve.primes_mask_u64).
 
-`gmpy2.is_prime(n, reps)` is GMP's `mpz_probab_prime_p` (GMP 6.2 and later):
-trial division, a Baillie-PSW test, then reps-24 Miller-Rabin rounds with random
-bases. Baillie-PSW has no counterexample below 2^64, so there the answer is exact
-and BPSW alone is run (reps 24: 15% faster on primes). Above 2^64, gmpy2's default
-25 reps add one Miller-Rabin round: no BPSW pseudoprime is known, and that round
+Above 2^64, `gmpy2.is_prime(n)`: GMP's `mpz_probab_prime_p` (GMP 6.2 and later),
+trial division, a Baillie-PSW test, then one Miller-Rabin round with a random base
+(gmpy2's default 25 reps, less 24): no BPSW pseudoprime is known, and that round
 alone would pass a composite with probability at most 1/4.
 """
 
@@ -29,12 +27,11 @@ import numpy as np
 from ..chunks import (INT_STR_SAFE_DIGITS, FilePayload, NumbersPayload, Payload, RangePayload,
                       TextPayload, count_digit_lines, max_decimal_digits, parse_decimal,
                       read_pieces)
-from .sieve import format_lines, primes_in_range
+from .sieve import format_lines, primes_in_range, primes_mask_u64
 
 _DECIMAL = re.compile(rb"[0-9]+")
 _U64_LIMIT = 1 << 64
 _U64_MAX = _U64_LIMIT - 1
-_BPSW_ONLY = 24  # reps for gmpy2.is_prime: Baillie-PSW and no Miller-Rabin round
 # The odd primes below this are filtered out in numpy (their multiples: about 4 numbers
 # in 5 of random odd ones) before the exact test, which costs a Python call per number.
 _FILTER_PRIMES_BELOW = 128
@@ -113,9 +110,7 @@ def primes_among_u64(array: np.ndarray) -> np.ndarray:
         index, values = index[keep], values[keep]
     small = np.flatnonzero(~big)  # the filter would drop the small primes themselves
     candidates = array[np.sort(np.concatenate((index, small)))] if len(small) else values
-    prime = np.fromiter((gmpy2.is_prime(n, _BPSW_ONLY) for n in candidates.tolist()),
-                        dtype=bool, count=len(candidates))
-    return candidates[prime]
+    return candidates[primes_mask_u64(candidates)]
 
 
 def _parse_numbers(payload: TextPayload) -> Union[np.ndarray, list[int]]:
