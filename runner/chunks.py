@@ -126,7 +126,7 @@ def read_pieces(payload: FilePayload) -> Iterator[TextPayload]:
             block = handle.read(min(READ_BLOCK_BYTES, left))
             left = left - len(block) if block else 0  # a file cut short ends the range
             cut = len(block) if left == 0 else block.rfind(b"\n") + 1
-            if cut == 0:
+            if cut == 0 and left > 0:
                 parts.append(block)
                 continue
             piece = b"".join(parts) + block[:cut] if parts else block[:cut]

@@ -449,6 +449,13 @@ def test_file_chunk_is_read_in_pieces(tmp_path, monkeypatch):
     assert run_chunk(payload) == expected(list(range(1000)) + [int(b"7" * 25), 5])
 
 
+def test_file_cut_short_gives_what_it_has(tmp_path, monkeypatch):
+    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", 4)
+    (tmp_path / "n.txt").write_bytes(b"2\n3\n123456789")
+    pieces = list(chunks.read_pieces(FilePayload(str(tmp_path / "n.txt"), 0, 100, 1, 64)))
+    assert b"".join(piece.text for piece in pieces) == b"2\n3\n123456789"
+
+
 def test_number_over_the_bit_limit(tmp_path):
     content = b"1\n255\n256\n"
     job = file_job(tmp_path, content, 1000)
