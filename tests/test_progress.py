@@ -106,7 +106,7 @@ def test_status_on_a_terminal_draws_a_progress_bar(spool, start_daemon):
 
 def test_status_watch_redraws_until_interrupted(spool, start_daemon):
     daemon = start_daemon()
-    drop_slow_job(spool, "watched", 60_000)
+    drop_slow_job(spool, "watched", 300_000)  # about 25 s: still running when cancelled
     wait_until(lambda: chunks_recorded(spool, "watched") >= 1, 30, "the job running")
     proc = subprocess.Popen(runner_command("status", "--watch", "--interval", "0.2",
                                            "--root", str(spool.root)),
