@@ -200,7 +200,7 @@ def _count_number_lines(text: bytes) -> int:
     return len(_NUMBER_LINE.findall(text)) if count is None else count
 
 
-def _file_blocks(path: Path) -> Iterator[np.ndarray]:
+def _file_blocks(path: Union[str, Path]) -> Iterator[np.ndarray]:
     """The file's bytes, READ_BLOCK_BYTES at a time, each block a uint8 view of one
     buffer that the next read overwrites (so reading a big file allocates nothing)."""
     buffer = bytearray(READ_BLOCK_BYTES)
@@ -230,7 +230,7 @@ def _line_blocks(path: str, lines_per_block: int) -> Iterator[tuple[int, int, in
     lines_in_block = 0
     first_line = 1
     offset = 0  # byte offset of `data` in the file
-    for data in _file_blocks(Path(path)):
+    for data in _file_blocks(path):
         newlines = np.flatnonzero(data == _NEWLINE_BYTE)
         need = lines_per_block - lines_in_block
         ends = newlines[need - 1::lines_per_block]

@@ -143,7 +143,7 @@ class Spool:
         self.claiming = self.state / "claiming"
         self.daemon_log = self.state / DAEMON_LOG_FILE
         self.events = Events(EventLog(self.state / EVENTS_FILE))
-        # name -> (file identity, (id, priority)): each queued file is peeked once,
+        # name -> (file identity, its QueuedFile): each queued file is peeked once,
         # however often jobs/ is rescanned; only names still queued are kept
         self._peeked: dict[str, tuple[tuple, QueuedFile]] = {}
 
