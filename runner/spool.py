@@ -17,10 +17,11 @@ watched folder for 0.5 s, and every event behind it. A claim is instead a rename
 within jobs/ (to a hidden name), then a link into the claiming folder and an
 unlink, so the watcher sees a paired move and a deletion.
 
-A job folder holds `job.yaml` (the file as dropped), `lock` (flocked by the
-process that owns the job: the kernel drops the lock when that process dies,
-so a free lock on a running job means its daemon died and the job may be
-adopted), and, while it runs, its resolved spec, checkpoint journal, output so
+A job folder is flocked by the process that owns the job (the kernel drops the
+lock when that process dies, so a free lock on a running job means its daemon
+died and the job may be adopted; the lock is on the folder itself, so it moves
+with it and costs no file). It holds `job.yaml` (the file as dropped), and,
+while it runs, its resolved spec, checkpoint journal, output so
 far and progress. A job is claimed by renaming its file into a locked claiming
 folder, so two daemons can never both run it; its result is committed by
 renaming outbox/<id>.yaml into place, the one instant at which it is finished.
@@ -50,7 +51,7 @@ from .job import JOB_ID_PATTERN, JOB_SUFFIXES, JobState, peek_job
 log = logging.getLogger("runner.spool")
 
 STATE_DIR = ".state"
-JOB_FILE, LOCK_FILE, SOURCE_FILE = "job.yaml", "lock", "source"
+JOB_FILE, SOURCE_FILE = "job.yaml", "source"
 SPEC_FILE, PROGRESS_FILE, CANCEL_FILE = "spec.json", "progress.json", "cancel"
 INPUT_FILE = "input.numbers"  # the job's own copy of a numbers file `runner submit` stored
 DAEMON_LOG_FILE = "daemon.log"
@@ -274,7 +275,7 @@ class Spool:
         token = uuid.uuid4().hex
         building = self.tmp / token  # locked before it appears in claiming/, or a daemon
         building.mkdir()             # adopting orphans could take it for a dead one
-        lock_fd = _lock(building / LOCK_FILE)
+        lock_fd = _lock(building)
         try:
             (building / SOURCE_FILE).write_bytes(os.fsencode(path.name))  # any bytes a name has
             folder = self.claiming / token
@@ -467,7 +468,7 @@ class Spool:
         (`is_claiming` says so; the caller carries on with them) and running jobs.
         Jobs whose result was committed are only archived."""
         for folder in _subfolders(self.claiming):
-            lock_fd = _try_lock(folder / LOCK_FILE)
+            lock_fd = _try_lock(folder)
             if lock_fd is None:
                 continue
             jobdir = JobDir(folder, lock_fd)
@@ -480,7 +481,7 @@ class Spool:
                 jobdir.release()
                 shutil.rmtree(folder, ignore_errors=True)
         for folder in _subfolders(self.place(JobState.RUNNING)):
-            lock_fd = _try_lock(folder / LOCK_FILE)
+            lock_fd = _try_lock(folder)
             if lock_fd is None:
                 continue
             jobdir = JobDir(folder, lock_fd)
@@ -509,7 +510,7 @@ class Spool:
 
     def try_own(self, jobdir: JobDir) -> bool:
         """Lock a running job's folder if no live process holds it."""
-        jobdir.lock_fd = _try_lock(jobdir.file(LOCK_FILE))
+        jobdir.lock_fd = _try_lock(jobdir.path)
         return jobdir.lock_fd is not None
 
     # -- reading ---------------------------------------------------------------
@@ -582,8 +583,8 @@ def _move_out_of_jobs(hidden: Path, dest: Path) -> None:
     os.unlink(hidden)
 
 
-def _lock(path: Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def _lock(folder: Path) -> int:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -592,15 +593,15 @@ def _lock(path: Path) -> int:
     return fd
 
 
-def _try_lock(path: Path) -> Optional[int]:
-    """Lock `path` if no live process holds it and it is still where we looked for it
-    (its owner may have moved the folder on between our open and our flock)."""
+def _try_lock(folder: Path) -> Optional[int]:
+    """Lock `folder` if no live process holds it and it is still where we looked for it
+    (its owner may have moved it on between our open and our flock)."""
     try:
-        fd = _lock(path)
+        fd = _lock(folder)
     except OSError:  # held by a live process (BlockingIOError), or the folder moved on
         return None
     try:
-        still_there = os.stat(path).st_ino == os.fstat(fd).st_ino
+        still_there = os.stat(folder).st_ino == os.fstat(fd).st_ino
     except OSError:
         still_there = False
     if not still_there:

@@ -17,7 +17,7 @@ import yaml
 from runner.config import CONFIG_TEMPLATE
 from runner.errors import SpoolError
 from runner.job import JOB_ID_PATTERN, JobState
-from runner.spool import (JOB_FILE, LOCK_FILE, PROGRESS_FILE, SOURCE_FILE, JobDir, Spool)
+from runner.spool import (JOB_FILE, PROGRESS_FILE, SOURCE_FILE, JobDir, Spool)
 
 
 @pytest.fixture
@@ -33,9 +33,9 @@ def drop(spool: Spool, name: str, text: str = "numbers: [1]\n", mtime: float | N
     return path
 
 
-def lock_is_free(path: Path) -> bool:
-    """Whether a new open file description can flock `path` (then let go of it)."""
-    fd = os.open(path, os.O_RDWR)
+def lock_is_free(folder: Path) -> bool:
+    """Whether a new open file description can flock `folder` (then let go of it)."""
+    fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
@@ -45,24 +45,24 @@ def lock_is_free(path: Path) -> bool:
         os.close(fd)
 
 
-def hold_lock_here(path: Path) -> int:
-    """Hold `path`'s flock on an open file description of our own."""
-    fd = os.open(path, os.O_RDWR)
+def hold_lock_here(folder: Path) -> int:
+    """Hold `folder`'s flock on an open file description of our own."""
+    fd = os.open(folder, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     return fd
 
 
 class LockHolder:
-    """Another live process holding `path`'s flock, as a daemon holds its jobs'."""
+    """Another live process holding `folder`'s flock, as a daemon holds its jobs'."""
 
-    def __init__(self, path: Path):
+    def __init__(self, folder: Path):
         self.process = subprocess.Popen(
             [sys.executable, "-c",
              "import fcntl, os, sys\n"
-             "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
              "fcntl.flock(fd, fcntl.LOCK_EX)\n"
              "print('locked', flush=True)\n"
-             "sys.stdin.read()\n", str(path)],
+             "sys.stdin.read()\n", str(folder)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self.process.stdout.readline() == b"locked\n"
 
@@ -166,11 +166,11 @@ def test_claim_moves_the_file_into_a_locked_folder(spool):
     assert jobdir.file(JOB_FILE).read_text() == "numbers: [5]\n"
     assert jobdir.source_name() == "job.yaml"
     assert jobdir.lock_fd is not None
-    assert not lock_is_free(jobdir.file(LOCK_FILE))
+    assert not lock_is_free(jobdir.path)
     assert spool.queued_files() == []
     assert [p.name for p in spool.jobs.iterdir() if not p.name.startswith(".state")] == []
     jobdir.release()
-    assert lock_is_free(jobdir.file(LOCK_FILE))
+    assert lock_is_free(jobdir.path)
 
 
 def test_second_claim_of_the_same_path_returns_none(spool):
@@ -236,7 +236,6 @@ def test_place_running_long_id_stays_a_valid_id(spool):
 @pytest.mark.parametrize("state", [JobState.DONE, JobState.FAILED, JobState.CANCELLED])
 def test_commit_result(spool, state):
     jobdir = running_job(spool, "alpha")
-    lock = jobdir.file(LOCK_FILE)
     primes = jobdir.file("primes.part")
     primes.write_bytes(b"2\n3\n")
     spool.commit_result(jobdir, state, b"state: " + state.value.encode() + b"\n", primes)
@@ -245,9 +244,8 @@ def test_commit_result(spool, state):
     assert jobdir.path == spool.place(state) / "alpha"
     assert (jobdir.path / JOB_FILE).exists()
     assert not (spool.place(JobState.RUNNING) / "alpha").exists()
-    assert not lock.exists()
     assert jobdir.lock_fd is None
-    assert lock_is_free(jobdir.file(LOCK_FILE))
+    assert lock_is_free(jobdir.path)
     assert spool.read_result_state("alpha") is state
     assert list(spool.tmp.iterdir()) == []
 
@@ -298,14 +296,14 @@ def test_free_running_job_is_adopted_and_locked(spool):
     adopted = adopt(spool)
     assert [d.path for d in adopted] == [jobdir.path]
     assert adopted[0].lock_fd is not None
-    assert not lock_is_free(jobdir.file(LOCK_FILE))
+    assert not lock_is_free(jobdir.path)
     assert adopt(spool) == []  # ours now
     adopted[0].release()
 
 
 def test_running_job_locked_by_another_process_is_not_adopted(spool):
     jobdir = orphan(spool, "alpha")
-    holder = LockHolder(jobdir.file(LOCK_FILE))
+    holder = LockHolder(jobdir.path)
     try:
         assert adopt(spool) == []
         holder.die()  # the daemon that held it died: now it is an orphan
@@ -318,7 +316,7 @@ def test_running_job_locked_by_another_process_is_not_adopted(spool):
 
 def test_running_job_locked_by_another_open_file_here_is_not_adopted(spool):
     jobdir = orphan(spool, "alpha")
-    fd = hold_lock_here(jobdir.file(LOCK_FILE))
+    fd = hold_lock_here(jobdir.path)
     try:
         assert adopt(spool) == []
     finally:
@@ -349,7 +347,7 @@ def test_committed_orphan_is_archived_not_adopted(spool):
     assert adopt(spool) == []
     assert not jobdir.path.exists()
     assert (spool.place(JobState.FAILED) / "alpha" / JOB_FILE).exists()
-    assert lock_is_free(spool.place(JobState.FAILED) / "alpha" / LOCK_FILE)
+    assert lock_is_free(spool.place(JobState.FAILED) / "alpha")
 
 
 def test_half_claimed_job_is_taken_over(spool):
@@ -363,7 +361,7 @@ def test_half_claimed_job_is_taken_over(spool):
     assert spool.is_claiming(adopted[0])
     assert adopted[0].file(JOB_FILE).read_text() == "numbers: [7]\n"
     assert adopted[0].source_name() == "job.yaml"
-    assert not lock_is_free(jobdir.file(LOCK_FILE))
+    assert not lock_is_free(jobdir.path)
     assert spool.place_running(adopted[0], "seven") == "seven"
     adopted[0].release()
 
@@ -372,7 +370,6 @@ def test_half_claimed_with_the_file_at_its_hidden_name(spool):
     """The claimer died between renaming the file to its hidden name and linking it in."""
     folder = spool.claiming / "abc123"
     folder.mkdir()
-    (folder / LOCK_FILE).touch()
     (folder / SOURCE_FILE).write_text("job.yaml")
     (spool.jobs / ".claimed-abc123").write_text("numbers: [9]\n")
     adopted = adopt(spool)
@@ -388,7 +385,6 @@ def test_half_claimed_before_the_rename_is_dropped(spool):
     path = drop(spool, "job.yaml")
     folder = spool.claiming / "abc123"
     folder.mkdir()
-    (folder / LOCK_FILE).touch()
     (folder / SOURCE_FILE).write_text("job.yaml")
     assert adopt(spool) == []
     assert not folder.exists()
