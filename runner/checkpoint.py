@@ -13,6 +13,10 @@ Both files are flushed to the OS after every chunk (enough for a killed daemon)
 and fsynced every `fsync_seconds` and at the end (for power loss, where a
 journal line whose output did not reach the disk is dropped on recovery).
 
+A job of one chunk keeps its checkpoint in memory and writes no file: a crash
+could only run that chunk again, which it does with or without one. Its output
+goes to the result as it came from the worker (`output`).
+
 A chunk with much output comes from its worker as a spill file in the job's
 folder (worker.py) rather than through the Pool's result pipe, which the daemon
 would read 64 KiB at a time, taking the GIL each time: its bytes are copied into
@@ -49,9 +53,10 @@ ChunkOutput = Union[bytes, SpilledOutput]  # what a chunk's worker returns as it
 
 
 class Checkpoint:
-    """The checkpoint in `folder`, recovered if a previous run left one."""
+    """The checkpoint in `folder`, recovered if a previous run left one; with `on_disk`
+    false (a job of one chunk) and none left, kept in memory alone."""
 
-    def __init__(self, folder: Path, fsync_seconds: float):
+    def __init__(self, folder: Path, fsync_seconds: float, on_disk: bool = True):
         self.output_path = folder / OUTPUT_FILE
         self._journal_path = folder / JOURNAL_FILE
         self._fsync_seconds = fsync_seconds
@@ -61,7 +66,11 @@ class Checkpoint:
         self._in_flight_at_crash = 0
         self._prefix = 0  # chunks 0 .. prefix-1 are done
         self._extra: set[int] = set()  # done chunks past the prefix (completion order)
+        self._held: ChunkOutput = b""  # the one chunk's output, kept in memory
         self.offset, journal_bytes = self._recover()
+        self.on_disk = on_disk or os.path.exists(self._journal_path)
+        if not self.on_disk:
+            return
         # not opened to append: os.copy_file_range cannot write to an O_APPEND file
         self._output = open(os.open(self.output_path, os.O_WRONLY | os.O_CREAT, 0o644), "wb")
         self._output.truncate(self.offset)
@@ -128,11 +137,23 @@ class Checkpoint:
 
     def note_submitted(self, index: int) -> None:
         """Chunk `index` is going to a pool (so a restart can tell what was in flight)."""
-        self._append(f"S {index}\n")
+        if self.on_disk:
+            self._append(f"S {index}\n")
 
     def record(self, index: int, tested: int, primes: int, output: ChunkOutput) -> None:
         """Append chunk `index`'s primes (text, or a spill file, removed once recorded),
-        then its journal line."""
+        then its journal line; kept in memory, hold them as they are."""
+        if self.on_disk:
+            self._write(index, tested, primes, output)
+        else:
+            self._held = output
+        self._mark_done(index)
+        self.tested += tested
+        self.primes += primes
+        if self.on_disk and time.monotonic() - self._last_fsync >= self._fsync_seconds:
+            self.sync()
+
+    def _write(self, index: int, tested: int, primes: int, output: ChunkOutput) -> None:
         if isinstance(output, SpilledOutput):
             self._output.flush()
             self._copy_in(output)
@@ -145,11 +166,15 @@ class Checkpoint:
         self._append(f"D {index} {tested} {primes} {self.offset}\n")
         if isinstance(output, SpilledOutput):
             os.unlink(output.path)
-        self._mark_done(index)
-        self.tested += tested
-        self.primes += primes
-        if time.monotonic() - self._last_fsync >= self._fsync_seconds:
-            self.sync()
+
+    def output(self) -> Union[Path, bytes]:
+        """The primes recorded, one a line: the file holding them (the output, or a
+        one-chunk job's spill file), or the text itself."""
+        if self.on_disk:
+            return self.output_path
+        if isinstance(self._held, SpilledOutput):
+            return Path(self._held.path)
+        return self._held
 
     def _copy_in(self, spilled: SpilledOutput) -> None:
         """Copy the spill file to the output at `offset`, in the kernel where it can."""
@@ -171,10 +196,12 @@ class Checkpoint:
 
     def sync(self) -> None:
         """Make everything recorded so far durable: output first, then the journal."""
-        os.fsync(self._output.fileno())
-        os.fsync(self._journal.fileno())
+        if self.on_disk:
+            os.fsync(self._output.fileno())
+            os.fsync(self._journal.fileno())
         self._last_fsync = time.monotonic()
 
     def close(self) -> None:
-        self._output.close()
-        self._journal.close()
+        if self.on_disk:
+            self._output.close()
+            self._journal.close()

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import yaml
 
@@ -44,10 +44,11 @@ class Outcome:
     chunks: dict = field(default_factory=dict)
 
 
-def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome, primes_part: Optional[Path],
-                  inline_primes_max: int) -> None:
+def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
+                  primes_found: Union[Path, bytes, None], inline_primes_max: int) -> None:
     """Write the job's result (and its primes file when there are many) to outbox/ and
-    move the job to its final place. Nothing is visible in outbox/ until it is whole."""
+    move the job to its final place. Nothing is visible in outbox/ until it is whole.
+    `primes_found` is the job's output, one prime a line, in a file or as text."""
     document = {
         "id": jobdir.id,
         "state": outcome.state.value,
@@ -56,12 +57,13 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome, primes_part: O
         "primes_found": outcome.primes,
     }
     primes_file = None
-    if primes_part is not None and outcome.state is JobState.DONE:
+    if primes_found is not None and outcome.state is JobState.DONE:
         if outcome.primes <= inline_primes_max:
-            document["primes"] = [int(line) for line in primes_part.read_bytes().split()]
+            text = primes_found if isinstance(primes_found, bytes) else primes_found.read_bytes()
+            document["primes"] = [int(line) for line in text.split()]
         else:
             document["primes_file"] = f"{jobdir.id}{PRIMES_SUFFIX}"
-            primes_file = primes_part
+            primes_file = primes_found
     if outcome.job is not None:
         document["input"] = _describe_input(outcome.job)
         document["settings"] = outcome.job.settings_summary()

@@ -12,6 +12,7 @@ methods are called from the daemon's one thread.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -43,8 +44,10 @@ class JobRun:
         self.spool, self.jobdir, self.job = spool, jobdir, job
         self._config, self._manager = config, manager
         self.started_at = _started_at(jobdir)
-        self.checkpoint = Checkpoint(jobdir.path, config.fsync_seconds)
-        self._chunks = plan_chunks(job, spool.root, config.limits.number_bits)
+        chunks = plan_chunks(job, spool.root, config.limits.number_bits)
+        head = list(itertools.islice(chunks, 2))
+        self._chunks = itertools.chain(head, chunks)
+        self.checkpoint = Checkpoint(jobdir.path, config.fsync_seconds, on_disk=len(head) > 1)
         self._window = config.chunks_ahead_per_process * job.pool.processes
         self._inflight = 0
         self._waiting: dict[int, tuple[int, int, ChunkOutput]] = {}  # ordered: done, not written
@@ -217,7 +220,7 @@ class JobRun:
             chunks={"done": self.checkpoint.chunks_done, "retried": self._retries,
                     "rerun_after_restart": self.checkpoint.rerun_after_restart},
         )
-        commit_result(self.spool, self.jobdir, outcome, self.checkpoint.output_path,
+        commit_result(self.spool, self.jobdir, outcome, self.checkpoint.output(),
                       self._config.inline_primes_max)
         log.info("job %s %s: %d tested, %d primes", self.job.id, state.value,
                  outcome.tested, outcome.primes)

@@ -39,7 +39,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Union
 
 import yaml
 
@@ -337,11 +337,14 @@ class Spool:
     # -- finishing -------------------------------------------------------------
 
     def commit_result(self, jobdir: JobDir, state: JobState, result: bytes,
-                      primes: Optional[Path]) -> None:
-        """Finish a running job: its primes file (if any) and result go to outbox/, the
-        result's rename being the commit, then the job's folder moves to its final place."""
+                      primes: Union[Path, bytes, None]) -> None:
+        """Finish a running job: its primes (a file of the job's, moved, or text, written;
+        if any) and result go to outbox/, the result's rename being the commit, then the
+        job's folder moves to its final place."""
         job_id = jobdir.id
-        if primes is not None:
+        if isinstance(primes, bytes):
+            self.write_atomically(self.outbox / f"{job_id}{PRIMES_SUFFIX}", primes)
+        elif primes is not None:
             with open(primes, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.rename(primes, self.outbox / f"{job_id}{PRIMES_SUFFIX}")

@@ -292,3 +292,44 @@ def test_spill_files_left_by_a_crash_are_removed_and_their_chunks_rerun(folder):
     assert not Path(left.path).exists()
     assert not recovered.is_done(1) and recovered.rerun_after_restart == 1
     recovered.close()
+
+
+# -- a job of one chunk: kept in memory ----------------------------------------------------
+
+
+def test_one_chunk_checkpoint_writes_no_file(folder):
+    checkpoint = Checkpoint(folder, fsync_seconds=0.0, on_disk=False)
+    checkpoint.note_submitted(0)
+    record(checkpoint, 0)
+    checkpoint.sync()
+    checkpoint.close()
+    assert list(folder.iterdir()) == []
+    assert checkpoint.output() == CHUNKS[0][2]
+    assert (checkpoint.tested, checkpoint.primes, checkpoint.chunks_done) == (10, 4, 1)
+    assert checkpoint.is_done(0)
+
+
+def test_one_chunk_checkpoint_gives_its_spill_file_as_the_output(folder):
+    checkpoint = Checkpoint(folder, fsync_seconds=0.0, on_disk=False)
+    spilled = spill(folder, "0-1", b"53\n59\n")
+    checkpoint.record(0, 5, 2, spilled)
+    checkpoint.close()
+    assert checkpoint.output() == Path(spilled.path)
+    assert Path(spilled.path).read_bytes() == b"53\n59\n"  # kept: it goes to outbox/ as it is
+    assert not (folder / JOURNAL_FILE).exists() and not (folder / OUTPUT_FILE).exists()
+
+
+def test_one_chunk_checkpoint_with_nothing_recorded_has_no_output(folder):
+    assert Checkpoint(folder, fsync_seconds=0.0, on_disk=False).output() == b""
+
+
+def test_checkpoint_left_on_disk_is_recovered_even_for_one_chunk(folder):
+    """A journal from an earlier run (a daemon that kept one for every job) is used."""
+    checkpoint = open_checkpoint(folder)
+    checkpoint.note_submitted(0)
+    record(checkpoint, 0)
+    checkpoint.close()
+    recovered = Checkpoint(folder, fsync_seconds=0.0, on_disk=False)
+    assert recovered.on_disk and recovered.is_done(0)
+    assert recovered.output() == folder / OUTPUT_FILE
+    recovered.close()

@@ -2,7 +2,8 @@
 
 import pytest
 
-from conftest import drop_job, result_primes, wait_for_result, write_numbers
+from conftest import (drop_job, read_result, result_primes, sieve, state_dir, wait_for_result,
+                      write_numbers)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -16,4 +17,25 @@ def test_case_study_numbers_file_and_range(spool, start_daemon):
     assert result_primes(spool, wait_for_result(spool, "cs")) == [17977, 10619863]
     assert wait_for_result(spool, "b")["primes_found"] == 168
     assert wait_for_result(spool, "c")["primes_found"] == 9592
+    assert daemon.stop() == 0
+
+
+def test_one_chunk_jobs_keep_no_checkpoint_files(spool, start_daemon):
+    """A job of one chunk writes no journal or output file: its primes go straight to its
+    result, inline, as a primes file written from memory, or as the worker's spill file."""
+    daemon = start_daemon()
+    jobs = {"inline": (0, 500), "text": (0, 10_000), "spilled": (0, 300_000)}
+    for job_id, (start, stop) in jobs.items():
+        drop_job(spool, f"{job_id}.yaml", {"range": {"start": start, "stop": stop},
+                                           "pool": {"chunksize": stop}})
+    for job_id, (start, stop) in jobs.items():
+        result = wait_for_result(spool, job_id)
+        assert result["state"] == "done" and result["chunks"]["done"] == 1, result
+        assert result_primes(spool, result) == sieve(stop), job_id
+        folder = state_dir(spool, "done", job_id)
+        assert sorted(p.name for p in folder.iterdir()) == ["job.yaml", "progress.json", "source",
+                                                            "spec.json"], job_id
+    assert "primes" in read_result(spool, "inline")
+    assert read_result(spool, "text")["primes_file"] == "text.primes"
+    assert read_result(spool, "spilled")["primes_file"] == "spilled.primes"
     assert daemon.stop() == 0
