@@ -161,7 +161,10 @@ class Daemon:
             metrics = serve_metrics(self.spool, self.config.metrics_port)
         self._manager = open_backend(self.config, self.post, self._emit)
         observer = Observer()
-        observer.schedule(_JobsWatcher(self.spool.jobs, self), str(self.spool.jobs), recursive=False)
+        # only the events the watcher acts on: inotify then wakes no thread for the opens,
+        # reads and deletions a job's claim and every rescan make in jobs/
+        observer.schedule(_JobsWatcher(self.spool.jobs, self), str(self.spool.jobs), recursive=False,
+                          event_filter=[FileMovedEvent, FileClosedEvent])
         observer.start()
         self._watching_since = time.time()  # files written from now on are seen by their events
         log.info("daemon started on %s (%d processes)", self.spool.root, self.config.total_processes)

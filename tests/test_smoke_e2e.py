@@ -1,9 +1,11 @@
 """End-to-end smoke: the real daemon runs the sample-like jobs."""
 
+import time
+
 import pytest
 
 from conftest import (drop_job, read_result, result_primes, sieve, state_dir, wait_for_result,
-                      write_numbers)
+                      wait_ready, write_config, write_numbers)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -38,4 +40,19 @@ def test_one_chunk_jobs_keep_no_checkpoint_files(spool, start_daemon):
     assert "primes" in read_result(spool, "inline")
     assert read_result(spool, "text")["primes_file"] == "text.primes"
     assert read_result(spool, "spilled")["primes_file"] == "spilled.primes"
+    assert daemon.stop() == 0
+
+
+def test_jobs_are_seen_by_their_events_not_only_by_rescans(spool, start_daemon):
+    """With rescans a minute apart, a job renamed into jobs/ and one written there in
+    place both run at once: the watcher gets the move and the close-after-write."""
+    write_config(spool.root, rescan_seconds=60)
+    daemon = start_daemon()
+    wait_ready(daemon)
+    time.sleep(0.5)  # past the start-up scan
+    drop_job(spool, "moved.yaml", {"numbers": [7, 8]})
+    assert result_primes(spool, wait_for_result(spool, "moved", timeout=10)) == [7]
+    with open(spool.jobs / "written.yaml", "w") as handle:
+        handle.write("numbers: [11, 12]\n")
+    assert result_primes(spool, wait_for_result(spool, "written", timeout=10)) == [11]
     assert daemon.stop() == 0
