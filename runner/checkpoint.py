@@ -142,7 +142,7 @@ class Checkpoint:
 
     def record(self, index: int, tested: int, primes: int, output: ChunkOutput) -> None:
         """Append chunk `index`'s primes (text, or a spill file, removed once recorded),
-        then its journal line; kept in memory, hold them as they are."""
+        then its journal line; in memory, keep the primes as they came."""
         if self.on_disk:
             self._write(index, tested, primes, output)
         else:

@@ -20,11 +20,12 @@ unlink, so the watcher sees a paired move and a deletion.
 A job folder is flocked by the process that owns the job (the kernel drops the
 lock when that process dies, so a free lock on a running job means its daemon
 died and the job may be adopted; the lock is on the folder itself, so it moves
-with it and costs no file). It holds `job.yaml` (the file as dropped), and,
-while it runs, its resolved spec, checkpoint journal, output so
-far and progress. A job is claimed by renaming its file into a locked claiming
-folder, so two daemons can never both run it; its result is committed by
-renaming outbox/<id>.yaml into place, the one instant at which it is finished.
+with it and costs no file). It holds `job.yaml` (the file as dropped), `source`
+(the name it was dropped as) and, once the job runs, its resolved spec, its
+progress and (for a job of several chunks) its checkpoint. A job is claimed by
+renaming its file into a locked claiming folder, so two daemons can never both
+run it; its result is committed by renaming outbox/<id>.yaml into place, the
+one instant at which it is finished.
 """
 
 from __future__ import annotations
