@@ -53,10 +53,12 @@ ChunkOutput = Union[bytes, SpilledOutput]  # what a chunk's worker returns as it
 
 
 class Checkpoint:
-    """The checkpoint in `folder`, recovered if a previous run left one; with `on_disk`
-    false (a job of one chunk) and none left, kept in memory alone."""
+    """The checkpoint in `folder`: with `recover`, the one a previous run left, if any
+    (else whatever is there is discarded); with `on_disk` false (a job of one chunk) and
+    none recovered, kept in memory alone."""
 
-    def __init__(self, folder: Path, fsync_seconds: float, on_disk: bool = True):
+    def __init__(self, folder: Path, fsync_seconds: float, on_disk: bool = True,
+                 recover: bool = True):
         self.output_path = folder / OUTPUT_FILE
         self._journal_path = folder / JOURNAL_FILE
         self._fsync_seconds = fsync_seconds
@@ -67,8 +69,8 @@ class Checkpoint:
         self._prefix = 0  # chunks 0 .. prefix-1 are done
         self._extra: set[int] = set()  # done chunks past the prefix (completion order)
         self._held: ChunkOutput = b""  # the one chunk's output, kept in memory
-        self.offset, journal_bytes = self._recover()
-        self.on_disk = on_disk or os.path.exists(self._journal_path)
+        self.offset, journal_bytes = self._recover() if recover else (0, 0)
+        self.on_disk = on_disk or (recover and os.path.exists(self._journal_path))
         if not self.on_disk:
             return
         # not opened to append: os.copy_file_range cannot write to an O_APPEND file

@@ -342,7 +342,7 @@ class Daemon:
         shown = f"jobs/{jobdir.source_name()}"
         try:
             job, resumed = self._load(jobdir)
-            run = JobRun(self.spool, jobdir, job, self.config, self._manager)
+            run = JobRun(self.spool, jobdir, job, self.config, self._manager, resumed)
         except JobError as error:
             self._fail_unrunnable(jobdir, error.to_dict())
             return
@@ -371,7 +371,9 @@ class Daemon:
 
     def _load(self, jobdir: JobDir) -> tuple[Job, bool]:
         """The job's spec: as saved when it started (and True: it is resumed), else
-        validated from its file now, placed in running/ (if just claimed) and saved."""
+        validated from its file now, placed in running/ (if just claimed) and saved. A
+        checkpoint left without its spec (lost to a power cut) is not resumed: the spec
+        made again may cut the job into other chunks (config.yaml may have changed)."""
         spec = jobdir.read_json(SPEC_FILE)
         if spec is not None:
             return Job.from_dict(spec), True

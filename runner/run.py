@@ -37,17 +37,19 @@ RATE_WINDOW_SECONDS = 10.0  # the rate is measured over about this much of the r
 
 
 class JobRun:
-    """Runs `job`, whose folder `jobdir` this process has locked."""
+    """Runs `job`, whose folder `jobdir` this process has locked; `resumed` if the job
+    ran before under the spec it has now, so that its checkpoint, if any, still holds."""
 
     def __init__(self, spool: Spool, jobdir: JobDir, job: Job, config: Config,
-                 manager: Backend):
+                 manager: Backend, resumed: bool = False):
         self.spool, self.jobdir, self.job = spool, jobdir, job
         self._config, self._manager = config, manager
         self.started_at = _started_at(jobdir)
         chunks = plan_chunks(job, spool.root, config.limits.number_bits)
         head = list(itertools.islice(chunks, 2))
         self._chunks = itertools.chain(head, chunks)
-        self.checkpoint = Checkpoint(jobdir.path, config.fsync_seconds, on_disk=len(head) > 1)
+        self.checkpoint = Checkpoint(jobdir.path, config.fsync_seconds, on_disk=len(head) > 1,
+                                     recover=resumed)
         self._window = config.chunks_ahead_per_process * job.pool.processes
         self._inflight = 0
         self._waiting: dict[int, tuple[int, int, ChunkOutput]] = {}  # ordered: done, not written

@@ -333,3 +333,18 @@ def test_checkpoint_left_on_disk_is_recovered_even_for_one_chunk(folder):
     assert recovered.on_disk and recovered.is_done(0)
     assert recovered.output() == folder / OUTPUT_FILE
     recovered.close()
+
+
+def test_checkpoint_not_to_recover_is_discarded(folder):
+    """A job validated afresh (its spec was lost) may have other chunks: what the earlier
+    run left is dropped, and the output starts empty."""
+    checkpoint = open_checkpoint(folder)
+    checkpoint.note_submitted(0)
+    record(checkpoint, 0, 1)
+    checkpoint.close()
+    fresh = Checkpoint(folder, fsync_seconds=0.0, recover=False)
+    assert state(fresh) == (0, 0, 0, set(), 0) and fresh.rerun_after_restart == 0
+    assert journal(folder) == b"" and output(folder) == b""
+    record(fresh, 0)
+    fresh.close()
+    assert output(folder) == CHUNKS[0][2]

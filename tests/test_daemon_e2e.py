@@ -16,7 +16,7 @@ import pytest
 
 from conftest import (BOOK_NUMBERS, BOOK_PRIMES, big_reference, chunks_recorded, drop_job,
                       read_result, result_primes, sieve, state_dir, wait_for_result, wait_ready,
-                      wait_until)
+                      wait_until, write_config)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -226,6 +226,32 @@ def test_two_daemons_on_one_spool_run_each_job_once(spool, start_daemon):
     for daemon in daemons:
         assert daemon.alive(), daemon.log()
         assert daemon.stop() == 0
+
+
+def test_checkpoint_without_its_spec_is_not_resumed(spool, start_daemon):
+    """A job whose spec.json was lost (it is not fsynced: a power cut) is validated again,
+    maybe into other chunks (here config.yaml changed its default chunksize meanwhile):
+    its old journal must not be read against them. It runs again from the start, exactly."""
+    write_config(spool.root, defaults={"chunksize": SLOW_CHUNK})
+    job = {"id": "lost", "range": {"start": SLOW_START, "stop": SLOW_START + SLOW_COUNT},
+           "pool": {"processes": 2}}
+    expected = list(big_reference(SLOW_START, SLOW_START + SLOW_COUNT))
+    first = start_daemon()
+    drop_job(spool, "lost.yaml", job)
+    wait_until(lambda: chunks_recorded(spool, "lost") >= 2, 30, "two chunks recorded")
+    first.kill()
+    assert read_result(spool, "lost") is None, "the job finished before the kill; make it longer"
+    (state_dir(spool, "running", "lost") / "spec.json").unlink()
+    write_config(spool.root, defaults={"chunksize": SLOW_CHUNK - 100})
+
+    second = start_daemon()
+    result = wait_for_result(spool, "lost", timeout=60)
+    assert result["state"] == "done", (result, second.log())
+    assert result_primes(spool, result) == expected
+    assert result["settings"]["chunksize"] == SLOW_CHUNK - 100
+    assert result["numbers_tested"] == SLOW_COUNT  # not 2 old chunks of 600 + 27 new of 500
+    assert result["chunks"]["done"] == -(-SLOW_COUNT // (SLOW_CHUNK - 100))
+    assert second.stop() == 0
 
 
 def test_surviving_daemon_takes_over_the_job_of_a_killed_one(spool, start_daemon):
