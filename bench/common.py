@@ -46,19 +46,27 @@ def drop_and_wait(root: Path, job_id: str, text: str) -> float:
     return time.perf_counter() - start
 
 
-def file_creation_us(root: Path, files: int = 100) -> float:
-    """Median microseconds to create an empty file under `root` right now. On ext4 without
-    a journal (this machine's disk) it is about 40 us, but over 1 ms for one to six
-    minutes after many files were deleted nearby, and a small job creates five. The files
-    are left for the spool's own clean-up: deleting them here would slow what follows."""
-    folder = root / "creation-probe"
-    folder.mkdir()
+def file_creation_us(folder: Path, files: int = 100) -> float:
+    """Median microseconds to create an empty file in `folder` (made if missing) right
+    now. On ext4 without a journal (this machine's disk) it is about 40 us, but over 1 ms
+    for one to six minutes after many files were deleted nearby, and a small job creates
+    five. The files are left for the caller's clean-up: deleting them here would slow what
+    follows."""
+    folder.mkdir(exist_ok=True)
     times = []
     for k in range(files):
         start = time.perf_counter()
-        os.close(os.open(folder / str(k), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        os.close(os.open(folder / f"probe-{k}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e6
+
+
+def spool_file_creation(root: Path) -> str:
+    """What creating a file in the spool at `root` costs now, as a line to print beside a
+    benchmark's figures, which depend on it."""
+    return (f"creating a file in the spool took {file_creation_us(root / 'creation-probe'):.0f} us "
+            "(median; see the README's speed section: over about 200 us, recent deletions are "
+            "slowing this disk)")
 
 
 def descendants(pid: int) -> list[int]:

@@ -16,19 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-
-def creation_us(folder: Path, files: int = 200) -> float:
-    times = []
-    for k in range(files):
-        start = time.perf_counter()
-        os.close(os.open(folder / f"new-{k}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
+from common import file_creation_us
 
 
 def main() -> None:
@@ -44,8 +36,8 @@ def main() -> None:
             for k in range(deleted):
                 os.unlink(folder / f"old-{k}")
             time.sleep(1.1)  # the kernel counts a deletion as recent from the next second
-            print(f"after deleting {deleted:6d} files: {creation_us(folder):7.0f} us to create one "
-                  "(median of 200)")
+            print(f"after deleting {deleted:6d} files: {file_creation_us(folder, 200):7.0f} us to "
+                  "create one (median of 200)")
         finally:
             shutil.rmtree(folder)
 
