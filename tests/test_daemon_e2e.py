@@ -233,8 +233,8 @@ def test_checkpoint_without_its_spec_is_not_resumed(spool, start_daemon):
     maybe into other chunks (here config.yaml changed its default chunksize meanwhile):
     its old journal must not be read against them. It runs again from the start, exactly."""
     write_config(spool.root, defaults={"chunksize": SLOW_CHUNK})
-    job = {"id": "lost", "range": {"start": SLOW_START, "stop": SLOW_START + SLOW_COUNT},
-           "pool": {"processes": 2}}
+    job = slow_job("lost")
+    del job["pool"]["chunksize"]  # the default from config.yaml, which changes below
     expected = list(big_reference(SLOW_START, SLOW_START + SLOW_COUNT))
     first = start_daemon()
     drop_job(spool, "lost.yaml", job)
