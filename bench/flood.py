@@ -45,7 +45,7 @@ def timed_status(root: Path) -> tuple[float, int, int]:
     took = time.perf_counter() - t0
     if out.returncode != 0:
         return took, -1, 0
-    ids = [job["id"] for job in yaml.load(out.stdout, Loader=YAML_LOADER)]
+    ids = [job["id"] for job in yaml.load(out.stdout, Loader=YAML_LOADER)["jobs"]]
     return took, len(ids), len(ids) - len(set(ids))
 
 

@@ -15,12 +15,12 @@ raises TimeoutError when given a timeout that passes.
 
 from __future__ import annotations
 
-from .client import (cancel, inspect, logs, prune, results, retry, status, submit,
+from .client import (cancel, daemons, inspect, logs, prune, results, retry, status, submit,
                      submit_job_file, submit_numbers, wait)
 from .errors import RunnerError, SpoolError
 from .job import JobState
 from .spool import Spool
 
-__all__ = ["JobState", "RunnerError", "Spool", "SpoolError", "cancel", "inspect", "logs",
+__all__ = ["JobState", "RunnerError", "Spool", "SpoolError", "cancel", "daemons", "inspect", "logs",
            "prune", "results", "retry", "status", "submit", "submit_job_file", "submit_numbers",
            "wait"]

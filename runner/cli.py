@@ -188,9 +188,15 @@ def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
     from . import client
     from .view import WaitProgress
 
+    from .view import daemons_lines
+
+    def say_daemons(daemons: list[dict]) -> None:
+        typer.echo(f"runner: {daemons_lines(daemons, client.no_daemon_hint(spool))}"
+                   + ("; waiting for one" if not daemons else ""), err=True)
+
     try:
         with WaitProgress(job_id) as shown:
-            result = client.wait(spool, job_id, on_progress=shown.update)
+            result = client.wait(spool, job_id, on_progress=shown.update, on_daemons=say_daemons)
     except KeyboardInterrupt:
         typer.echo(f"runner: stopped waiting; job {job_id} goes on (`runner status`)", err=True)
         return EXIT_INTERRUPTED
@@ -215,37 +221,53 @@ def status(
         "--watch", "-w", help="Redraw every --interval seconds until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between redraws with --watch.")] = 1.0,
 ):
-    """List every job: state, priority, progress (a bar on a terminal), primes, rate, ETA.
+    """List the daemons serving the spool, then every job: state, priority, progress (a
+    bar on a terminal), primes, rate, ETA. A running job whose daemon is gone shows as
+    `suspended`.
 
-    Not on a terminal the table is tab-separated, a header first; with --watch a
-    blank line separates the redraws (with --json: one JSON list a line).
+    Not on a terminal the table is tab-separated, a header first, and the daemons go
+    to stderr; with --watch a blank line separates the redraws. --json prints
+    {"spool", "daemons", "jobs"} (with --watch: one such object a line).
 
     Example: runner status --watch --interval 0.5
     """
     from . import client
-    from .view import print_status, status_lines, status_table
+    from .view import daemons_lines, print_status, status_lines, status_table
 
     spool = Spool(root)
+
+    def snapshot() -> tuple[dict, str]:
+        served = client.daemons(spool)  # before the jobs: a job seen served had its daemon
+        shown = {"spool": str(spool.root), "daemons": served, "jobs": client.status(spool)}
+        return shown, daemons_lines(served, client.no_daemon_hint(spool))
+
     try:
         spool.ensure()
         if not watch:
-            jobs = client.status(spool)
+            shown, daemons = snapshot()
             if as_json:
-                _print_json(jobs)
+                _print_json(shown)
             else:
-                print_status(jobs)
+                print_status(shown["jobs"], daemons)
             return
         if sys.stdout.isatty() and not as_json:
             from rich.live import Live
 
-            with Live(status_table(client.status(spool)), auto_refresh=False) as live:
+            shown, daemons = snapshot()
+            with Live(status_table(shown["jobs"], daemons), auto_refresh=False) as live:
                 while True:
                     time.sleep(interval)
-                    live.update(status_table(client.status(spool)), refresh=True)
+                    shown, daemons = snapshot()
+                    live.update(status_table(shown["jobs"], daemons), refresh=True)
         else:
+            said = None
             while True:
-                jobs = client.status(spool)
-                typer.echo(json.dumps(jobs, default=str) if as_json else status_lines(jobs) + "\n")
+                shown, daemons = snapshot()
+                if not as_json and daemons != said:
+                    said = daemons
+                    typer.echo(daemons, err=True)
+                typer.echo(json.dumps(shown, default=str) if as_json
+                           else status_lines(shown["jobs"]) + "\n")
                 time.sleep(interval)
     except RunnerError as error:
         _fail(error)

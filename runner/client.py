@@ -120,22 +120,40 @@ def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
     raise SpoolError(f"no free id like {default!r}")
 
 
+SUSPENDED = "suspended"  # shown for a running job whose daemon is gone
+
+
 def status(spool: Spool) -> list[dict]:
-    """Every job with its state and progress, queued first, then running, then finished."""
-    return [_summary(info) for info in spool.list_jobs()]
+    """Every job with its state and progress, queued first, then running, then finished.
+    A running job whose daemon died is `suspended`: no rate or ETA, and its elapsed time
+    stopped when its daemon last published its progress; a daemon resumes it."""
+    return [_summary(spool, info) for info in spool.list_jobs()]
 
 
-def _summary(info: JobInfo) -> dict:
+def daemons(spool: Spool) -> list[dict]:
+    """The daemons serving the spool now (host, pid, since, backend, processes, version),
+    oldest first; empty when none does, and then no job runs."""
+    return spool.live_daemons()
+
+
+def no_daemon_hint(spool: Spool) -> str:
+    """What to say when no daemon serves the spool."""
+    return f"no daemon serves {spool.root}; start one with `runner start --root {spool.root}`"
+
+
+def _summary(spool: Spool, info: JobInfo) -> dict:
     progress = info.progress
     started = progress.get("started")
-    end = progress.get("finished") or (time.time() if started else None)
-    running = info.state is JobState.RUNNING
+    running = info.state is JobState.RUNNING and spool.is_served(JobDir(info.path))
+    suspended = info.state is JobState.RUNNING and not running
+    end = progress.get("finished") or (progress.get("updated") if suspended else None) or (
+        time.time() if started else None)
     priority = progress.get("priority")
     if priority is None and running:  # started less than a progress period ago
         priority = (JobDir(info.path).read_json(SPEC_FILE) or {}).get("priority", 0)
     summary = {
         "id": info.id,
-        "state": info.state.value,
+        "state": SUSPENDED if suspended else info.state.value,
         "priority": priority or 0,
         "tested": progress.get("tested", 0),
         "total": progress.get("total"),
@@ -152,7 +170,8 @@ def _summary(info: JobInfo) -> dict:
 def inspect(spool: Spool, job_id: str) -> dict:
     """Everything about one job: its spec, state, progress and, once finished, its result."""
     info = _find(spool, job_id)
-    out = _summary(info)
+    out = _summary(spool, info)
+    out["daemons"] = daemons(spool)
     if info.state is JobState.QUEUED:
         out["file"] = str(info.path.relative_to(spool.root))
         out["spec"] = _read_yaml(info.path)
@@ -167,15 +186,23 @@ def inspect(spool: Spool, job_id: str) -> dict:
 
 
 def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
-         on_progress: Optional[Callable[[dict], None]] = None) -> dict:
+         on_progress: Optional[Callable[[dict], None]] = None,
+         on_daemons: Optional[Callable[[list[dict]], None]] = None) -> dict:
     """Wait until the job is finished and return its result (outbox/<id>.yaml, as a
     dict: `state` is done, failed or cancelled). `on_progress` is called with the job's
-    `status` row whenever its progress changes. Raises TimeoutError after `timeout`
-    seconds (None: no limit), SpoolError if the job is nowhere to be found."""
+    `status` row whenever its progress changes; `on_daemons` with the spool's daemons
+    (`daemons`) at once, then whenever whether any serves the spool changes. Raises
+    TimeoutError after `timeout` seconds (None: no limit), SpoolError if the job is
+    nowhere to be found."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    shown, missing = None, 0
+    shown, missing, served = None, 0, None
     while True:
         began = time.monotonic()
+        if on_daemons is not None:
+            serving = daemons(spool)
+            if bool(serving) != served:
+                served = bool(serving)
+                on_daemons(serving)
         result = None
         if spool.read_result_state(job_id) is not None:
             result = _read_yaml(spool.result_path(job_id))
@@ -184,7 +211,7 @@ def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
         if missing >= MISSING_POLLS:
             _find(spool, job_id)  # says there is no such job
         if info is not None and on_progress is not None:
-            row = _summary(info)
+            row = _summary(spool, info)
             seen = (row["state"], row["tested"], row["total"], row["primes"])
             if seen != shown:
                 shown = seen
@@ -322,6 +349,7 @@ def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
     progress = jobdir.read_json(PROGRESS_FILE) or {}
     now = time.time()
     outcome = Outcome(JobState.CANCELLED, queued_at(jobdir), progress.get("started", now), now,
+                      running_seconds=progress.get("running_seconds"),
                       tested=progress.get("tested", 0), primes=progress.get("primes", 0))
     commit_result(spool, jobdir, outcome, None, 0)
 

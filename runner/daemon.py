@@ -19,13 +19,13 @@ metrics (metrics.py).
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import json
 import logging
 import logging.handlers
 import os
 import queue
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -34,26 +34,24 @@ from typing import Optional
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from . import events
+from . import __version__, events
+from .backlog import Backlog
 from .backend import Backend, ChunkFinished, ChunkRaised, WorkerLost, open_backend
 from .chunks import allow_long_integers
 from .config import Config
 from .errors import JobError, SpoolError
 from .job import Job, JobState, peek_job_id
 from .jobfile import load_job
-from .results import Outcome, commit_result, queued_at
+from .results import Outcome, commit_result, iso, queued_at
 from .run import JobRun
-from .spool import JOB_FILE, SPEC_FILE, JobDir, QueuedFile, Spool
+from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool
+from .writers import ignore_lease_breaks
 
 log = logging.getLogger("runner.daemon")
 
 TICK_SECONDS = 0.05
 ERROR_PAUSE_SECONDS = 1.0
 SWITCH_INTERVAL_SECONDS = 0.0005
-# A file seen only by a rescan (no close or move event) must be this old to be
-# taken as whole: a writer might still be filling it.
-SETTLE_SECONDS = 1.0
-HOLD_UNSETTLED_SECONDS = 2 * SETTLE_SECONDS
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 FILE_LOG_FORMAT = "%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s"
 LOG_FILE_MAX_BYTES = 5 << 20
@@ -121,12 +119,7 @@ class Daemon:
         self.spool, self.config, self.drain = spool, config, drain
         self._messages: queue.SimpleQueue = queue.SimpleQueue()
         self._runs: dict[str, JobRun] = {}
-        self._arrived: set[str] = set()  # names in jobs/ known to be written whole
-        # queued files to claim, a heap in run order (spool.QueuedFile.order)
-        self._backlog: list[tuple[tuple, Path]] = []
-        self._in_backlog: set[str] = set()
-        self._unsettled: dict[str, float] = {}  # name -> when it first held the backlog back
-        self._watching_since = 0.0
+        self._backlog = Backlog()
         self._queue_was_empty = False  # as of the last rescan: what --drain waits for
         self._stopping = False
         self._last_rescan = self._last_tick = self._last_prune = 0.0
@@ -154,6 +147,7 @@ class Daemon:
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self.request_stop)
+        ignore_lease_breaks()
         metrics = None
         if self.config.metrics_port is not None:
             from .metrics import serve_metrics  # prometheus_client: only when asked for
@@ -166,7 +160,8 @@ class Daemon:
         observer.schedule(_JobsWatcher(self.spool.jobs, self), str(self.spool.jobs), recursive=False,
                           event_filter=[FileMovedEvent, FileClosedEvent])
         observer.start()
-        self._watching_since = time.time()  # files written from now on are seen by their events
+        self._backlog.start_watching()
+        entry = self._register()
         log.info("daemon started on %s (%d processes)", self.spool.root, self.config.total_processes)
         self._emit(events.DAEMON_STARTED, root=str(self.spool.root),
                    processes=self.config.total_processes)
@@ -185,6 +180,7 @@ class Daemon:
                     time.sleep(ERROR_PAUSE_SECONDS)
         finally:
             self._suspend_all()
+            entry.remove()
             self._manager.shutdown()
             observer.stop()
             observer.join(2)
@@ -193,6 +189,22 @@ class Daemon:
             log.info("daemon stopped")
             self._emit(events.DAEMON_STOPPED)
         return 0
+
+    def _register(self):
+        """Enter this daemon in the spool (`runner status` shows it), saying first which
+        daemons already serve it: they share the work, each job run by one of them."""
+        for other in self.spool.live_daemons():
+            log.warning("another daemon already serves this spool: pid %s on %s, since %s "
+                        "(%s); both take jobs, each job runs on one of them",
+                        other.get("pid"), other.get("host"), other.get("since"),
+                        other.get("backend"))
+        backend = self.config.backend
+        if self.config.dask is not None and backend == "dask":
+            backend = f"dask {self.config.dask.scheduler}"
+        return self.spool.register_daemon({
+            "host": socket.gethostname(), "pid": os.getpid(), "since": iso(time.time()),
+            "backend": backend, "processes": self.config.total_processes,
+            "version": __version__})
 
     def _next_message(self) -> object:
         try:
@@ -204,8 +216,7 @@ class Daemon:
         if isinstance(message, _FileArrived):
             queued = self.spool.queued_file(message.name)
             if queued is not None:
-                self._arrived.add(message.name)
-                self._add_to_backlog(queued)
+                self._backlog.announce(queued)
         elif isinstance(message, ChunkFinished):
             submission = self._manager.take(message.token)
             if submission is not None:
@@ -259,11 +270,10 @@ class Daemon:
             self._apply_retention(now)
             queued = self.spool.queued()
             self._queue_was_empty = not queued and not self._backlog
-            names = {waiting.path.name for waiting in queued}
-            self._unsettled = {name: t for name, t in self._unsettled.items() if name in names}
+            self._backlog.keep_only({waiting.path.name for waiting in queued})
             limit = self.config.limits.queued_jobs
             for waiting in queued[:limit]:
-                self._add_to_backlog(waiting)
+                self._backlog.add(waiting)
             for waiting in queued[limit:]:
                 self._refuse_over_queue_limit(waiting.path, len(queued))
         self._claim_from_backlog()
@@ -289,34 +299,13 @@ class Daemon:
 
     # taking jobs
 
-    def _add_to_backlog(self, queued: QueuedFile) -> None:
-        if queued.path.name not in self._in_backlog:
-            self._in_backlog.add(queued.path.name)
-            heapq.heappush(self._backlog, (queued.order, queued.path))
-
     def _claim_from_backlog(self) -> None:
-        """Claim queued files, first in run order, while this daemon has room. A file not
-        known to be whole (no close or move event seen, and too fresh) waits: one written
-        since the watch began is brought back by its event, in its turn; one written
-        before has no event coming, so it first holds back the files behind it, for up to
-        HOLD_UNSETTLED_SECONDS once, so that a job queued just before the daemon started
-        runs in its turn, then waits for a later rescan."""
-        while self._backlog and len(self._runs) < self.config.max_running_jobs:
-            path = self._backlog[0][1]
-            mtime = _mtime(path)
-            if (mtime is not None and path.name not in self._arrived
-                    and time.time() - mtime < SETTLE_SECONDS):
-                now = time.monotonic()
-                if (mtime < self._watching_since and now - self._unsettled.setdefault(
-                        path.name, now) < HOLD_UNSETTLED_SECONDS):
-                    return
-                heapq.heappop(self._backlog)
-                self._in_backlog.discard(path.name)
-                continue
-            heapq.heappop(self._backlog)
-            self._in_backlog.discard(path.name)
-            self._unsettled.pop(path.name, None)
-            self._arrived.discard(path.name)
+        """Claim queued files, first in run order, while this daemon has room (the
+        backlog says which files are whole)."""
+        while len(self._runs) < self.config.max_running_jobs:
+            path = self._backlog.next_to_claim()
+            if path is None:
+                return
             jobdir = self.spool.claim(path) if os.path.lexists(path) else None
             if jobdir is not None:
                 self._start(jobdir)
@@ -413,10 +402,3 @@ class Daemon:
             run.suspend()
         self._runs.clear()
 
-
-def _mtime(path: Path) -> Optional[float]:
-    """When `path` was last written (None if it is gone)."""
-    try:
-        return os.lstat(path).st_mtime
-    except OSError:
-        return None

@@ -2,8 +2,8 @@
 
     GET /                   the list of jobs (its script polls /api/jobs)
     GET /jobs/<id>          one job: progress, result, error (its script polls /api/jobs/<id>)
-    GET /api/jobs           {"spool": ..., "jobs": client.status()} as JSON
-    GET /api/jobs/<id>      client.inspect() as JSON
+    GET /api/jobs           {"spool": ..., "daemons": client.daemons(), "jobs": client.status()}
+    GET /api/jobs/<id>      client.inspect() as JSON (with "spool" and "daemons")
     GET /static/<file>      the page's script and style sheet
 
 Everything is read through runner.client at each request, so the page shows what the
@@ -135,7 +135,8 @@ class DashboardHandler(BaseHTTPRequestHandler):
         if path.startswith(STATIC_PREFIX) and path[len(STATIC_PREFIX):] in static:
             return (HTTPStatus.OK, *static[path[len(STATIC_PREFIX):]])
         if path == "/api/jobs":
-            return (HTTPStatus.OK, *_json({"spool": str(spool.root), "jobs": client.status(spool)}))
+            return (HTTPStatus.OK, *_json({"spool": str(spool.root), "daemons": client.daemons(spool),
+                                            "jobs": client.status(spool)}))
         api = _JOB_API.fullmatch(path)
         if api:
             job_id = _job_id(api.group(1))
@@ -145,7 +146,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 details = None
             if details is None:
                 return (HTTPStatus.NOT_FOUND, *_json({"error": _no_job(api.group(1))}))
-            return (HTTPStatus.OK, *_json(details))
+            return (HTTPStatus.OK, *_json({"spool": str(spool.root), **details}))
         page = _JOB_PAGE.fullmatch(path)
         if page:
             job_id = _job_id(page.group(1))

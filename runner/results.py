@@ -37,6 +37,7 @@ class Outcome:
     queued_at: float
     started_at: float
     finished_at: float
+    running_seconds: Optional[float] = None  # of the time from start to finish (None: all)
     job: Optional[Job] = None
     tested: int = 0
     primes: int = 0
@@ -67,11 +68,15 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
     if outcome.job is not None:
         document["input"] = _describe_input(outcome.job)
         document["settings"] = outcome.job.settings_summary()
+    seconds = outcome.finished_at - outcome.started_at
+    running = seconds if outcome.running_seconds is None else min(seconds, outcome.running_seconds)
     document["timings"] = {
         "queued": iso(outcome.queued_at),
         "started": iso(outcome.started_at),
         "finished": iso(outcome.finished_at),
-        "seconds": round(outcome.finished_at - outcome.started_at, 6),
+        "seconds": round(seconds, 6),
+        "running_seconds": round(running, 6),
+        "waited_for_daemon_seconds": round(seconds - running, 6),
     }
     if outcome.chunks:
         document["chunks"] = outcome.chunks

@@ -44,7 +44,12 @@ class JobRun:
                  manager: Backend, resumed: bool = False):
         self.spool, self.jobdir, self.job = spool, jobdir, job
         self._config, self._manager = config, manager
-        self.started_at = _started_at(jobdir)
+        earlier = jobdir.read_json(PROGRESS_FILE) or {}
+        self.started_at = earlier.get("started", time.time())
+        # the time it ran under daemons before this one (as last published); the rest of
+        # the time since it started, it waited for a daemon
+        self._ran_before = earlier.get("running_seconds", 0.0)
+        self._resumed_at = time.time()
         chunks = plan_chunks(job, spool.root, config.limits.number_bits)
         head = list(itertools.islice(chunks, 2))
         self._chunks = itertools.chain(head, chunks)
@@ -217,7 +222,8 @@ class JobRun:
         self._release_pool()
         outcome = Outcome(
             state=state, queued_at=queued_at(self.jobdir), started_at=self.started_at,
-            finished_at=time.time(), job=self.job, tested=self.checkpoint.tested,
+            finished_at=time.time(), running_seconds=self.running_seconds(), job=self.job,
+            tested=self.checkpoint.tested,
             primes=self.checkpoint.primes, error=error,
             chunks={"done": self.checkpoint.chunks_done, "retried": self._retries,
                     "rerun_after_restart": self.checkpoint.rerun_after_restart},
@@ -229,6 +235,10 @@ class JobRun:
 
     def _emit(self, event: str, **details) -> None:
         self.spool.events.emit(event, self.job.id, **details)
+
+    def running_seconds(self) -> float:
+        """How long the job has run under a daemon, this one and those before it."""
+        return self._ran_before + time.time() - self._resumed_at
 
     def write_progress(self, force: bool = False) -> None:
         """Publish progress for `runner status`, at most every PROGRESS_EVERY_SECONDS."""
@@ -247,14 +257,11 @@ class JobRun:
                     "primes": self.checkpoint.primes, "total": total,
                     "rate": round(rate, 1), "eta": round((total - tested) / rate, 1) if rate else None,
                     "priority": self.job.priority,
-                    "started": self.started_at, "updated": time.time()}
+                    "started": self.started_at, "updated": time.time(),
+                    "running_seconds": round(self.running_seconds(), 3)}
         waiting = self._manager.unavailable()
         if waiting is not None:
             progress["waiting"] = waiting
         self.spool.write_atomically(self.jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(),
                                     durable=False)
 
-
-def _started_at(jobdir: JobDir) -> float:
-    progress = jobdir.read_json(PROGRESS_FILE)
-    return progress["started"] if progress and "started" in progress else time.time()

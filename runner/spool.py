@@ -7,6 +7,7 @@
     <root>/jobs/.state/{done,failed,cancelled}/<id>/   finished
     <root>/jobs/.state/inputs/                  numbers files written by `runner submit`
     <root>/jobs/.state/tmp/                     files being written, renamed into place whole
+    <root>/jobs/.state/daemons/<host>-<pid>.json   the daemons serving the spool, each flocked by its own
     <root>/jobs/.state/events.jsonl, .1         the events log (events.py), newest last
     <root>/jobs/.state/daemon.log, .1, .2       the daemons' own log
     <root>/outbox/<id>.yaml, <id>.primes        results
@@ -96,10 +97,7 @@ class JobDir:
         return self._source_name
 
     def read_json(self, name: str) -> Optional[dict]:
-        try:
-            return json.loads(self.file(name).read_bytes())
-        except (OSError, ValueError):
-            return None
+        return _json_or_none(self.file(name))
 
     def release(self) -> None:
         if self.lock_fd is not None:
@@ -120,6 +118,19 @@ class QueuedFile:
     @functools.cached_property
     def order(self) -> tuple:
         return (-self.priority, self.mtime, self.path.name)
+
+
+@dataclass
+class DaemonEntry:
+    """This daemon's entry in the spool, locked while `fd` is open."""
+
+    path: Path
+    fd: int
+
+    def remove(self) -> None:
+        """Take the entry out of the spool: the daemon no longer serves it."""
+        self.path.unlink(missing_ok=True)
+        os.close(self.fd)
 
 
 @dataclass(frozen=True)
@@ -143,6 +154,7 @@ class Spool:
         self.tmp = self.state / "tmp"
         self.inputs = self.state / "inputs"
         self.claiming = self.state / "claiming"
+        self.daemons = self.state / "daemons"
         self.daemon_log = self.state / DAEMON_LOG_FILE
         self.events = Events(EventLog(self.state / EVENTS_FILE))
         # name -> (file identity, its QueuedFile): each queued file is peeked once,
@@ -170,7 +182,7 @@ class Spool:
         """Make the spool's folders if missing; raise SpoolError if this is not a spool."""
         if not self.root.is_dir():
             raise SpoolError(f"{self.root} is not a folder; make a spool with `runner init DIR`")
-        for folder in (self.jobs, self.outbox, self.tmp, self.inputs, self.claiming,
+        for folder in (self.jobs, self.outbox, self.tmp, self.inputs, self.claiming, self.daemons,
                        *(self.place(s) for s in (JobState.RUNNING, *_FINISHED))):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -517,6 +529,51 @@ class Spool:
         jobdir.lock_fd = _try_lock(jobdir.path)
         return jobdir.lock_fd is not None
 
+    # -- daemons ---------------------------------------------------------------
+
+    def register_daemon(self, record: dict) -> "DaemonEntry":
+        """Say in the spool that this process serves it, with `record` (host, pid, ...).
+        The entry is flocked before it appears, and the kernel drops the lock when this
+        process dies, so a reader never takes a live daemon for a dead one."""
+        temp = self.temp_path("daemon.json")
+        temp.write_text(json.dumps(record), encoding="utf-8")
+        fd = os.open(temp, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = self.daemons / f"{record['host']}-{record['pid']}.json"
+        os.rename(temp, path)
+        return DaemonEntry(path, fd)
+
+    def live_daemons(self) -> list[dict]:
+        """The records of the daemons serving the spool now, oldest first. An entry whose
+        lock is free was left by a daemon that died: it is removed."""
+        found = []
+        for path in _subfolders(self.daemons):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:  # removed meanwhile: its daemon stopped
+                continue
+            try:
+                if _held(fd):
+                    record = _json_or_none(path)
+                    if record is not None:
+                        found.append(record)
+                else:
+                    path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+        return sorted(found, key=lambda record: record.get("since", ""))
+
+    def is_served(self, jobdir: JobDir) -> bool:
+        """Whether a live process holds the running job's folder (its daemon is alive)."""
+        try:
+            fd = os.open(jobdir.path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:  # it moved on: finished, so it was served
+            return True
+        try:
+            return _held(fd)
+        finally:
+            os.close(fd)
+
     # -- reading ---------------------------------------------------------------
 
     def find(self, job_id: str) -> Optional[JobInfo]:
@@ -612,6 +669,24 @@ def _try_lock(folder: Path) -> Optional[int]:
         os.close(fd)
         return None
     return fd
+
+
+def _held(fd: int) -> bool:
+    """Whether a live process holds an exclusive flock on `fd`'s file (tested with a
+    shared lock, dropped at once, so two readers never stand in each other's way)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
+def _json_or_none(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
 
 
 def _subfolders(folder: Path) -> list[Path]:

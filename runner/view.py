@@ -37,9 +37,20 @@ def status_lines(jobs: list[dict]) -> str:
     return "\n".join("\t".join(row) for row in (_HEADER, *map(_row, jobs)))
 
 
-def status_table(jobs: list[dict]):
-    """The status as a rich table, one row a job, with a progress bar beside the counts."""
+def daemons_lines(daemons: list[dict], hint: str) -> str:
+    """Who serves the spool, a line a daemon (`daemon: pid 4242 on box since ...
+    (local, 2 processes)`), or `hint` (none does) prefixed with `no daemon:`."""
+    if not daemons:
+        return f"no daemon: {hint}"
+    return "\n".join(f"daemon: pid {d.get('pid')} on {d.get('host')} since {d.get('since')} "
+                     f"({d.get('backend')}, {d.get('processes')} processes)" for d in daemons)
+
+
+def status_table(jobs: list[dict], daemons: str = ""):
+    """The status as a rich table, one row a job, with a progress bar beside the counts;
+    the `daemons_lines` above it."""
     from rich.console import Group
+    from rich.text import Text
     from rich.progress_bar import ProgressBar
     from rich.table import Table
 
@@ -49,19 +60,23 @@ def status_table(jobs: list[dict]):
         total = job.get("total")
         bar = ProgressBar(total=total, completed=job["tested"], width=20) if total else ""
         table.add_row(*cells[:4], bar, *cells[4:])
-    return Group(table) if jobs else Group(table, "(no jobs)")
+    head = [Text(daemons, style="bold red" if daemons.startswith("no daemon") else "dim")] \
+        if daemons else []
+    return Group(*head, table) if jobs else Group(*head, table, "(no jobs)")
 
 
-def print_status(jobs: list[dict]) -> None:
-    """One row a job: id, state (`waiting` for a running job whose backend is away),
-    priority, progress (with a bar on a terminal), primes found, rate (numbers/s), ETA
-    and elapsed time."""
+def print_status(jobs: list[dict], daemons: str) -> None:
+    """One row a job: id, state (`waiting` for a running job whose backend is away,
+    `suspended` for one whose daemon is gone), priority, progress (with a bar on a
+    terminal), primes found, rate (numbers/s), ETA and elapsed time; `daemons` (from
+    `daemons_lines`) above it on a terminal, else on stderr, so stdout stays a table."""
     if not sys.stdout.isatty():
+        print(daemons, file=sys.stderr)
         print(status_lines(jobs))
         return
     from rich.console import Console
 
-    Console().print(status_table(jobs))
+    Console().print(status_table(jobs, daemons))
 
 
 def progress_line(job: dict) -> str:

@@ -43,7 +43,7 @@ def submit(spool, *args: str) -> str:
 
 
 def status_json(spool) -> list[dict]:
-    return json.loads(ok(run_cli(spool, "status", "--json")).stdout)
+    return json.loads(ok(run_cli(spool, "status", "--json")).stdout)["jobs"]
 
 
 def inspect_json(spool, job_id: str) -> dict:

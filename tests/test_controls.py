@@ -78,7 +78,7 @@ def test_a_job_dropped_later_with_a_higher_priority_overtakes_the_queue(spool, s
     for name, priority in (("early-low", 0), ("late-high", 1), ("later-low", 0)):
         drop_job(spool, f"{name}.yaml", {"id": name, "numbers": [11], "priority": priority})
         time.sleep(0.05)
-    statuses = json.loads(ok(run_cli(spool, "status", "--json")).stdout)
+    statuses = json.loads(ok(run_cli(spool, "status", "--json")).stdout)["jobs"]
     assert [(j["id"], j["priority"]) for j in statuses if j["state"] == "queued"] == [
         ("late-high", 1), ("early-low", 0), ("later-low", 0)]
     ok(run_cli(spool, "cancel", "blocker"))
@@ -296,7 +296,7 @@ def test_prune_dry_run_lists_and_prune_removes_old_finished_jobs(spool, start_da
         assert spool.find(gone) is None
     assert not spool.primes_path("old-done").exists()
     assert not state_dir(spool, "done", "old-done").exists()
-    ids = {job["id"]: job["state"] for job in json.loads(ok(run_cli(spool, "status", "--json")).stdout)}
+    ids = {job["id"]: job["state"] for job in json.loads(ok(run_cli(spool, "status", "--json")).stdout)["jobs"]}
     assert ids == {"new-done": "done", "waiting": "queued"}
     assert [r["job"] for r in events_of(spool) if r["event"] == "pruned"] != []
     nothing = ok(run_cli(spool, "prune", "--older-than", "7d"))

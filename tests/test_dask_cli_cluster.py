@@ -81,7 +81,7 @@ def job_status(spool, job_id: str) -> dict:
     """The job's row of `runner status --json`."""
     proc = run_cli(spool, "status", "--json")
     assert proc.returncode == 0, proc.stderr
-    return next(job for job in json.loads(proc.stdout) if job["id"] == job_id)
+    return next(job for job in json.loads(proc.stdout)["jobs"] if job["id"] == job_id)
 
 
 def test_scheduler_absent_at_start_jobs_wait_then_run(spool, start_daemon, cli_cluster):

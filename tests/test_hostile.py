@@ -106,8 +106,8 @@ def status_listing(spool, timeout: float = 10) -> tuple[Optional[float], str, li
     if out.returncode != 0:
         return took, f"`runner status --json` exited {out.returncode}: {out.stderr.strip()[-500:]}", []
     try:
-        listed = json.loads(out.stdout)
-    except ValueError:
+        listed = json.loads(out.stdout)["jobs"]
+    except (ValueError, KeyError, TypeError):
         return took, f"`runner status --json` printed no JSON: {out.stdout[:200]!r}", []
     return took, "", listed
 

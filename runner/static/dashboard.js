@@ -5,7 +5,7 @@
 
 const REFRESH_MS = 1000;
 const SLOWDOWN = 4;  // wait at least 4 times as long as the last answer took
-const STATES = ["running", "queued", "done", "failed", "cancelled"];
+const STATES = ["running", "suspended", "queued", "done", "failed", "cancelled"];
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -72,6 +72,19 @@ function showProblem(text) {
   const banner = document.getElementById("problem");
   banner.hidden = !text;
   banner.textContent = text || "";
+}
+
+// Who serves the spool: without a daemon nothing runs, and the page says so plainly.
+function showDaemons(data) {
+  const line = document.getElementById("daemons");
+  const daemons = data.daemons || [];
+  line.classList.toggle("none", daemons.length === 0);
+  line.textContent = daemons.length === 0
+    ? "No daemon serves this spool: nothing runs until one starts (runner start --root " +
+      (data.spool || ".") + ")."
+    : daemons.map((d) => "daemon pid " + d.pid + " on " + d.host + " since " +
+                         String(d.since).replace("T", " ").slice(0, 19) + " UTC (" + d.backend +
+                         ", " + d.processes + " processes)").join(" · ");
 }
 
 function stamp(spool) {
@@ -209,6 +222,7 @@ async function poll(url, render, drawn) {
       drawn = text;
     }
     stamp(data.spool);
+    showDaemons(data);
     showProblem(null);
   } catch (error) {
     showProblem("Could not refresh: " + error.message);

@@ -1,0 +1,101 @@
+"""Whether some process still holds a file open for writing, whoever it is.
+
+Linux refuses a read lease (`fcntl(F_SETLEASE, F_RDLCK)`) on a file that any
+process has open for writing: the kernel counts the writers of each inode. The
+probe takes such a lease and drops it at once, a few microseconds. A lease may
+be taken only by the file's owner or a process with CAP_LEASE (root); for a
+file of another user, the open files listed in /proc are searched instead, which
+finds the writers this process may look at. Where neither can tell (a network
+filesystem refuses leases, and a writer on another machine is in no /proc here)
+the answer is `UNKNOWN`, and the caller must fall back on other signs.
+
+A writer that opens the file while the probe holds its lease breaks the lease:
+its open waits until the lease is dropped (microseconds later), and the kernel
+sends SIGIO to the prober. `ignore_lease_breaks` makes that signal harmless;
+the daemon calls it once at start.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import fcntl
+import os
+import signal
+import stat
+from pathlib import Path
+
+
+class Writers(enum.Enum):
+    """What the probe learnt of a file's writers."""
+
+    NONE = "none"          # no process holds it open for writing: it is whole
+    WRITING = "writing"    # some process holds it open for writing
+    UNKNOWN = "unknown"    # the probe cannot tell (see the module's docstring)
+
+
+def ignore_lease_breaks() -> None:
+    """Make the SIGIO a lease break sends this process harmless (by default it kills)."""
+    signal.signal(signal.SIGIO, signal.SIG_IGN)
+
+
+def probe_writers(path: Path) -> Writers:
+    """Whether any process holds `path` open for writing. Never follows a symlink nor
+    waits on a FIFO; a file that is gone, or is no regular file, has no writers (the
+    claim and the validation deal with it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return Writers.NONE
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return Writers.NONE
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+        except OSError as error:
+            if error.errno == errno.EAGAIN:
+                return Writers.WRITING
+            if error.errno in (errno.EACCES, errno.EPERM):  # another user's file
+                return _writers_in_proc(info.st_dev, info.st_ino)
+            return Writers.UNKNOWN  # leases refused here (EINVAL: NFS, FUSE, ...)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return Writers.NONE
+    finally:
+        os.close(fd)
+
+
+def _writers_in_proc(device: int, inode: int) -> Writers:
+    """Search every process's open files for a write descriptor of (device, inode):
+    WRITING if one is found, NONE if every process could be searched, else UNKNOWN."""
+    hidden = False
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        fds = f"/proc/{pid}/fd"
+        try:
+            names = os.listdir(fds)
+        except FileNotFoundError:  # the process ended meanwhile
+            continue
+        except OSError:
+            hidden = True
+            continue
+        for name in names:
+            try:
+                info = os.stat(f"{fds}/{name}")
+            except OSError:
+                continue
+            if (info.st_dev, info.st_ino) == (device, inode) and _opened_for_writing(pid, name):
+                return Writers.WRITING
+    return Writers.UNKNOWN if hidden else Writers.NONE
+
+
+def _opened_for_writing(pid: str, fd: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as fdinfo:
+            for line in fdinfo:
+                if line.startswith("flags:"):
+                    return int(line.split()[1], 8) & os.O_ACCMODE != os.O_RDONLY
+    except (OSError, ValueError):
+        pass
+    return False

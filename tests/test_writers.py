@@ -1,0 +1,221 @@
+"""A job file still being written is never taken, however long its writer pauses: real
+slow writers and the tools people deliver files with, against a real daemon; and the
+probe that asks the kernel, as root and as another user."""
+
+from __future__ import annotations
+
+import io
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_for_result, wait_ready
+from runner import writers
+from runner.writers import Writers, probe_writers
+
+PAUSE_SECONDS = 1.3  # longer than the rescan period (0.2 s in tests) and the old 1 s settle
+NUMBERS = list(range(1000, 1060))
+
+
+def _pieces() -> list[bytes]:
+    """A job file in three pieces; each prefix is a valid job file of fewer numbers."""
+    lines = [f"- {n}\n" for n in NUMBERS]
+    third = len(lines) // 3
+    return [("numbers:\n" + "".join(lines[:third])).encode(),
+            "".join(lines[third:2 * third]).encode(), "".join(lines[2 * third:]).encode()]
+
+
+# A writer that pauses between pieces, written as a shell pipeline or a Python script;
+# {dest} is the job file's path in jobs/, {src} a scratch folder outside the spool.
+SLOW_PIECES = ("import sys, time\n"
+               "pieces = {pieces!r}\n"
+               "for n, piece in enumerate(pieces):\n"
+               "    if n: time.sleep({pause})\n"
+               "    sys.stdout.buffer.write(piece); sys.stdout.flush()\n")
+
+WRITERS = {
+    # a script that opens the file itself and pauses mid-file
+    "script": "import time\n"
+              "with open({dest!r}, 'wb') as out:\n"
+              "    for n, piece in enumerate({pieces!r}):\n"
+              "        if n: time.sleep({pause})\n"
+              "        out.write(piece); out.flush()\n",
+    # cp from a pipe whose writer pauses
+    "cp": "SHELL: {python} -c {slow} | cp /dev/stdin {dest}",
+    # tar -x from a stream that pauses inside the member's data
+    "tar": "SHELL: {python} -c {slow_tar} | tar -x -C {jobs}",
+    # rsync, throttled: it writes a hidden file and renames it whole
+    "rsync": "SHELL: {python} -c {slow} > {src}/rsync.yaml && "
+             "rsync --bwlimit=1 {src}/rsync.yaml {jobs}/",
+    # mv from another filesystem (/dev/shm): a copy into place, then an unlink
+    "mv": "SHELL: {python} -c {slow} > {shm}/mv.yaml && mv {shm}/mv.yaml {dest}",
+    # scp-like: write a hidden name, pausing, then rename
+    "rename": "import os, time\n"
+              "hidden = os.path.join(os.path.dirname({dest!r}), '.rename.yaml.part')\n"
+              "with open(hidden, 'wb') as out:\n"
+              "    for n, piece in enumerate({pieces!r}):\n"
+              "        if n: time.sleep({pause})\n"
+              "        out.write(piece); out.flush()\n"
+              "os.rename(hidden, {dest!r})\n",
+}
+
+
+def _slow_tar(name: str) -> str:
+    """A script printing a tar of `name` (the whole job file) with pauses inside the data."""
+    data = b"".join(_pieces())
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        member = tarfile.TarInfo(name)
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+    raw = buffer.getvalue()
+    cut = [0, 512 + len(data) // 3, 512 + 2 * len(data) // 3, len(raw)]
+    return SLOW_PIECES.format(pieces=[raw[a:b] for a, b in zip(cut, cut[1:])], pause=PAUSE_SECONDS)
+
+
+def _start_writer(kind: str, spool, scratch: Path) -> subprocess.Popen:
+    name = f"{kind}.yaml"
+    fields = dict(dest=str(spool.jobs / name), jobs=str(spool.jobs), src=str(scratch),
+                  pieces=_pieces(), pause=PAUSE_SECONDS, python=sys.executable,
+                  shm=str(scratch / "shm"))
+    template = WRITERS[kind]
+    if not template.startswith("SHELL: "):
+        return subprocess.Popen([sys.executable, "-c", template.format(**fields)])
+    quote = lambda text: "'" + text.replace("'", "'\"'\"'") + "'"  # noqa: E731
+    fields.update(slow=quote(SLOW_PIECES.format(pieces=_pieces(), pause=PAUSE_SECONDS)),
+                  slow_tar=quote(_slow_tar(name)))
+    return subprocess.Popen(["bash", "-c", template[len("SHELL: "):].format(**fields)])
+
+
+@pytest.fixture
+def shm_scratch(tmp_path):
+    """A scratch folder, with `shm/` on another filesystem (tmpfs) than the spool's."""
+    shm = Path("/dev/shm") / f"runner-test-{os.getpid()}-{tmp_path.name}"
+    shm.mkdir()
+    (tmp_path / "shm").symlink_to(shm)
+    yield tmp_path
+    shutil.rmtree(shm, ignore_errors=True)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_a_file_is_taken_whole_however_long_its_writer_pauses(spool, start_daemon, shm_scratch,
+                                                             kind):
+    if kind == "rsync" and shutil.which("rsync") is None and not os.environ.get("CI"):
+        pytest.skip("rsync is not installed here (.ci/run installs it)")
+    daemon = start_daemon()
+    wait_ready(daemon)
+    writer = _start_writer(kind, spool, shm_scratch)
+    assert writer.wait(30) == 0
+    result = wait_for_result(spool, kind, timeout=20)
+    assert result["state"] == "done", result
+    assert result["numbers_tested"] == len(NUMBERS), (
+        f"{kind}: the daemon took the file before its writer finished: "
+        f"{result['numbers_tested']} of {len(NUMBERS)} numbers tested")
+
+
+# -- the probe itself ------------------------------------------------------------------
+
+HOLD_OPEN = textwrap.dedent("""\
+    import sys
+    handle = open(sys.argv[1], sys.argv[2])
+    print("open", flush=True)
+    sys.stdin.read()
+""")
+
+
+def _holder(path: Path, mode: str, user: str | None = None) -> subprocess.Popen:
+    """A process holding `path` open in `mode` until its stdin closes."""
+    holder = subprocess.Popen([OTHER_USERS_PYTHON if user else sys.executable, "-c", HOLD_OPEN, str(path), mode],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              user=user)
+    assert holder.stdout.readline().strip() == "open"
+    return holder
+
+
+def _release(holder: subprocess.Popen) -> None:
+    holder.stdin.close()
+    holder.wait(10)
+
+
+@pytest.mark.timeout(30)
+def test_probe_sees_a_writer_of_any_process_and_not_a_reader(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text("numbers: [2]\n")
+    assert probe_writers(path) is Writers.NONE
+    reader = _holder(path, "rb")
+    assert probe_writers(path) is Writers.NONE
+    writer = _holder(path, "ab")
+    try:
+        assert probe_writers(path) is Writers.WRITING
+    finally:
+        _release(writer)
+        _release(reader)
+    assert probe_writers(path) is Writers.NONE
+    assert probe_writers(tmp_path / "gone.yaml") is Writers.NONE
+
+
+@pytest.fixture
+def open_scratch():
+    """A folder every user may write (pytest's own tmp_path is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="runner-test-"))
+    os.chmod(folder, 0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# The probe needs the standard library alone: another user runs a copy of its module
+# with a Python it may execute (this venv may sit in root's home).
+OTHER_USERS_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin")
+PROBE_AS_USER = ("import runpy, sys\n"
+                 "probe = runpy.run_path(sys.argv[1])\n"
+                 "print(probe['probe_writers'](sys.argv[2]).value)\n")
+
+
+def _probe_as(user: str, path: Path) -> str:
+    module = path.parent / "writers_copy.py"
+    if not module.exists():
+        shutil.copy(writers.__file__, module)
+        os.chmod(module, 0o644)
+    out = subprocess.run([OTHER_USERS_PYTHON, "-c", PROBE_AS_USER, str(module), str(path)],
+                         user=user, capture_output=True, text=True, timeout=20, cwd="/")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(os.geteuid() != 0 or OTHER_USERS_PYTHON is None,
+                    reason="needs root to act as two users, and a system python3")
+def test_probe_by_another_user(open_scratch):
+    """A daemon that is not root may take no lease on another user's file: it then looks
+    in /proc, where it sees its own user's writers and says it cannot know of others'."""
+    nobody = pwd.getpwnam("nobody")
+    path = open_scratch / "job.yaml"
+    path.write_text("numbers: [2]\n")
+    os.chmod(path, 0o666)  # root's file, writable by anyone
+    assert _probe_as("nobody", path) == "unknown"  # root's processes are hidden from it
+    writer = _holder(path, "ab", user="nobody")
+    try:
+        assert _probe_as("nobody", path) == "writing"  # found in /proc
+        assert probe_writers(path) is Writers.WRITING  # root: the lease
+    finally:
+        _release(writer)
+    writer = _holder(path, "ab")  # root writes: a non-root daemon cannot see that
+    try:
+        assert _probe_as("nobody", path) == "unknown"
+    finally:
+        _release(writer)
+    os.chown(path, nobody.pw_uid, nobody.pw_gid)  # its own file: the lease answers
+    writer = _holder(path, "ab")
+    try:
+        assert _probe_as("nobody", path) == "writing"
+    finally:
+        _release(writer)
