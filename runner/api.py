@@ -9,7 +9,9 @@
 
 Every function takes the `Spool` first and works from any process, with or
 without a daemon running (a job runs once some daemon takes it). Failures raise
-`RunnerError` (SpoolError for a job in the wrong state or not found), and `wait`
+`RunnerError`s: `NotASpoolError` (`Spool(path)` of a folder that is not a spool),
+`NoSuchJobError`, `JobStateError`, `JobIdTakenError` (all `SpoolError`s), and
+`JobError` (a job the daemon would refuse, refused before it is queued); `wait`
 raises TimeoutError when given a timeout that passes.
 """
 
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 from .client import (cancel, daemons, inspect, logs, prune, results, retry, status, submit,
                      submit_job_file, submit_numbers, wait)
-from .errors import RunnerError, SpoolError
+from .errors import (JobError, JobIdTakenError, JobStateError, NoSuchJobError, NotASpoolError,
+                     RunnerError, SpoolError)
 from .job import JobState
 from .spool import Spool
 
-__all__ = ["JobState", "RunnerError", "Spool", "SpoolError", "cancel", "daemons", "inspect", "logs",
+__all__ = ["JobError", "JobIdTakenError", "JobState", "JobStateError", "NoSuchJobError",
+           "NotASpoolError", "RunnerError", "Spool", "SpoolError", "cancel", "daemons", "inspect", "logs",
            "prune", "results", "retry", "status", "submit", "submit_job_file", "submit_numbers",
            "wait"]

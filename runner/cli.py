@@ -17,7 +17,7 @@ import typer
 from typing_extensions import Annotated
 
 from . import __version__
-from .errors import RunnerError
+from .errors import JobError, RunnerError
 from .job import PRIORITY_MAX
 from .spool import Spool
 
@@ -38,9 +38,23 @@ class StartMethod(str, Enum):
     forkserver = "forkserver"
 
 
-def _fail(error: Exception, code: int = 1) -> None:
-    typer.echo(f"runner: {error}", err=True)
+EXIT_USAGE = 2  # not a spool, a bad option or file: nothing was done
+
+
+def _fail(error: Exception | str, code: int = 1) -> None:
+    typer.echo(f"runner: {error.for_cli() if isinstance(error, RunnerError) else error}", err=True)
     raise typer.Exit(code)
+
+
+def _spool(root: Path) -> Spool:
+    """The spool at `root`, with its folders; exits 2 saying what to do if it is none
+    (nothing is made there: only `runner init` makes a spool)."""
+    try:
+        spool = Spool(root)
+        spool.ensure()
+    except RunnerError as error:
+        _fail(error, EXIT_USAGE)
+    return spool
 
 
 def _print_json(data) -> None:
@@ -65,7 +79,10 @@ def init(folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="Where to
 
     Example: runner init ~/spool
     """
-    spool = Spool.create(folder)
+    try:
+        spool = Spool.create(folder)
+    except RunnerError as error:
+        _fail(error, EXIT_USAGE)
     typer.echo(f"spool ready at {spool.root}: drop job files into {spool.jobs}")
 
 
@@ -80,9 +97,8 @@ def dashboard(
     """
     from .dashboard import serve
 
-    spool = Spool(root)
+    spool = _spool(root)
     try:
-        spool.ensure()
         serve(spool, port, on_ready=lambda url: typer.echo(f"dashboard of {spool.root} at {url} "
                                                            "(Ctrl-C to stop)"))
     except RunnerError as error:
@@ -105,9 +121,8 @@ def start(
     from .config import load_config
     from .daemon import Daemon, configure_logging
 
+    spool = _spool(root)
     try:
-        spool = Spool(root)
-        spool.ensure()
         configure_logging(spool, verbose)
         config = load_config(spool.root)
         code = Daemon(spool, config, drain=drain).run()
@@ -161,16 +176,24 @@ def submit(
         ("ordered", False if unordered else None)) if value is not None}
     fields = {key: value for key, value in (
         ("timeout", timeout), ("priority", priority), ("retries", retries)) if value is not None}
-    spool = Spool(root)
+    spool = _spool(root)
     try:
-        spool.ensure()
         if str(file) == "-":
             job_id = client.submit_numbers(spool, sys.stdin.buffer, "stdin", id, pool, fields)
         elif file.suffix in (".yaml", ".yml"):
             job_id = client.submit_job_file(spool, file, id, pool, fields)
         else:
-            with open(file, "rb") as source:
-                job_id = client.submit_numbers(spool, source, file.name, id, pool, fields)
+            try:
+                source = open(file, "rb")
+            except OSError as error:
+                _fail(f"{file}: cannot read it: {error.strerror}", EXIT_NOT_QUEUED)
+            with source:
+                job_id = client.submit_numbers(spool, source, str(file), id, pool, fields)
+    except JobError as error:
+        if error.option:  # a value the person gave as an option: say it as they typed it
+            error.option = _as_typed(error.field, {**{f"pool.{k}": v for k, v in pool.items()},
+                                                   **fields})
+        _fail(error.locate(), EXIT_NOT_QUEUED)
     except (RunnerError, OSError) as error:
         _fail(error, EXIT_NOT_QUEUED)
     if not wait:
@@ -182,6 +205,20 @@ def submit(
     if not as_json:
         typer.echo(job_id)
     raise typer.Exit(_wait_for(spool, job_id, as_json))
+
+
+_OPTION_OF_FIELD = {"pool.processes": "--processes", "pool.chunksize": "--chunksize",
+                    "pool.maxtasksperchild": "--maxtasksperchild",
+                    "pool.start_method": "--start-method", "pool.ordered": "--unordered",
+                    "timeout": "--timeout", "priority": "--priority", "retries": "--retries"}
+
+
+def _as_typed(field: str, given: dict) -> str:
+    """The option that set `field`, as typed: `--processes 64`, `--unordered`."""
+    flag = _OPTION_OF_FIELD[field]
+    value = given[field]
+    return flag if field == "pool.ordered" else f"{flag} {value:g}" if isinstance(value, float) \
+        else f"{flag} {value}"
 
 
 def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
@@ -234,7 +271,7 @@ def status(
     from . import client
     from .view import daemons_lines, print_status, status_lines, status_table
 
-    spool = Spool(root)
+    spool = _spool(root)
 
     def snapshot() -> tuple[dict, str]:
         served = client.daemons(spool)  # before the jobs: a job seen served had its daemon
@@ -242,7 +279,6 @@ def status(
         return shown, daemons_lines(served, client.no_daemon_hint(spool))
 
     try:
-        spool.ensure()
         if not watch:
             shown, daemons = snapshot()
             if as_json:
@@ -285,7 +321,7 @@ def inspect(job_id: Annotated[str, typer.Argument(metavar="JOB", help="The job's
     from . import client
 
     try:
-        details = client.inspect(Spool(root), job_id)
+        details = client.inspect(_spool(root), job_id)
     except RunnerError as error:
         _fail(error)
     if as_json:
@@ -306,7 +342,7 @@ def cancel(job_id: Annotated[str, typer.Argument(metavar="JOB", help="The job's 
     from . import client
 
     try:
-        state = client.cancel(Spool(root), job_id)
+        state = client.cancel(_spool(root), job_id)
     except RunnerError as error:
         _fail(error)
     if as_json:
@@ -328,7 +364,7 @@ def retry(job_id: Annotated[str, typer.Argument(metavar="JOB", help="A failed or
     from . import client
 
     try:
-        new_id = client.retry(Spool(root), job_id)
+        new_id = client.retry(_spool(root), job_id)
     except (RunnerError, OSError) as error:
         _fail(error)
     if as_json:
@@ -371,9 +407,8 @@ def prune(
     from . import client
 
     seconds = _seconds(older_than)
-    spool = Spool(root)
+    spool = _spool(root)
     try:
-        spool.ensure()
         removed = client.prune(spool, seconds, dry_run)
     except (RunnerError, OSError) as error:
         _fail(error)
@@ -403,7 +438,7 @@ def logs(job_id: Annotated[Optional[str], typer.Argument(
 
     color = sys.stdout.isatty() and not as_json
     try:
-        for record in client.logs(Spool(root), job_id, follow):
+        for record in client.logs(_spool(root), job_id, follow):
             typer.echo(json.dumps(record) if as_json else format_event(record, color))
     except RunnerError as error:
         _fail(error)

@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import yaml
 
 from . import events
-from .errors import SpoolError
+from .errors import (JobError, JobIdTakenError, JobStateError, NoSuchJobError, RunnerError,
+                     SpoolError)
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, JobState, default_job_id, peek_job_id
 from .results import Outcome, commit_result, iso, queued_at
 from .spool import (JOB_FILE, PROGRESS_FILE, SPEC_FILE, YAML_LOADER, JobDir, JobInfo, Spool,
@@ -32,13 +33,15 @@ def submit(spool: Spool, numbers: Optional[Iterable[int]] = None, *,
            pool: Optional[dict] = None, **fields: Any) -> str:
     """Queue a job testing `numbers` (any iterable of ints, written to the spool as it
     is read, so a generator of millions stays small) or the half-open `range`; `pool`
-    and `fields` (timeout, priority, retries) as in a job file. Returns the job's id."""
+    and `fields` (timeout, priority, retries) as in a job file. Returns the job's id.
+    A job the daemon would refuse is refused here, with the same JobError, and nothing
+    is queued."""
     if (numbers is None) == (range is None):
         raise SpoolError("give the numbers to test, or a range=(start, stop), not both")
     if range is not None:
         spec: dict[str, Any] = {"id": _free_id(spool, job_id, "range"),
                                 "range": {"start": int(range[0]), "stop": int(range[1])}}
-        return _enqueue(spool, spec, pool, fields, "api")
+        return _enqueue(spool, spec, pool, fields, "api", checked_as="api.submit(range=...)")
 
     def lines() -> Iterator[bytes]:
         for number in numbers:
@@ -51,7 +54,8 @@ def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None
                    pool: Optional[dict] = None, fields: Optional[dict] = None) -> str:
     """Queue a job testing the numbers in the binary stream `source` (one a line),
     copied into the spool in blocks. `pool` and `fields` (timeout, priority, retries)
-    as in a job file. Returns the job's id."""
+    as in a job file. Returns the job's id. Every line is read as the workers will read
+    it: a JobError names `name` and the first bad line, and nothing is queued."""
     return _submit_input(spool, iter(lambda: source.read(1 << 20), b""), name, job_id, pool,
                          fields)
 
@@ -61,41 +65,91 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
     job_id = _free_id(spool, job_id, default_job_id(Path(name)))
     spool.ensure()
     temp = spool.temp_path("numbers")
-    with open(temp, "wb") as out:
-        out.writelines(blocks)
-        out.flush()
-        os.fsync(out.fileno())
-    stored = spool.inputs / submitted_input_name(name)
-    os.rename(temp, stored)
+    try:
+        with open(temp, "wb") as out:
+            out.writelines(blocks)
+            out.flush()
+            os.fsync(out.fileno())
+        _check_numbers(spool, temp, name)
+        stored = spool.inputs / submitted_input_name(Path(name).name)
+        os.rename(temp, stored)
+    finally:
+        temp.unlink(missing_ok=True)
     spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
-    return _enqueue(spool, spec, pool, fields, name)
+    try:
+        return _enqueue(spool, spec, pool, fields, name, checked_as=name)
+    except RunnerError:
+        stored.unlink(missing_ok=True)
+        raise
+
+
+def _check_numbers(spool: Spool, path: Path, shown: str) -> None:
+    from .jobfile import check_numbers_file
+    from .tasks.primes import BadNumberLine
+
+    try:
+        check_numbers_file(path, _config(spool).limits.number_bits)
+    except BadNumberLine as bad:
+        raise JobError(f"{bad.text!r} {bad.what}", file=shown, line=bad.line,
+                       fix="write one integer from 0 up a line, in plain decimal digits "
+                       "(blank lines and # comments are allowed)") from None
 
 
 def submit_job_file(spool: Spool, path: Path, job_id: Optional[str] = None,
                     pool: Optional[dict] = None, fields: Optional[dict] = None) -> str:
-    """Queue a copy of the YAML job file at `path`, with the given fields overridden.
-    The daemon validates it; a bad file comes back as a failed result."""
-    raw = path.read_bytes()
+    """Queue a copy of the YAML job file at `path`, with the given fields overridden,
+    once it passes the daemon's own check (jobfile.parse_job): else a JobError names
+    `path` as given and the line, or the overridden field, and nothing is queued."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise JobError(f"cannot read it: {exc.strerror or exc}", file=str(path),
+                       fix="check the file's name and that you may read it") from None
+    _parse(spool, raw, path.name, str(path))
     wanted = job_id or peek_job_id(path)
     free = _free_id(spool, job_id, wanted)
     if free == wanted and not pool and not fields and (job_id is None or peek_job_id(path) == job_id):
         return _queue(spool, free, raw, path.name)  # byte for byte: errors are reported by line
     spec = yaml.load(raw, Loader=YAML_LOADER)
-    if not isinstance(spec, dict):
-        raise SpoolError(f"{path}: a job file must be a YAML mapping")
     spec["id"] = free
-    return _enqueue(spool, spec, pool, fields, path.name)
+    return _enqueue(spool, spec, pool, fields, path.name, checked_as=str(path))
 
 
 def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], fields: Optional[dict],
-             source: str, **details: Any) -> str:
+             source: str, checked_as: Optional[str] = None, **details: Any) -> str:
+    """Queue `spec` with `pool` and `fields` laid over it; with `checked_as` (how the
+    person named what they submitted), only once it passes the daemon's check: a
+    JobError about a value laid over says which (`option`: `pool.processes=64`)."""
     if pool:
         spec["pool"] = {**(spec.get("pool") or {}), **pool}
+    overridden = {f"pool.{key}": value for key, value in (pool or {}).items()}
+    overridden.update((key, value) for key, value in (fields or {}).items() if value is not None)
     spec.update({key: value for key, value in (fields or {}).items() if value is not None})
     # id and priority first: the daemon orders the queue by peeking at the file's head
     spec = {key: spec[key] for key in ("id", "priority") if key in spec} | spec
-    return _queue(spool, spec["id"], yaml.safe_dump(spec, sort_keys=False).encode(), source,
-                  **details)
+    data = yaml.safe_dump(spec, sort_keys=False).encode()
+    if checked_as is not None:
+        try:
+            _parse(spool, data, f"{spec['id']}.yaml", checked_as)
+        except JobError as error:
+            error.line = error.column = None  # lines of the spool's copy, not of theirs
+            if error.field in overridden:
+                error.option = f"{error.field}={overridden[error.field]!r}"
+            raise error.locate()
+    return _queue(spool, spec["id"], data, source, **details)
+
+
+def _parse(spool: Spool, raw: bytes, name: str, shown: str) -> None:
+    """Check a job file's bytes exactly as the daemon will when it takes the job."""
+    from .jobfile import parse_job
+
+    parse_job(raw, spool.root, _config(spool), name, shown)
+
+
+def _config(spool: Spool):
+    from .config import load_config  # pydantic: only when a job is checked
+
+    return load_config(spool.root)
 
 
 def _queue(spool: Spool, job_id: str, data: bytes, source: str, **details: Any) -> str:
@@ -111,7 +165,7 @@ def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
         if not JOB_ID_PATTERN.fullmatch(asked):
             raise SpoolError(f"id {asked!r} {JOB_ID_RULE}")
         if spool.find(asked) is not None or spool.result_path(asked).exists():
-            raise SpoolError(f"a job with id {asked!r} exists already; pick another --id")
+            raise JobIdTakenError(asked)
         return asked
     for n in range(1, 1_000_000):
         candidate = default if n == 1 else f"{default[:57]}-{n}"
@@ -231,11 +285,11 @@ def results(spool: Spool, job_id: str) -> Iterator[int]:
     result = _read_yaml(spool.result_path(job_id))
     if not isinstance(result, dict):
         info = _find(spool, job_id)
-        raise SpoolError(f"job {job_id!r} is {info.state.value}, not finished: "
+        raise JobStateError(f"job {job_id!r} is {info.state.value}, not finished: "
                          "wait for it first (`runner submit --wait`, or api.wait)")
     if result.get("state") != JobState.DONE.value:
         why = (result.get("error") or {}).get("message", "")
-        raise SpoolError(f"job {job_id!r} is {result.get('state')}, so it has no primes"
+        raise JobStateError(f"job {job_id!r} is {result.get('state')}, so it has no primes"
                          f"{': ' + why if why else ''}; `runner retry {job_id}` runs it again")
     if "primes_file" not in result:
         yield from result.get("primes", [])
@@ -261,7 +315,7 @@ def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobS
         time.sleep(0.01)  # a daemon is claiming it: cancel it once it runs
         info = _find(spool, job_id)
     if info.state.finished:
-        raise SpoolError(f"job {job_id!r} is already {info.state.value}; nothing to cancel")
+        raise JobStateError(f"job {job_id!r} is already {info.state.value}; nothing to cancel")
     jobdir = JobDir(info.path)
     if spool.try_own(jobdir):  # no daemon holds it
         _commit_cancelled(spool, jobdir)
@@ -287,7 +341,7 @@ def retry(spool: Spool, job_id: str) -> str:
     Returns the new job's id."""
     info = _find(spool, job_id)
     if info.state not in (JobState.FAILED, JobState.CANCELLED):
-        raise SpoolError(f"job {job_id!r} is {info.state.value}; only a failed or cancelled "
+        raise JobStateError(f"job {job_id!r} is {info.state.value}; only a failed or cancelled "
                          "job can be retried (a done one: submit its job file again)")
     jobdir = JobDir(info.path)
     raw = jobdir.file(JOB_FILE).read_bytes()
@@ -331,9 +385,6 @@ def logs(spool: Spool, job_id: Optional[str] = None, follow: bool = False) -> It
     """The spool's events (or only `job_id`'s), oldest first, as dicts with `time`, `job`,
     `event` and details. With `follow`, then each new event as it is written, until the
     caller stops iterating. Without it, an id that has no event and no job is an error."""
-    if not spool.state.is_dir():
-        raise SpoolError(f"{spool.root} has no spool (no jobs/.state/); make one with "
-                         "`runner init DIR`, or give its folder with --root")
     if follow:
         yield from spool.events.log.follow(job_id)
         return
@@ -357,7 +408,7 @@ def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
 def _find(spool: Spool, job_id: str) -> JobInfo:
     info = spool.find(job_id)
     if info is None:
-        raise SpoolError(f"no job with id {job_id!r} in {spool.root}; `runner status` lists them")
+        raise NoSuchJobError(job_id, spool.root)
     return info
 
 

@@ -15,8 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
-
-CONFIG_FILE_NAME = "config.yaml"
+from .spool import CONFIG_FILE_NAME
 StartMethod = Literal["fork", "spawn", "forkserver"]
 
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 class RunnerError(Exception):
     """Base class: something the runner cannot do, explained in plain words."""
 
+    def for_cli(self) -> str:
+        """The message in the command line's words (its options, not the API's arguments)."""
+        return str(self)
+
 
 class ConfigError(RunnerError):
     """config.yaml is missing, unreadable or holds a bad setting."""
@@ -20,6 +24,49 @@ class ConfigError(RunnerError):
 
 class SpoolError(RunnerError):
     """The spool cannot do what was asked (unknown job, wrong state, not a spool)."""
+
+
+class NotASpoolError(SpoolError):
+    """The folder given as a spool is none: nothing was made there."""
+
+    def __init__(self, root):
+        self.root = root
+        super().__init__(f"{root} is not a spool (it has no config.yaml and jobs/ folder): "
+                         f"make one with `runner init {root}`, or open an existing one, "
+                         "api.Spool(PATH)")
+
+    def for_cli(self) -> str:
+        return (f"{self.root} is not a spool (it has no config.yaml and jobs/ folder): make "
+                f"one with `runner init {self.root}`, or give an existing one with --root DIR "
+                "(or $RUNNER_ROOT)")
+
+
+class NoSuchJobError(SpoolError):
+    """No job of the spool has the id asked for."""
+
+    def __init__(self, job_id: str, root):
+        self.job_id, self.root = job_id, root
+        super().__init__(f"no job with id {job_id!r} in {root}; api.status(spool) lists them")
+
+    def for_cli(self) -> str:
+        return f"no job with id {self.job_id!r} in {self.root}; `runner status` lists them"
+
+
+class JobStateError(SpoolError):
+    """The job is not in a state that allows what was asked (e.g. cancel a finished job)."""
+
+
+class JobIdTakenError(SpoolError):
+    """The id asked for belongs to a job of the spool already."""
+
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+        super().__init__(f"a job with id {job_id!r} exists already; pass another job_id=, or "
+                         "none to get a free one")
+
+    def for_cli(self) -> str:
+        return (f"a job with id {self.job_id!r} exists already; pick another --id, or leave "
+                "it out to get a free one")
 
 
 @dataclass
@@ -32,6 +79,7 @@ class JobError(RunnerError):
     column: int | None = None
     field: str | None = None
     fix: str | None = None
+    option: str | None = None  # the command-line option that set the bad value, as typed
     details: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -46,7 +94,10 @@ class JobError(RunnerError):
         return self
 
     def where(self) -> str:
-        """`jobs/a.yaml line 3, column 5, field pool.processes`, as much as is known."""
+        """`jobs/a.yaml line 3, column 5, field pool.processes`, as much as is known, or
+        the option (`--processes 64`) that set the value."""
+        if self.option:
+            return self.option
         parts = []
         if self.file:
             parts.append(self.file)

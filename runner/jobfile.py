@@ -23,7 +23,8 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .chunks import count_numbers_in_file, max_decimal_digits, parse_decimal
+from .chunks import (FilePayload, count_numbers_in_file, max_decimal_digits, parse_decimal,
+                     read_pieces)
 from .config import Config
 from .errors import JobError
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, PRIORITY_MAX, Job, PoolSettings, default_job_id
@@ -96,21 +97,45 @@ class _JobLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.Safe
 _JobLoader.add_constructor("tag:yaml.org,2002:int", _JobLoader.construct_decimal_int)
 
 
-def load_job(path: Path, root: Path, config: Config, name: str | None = None) -> Job:
+def load_job(path: Path, root: Path, config: Config, name: str | None = None,
+             shown: str | None = None) -> Job:
     """Read, validate and resolve the job file at `path` of the spool at `root`.
 
     `name` is the file's name in jobs/ (default: its own), which gives the job's
-    id when it names none. Raises JobError naming the file as `jobs/<name>` and,
-    where YAML knows them, the line and column. Checks every limit of `config`.
+    id when it names none. Raises JobError naming the file as `shown` (default
+    `jobs/<name>`) and, where YAML knows them, the line and column. Checks every
+    limit of `config`.
     """
     name = name or path.name
-    shown = f"jobs/{name}"
     try:
-        data, node = _parse_yaml(_read_job_bytes(path, config), config.limits.number_bits)
+        raw = _read_job_bytes(path, config)
+    except JobError as exc:
+        raise exc.locate(file=shown or f"jobs/{name}")
+    return parse_job(raw, root, config, name, shown)
+
+
+def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | None = None) -> Job:
+    """Validate and resolve the job file whose bytes are `raw`, as `load_job` does: the
+    one check a job passes, whether `runner submit` or the daemon makes it."""
+    try:
+        if len(raw) > config.limits.job_file_bytes:
+            raise _over_size(len(raw), config.limits.job_file_bytes)
+        data, node = _parse_yaml(raw, config.limits.number_bits)
         fields = _validate(data, node)
         return _resolve(fields, default_job_id(Path(name)), root, config)
     except JobError as exc:
-        raise exc.locate(file=shown)
+        raise exc.locate(file=shown or f"jobs/{name}")
+
+
+def check_numbers_file(path: Path, max_bits: int) -> None:
+    """Read every line of a numbers file as the workers will, a piece at a time (memory
+    stays small however long it is); BadNumberLine names the first line they would
+    refuse."""
+    from .tasks.primes import parse_numbers
+
+    size = os.path.getsize(path)
+    for piece in read_pieces(FilePayload(str(path), 0, size, 1, max_bits)):
+        parse_numbers(piece)
 
 
 def _read_job_bytes(path: Path, config: Config) -> bytes:
@@ -127,12 +152,14 @@ def _read_job_bytes(path: Path, config: Config) -> bytes:
         raise JobError("is not a regular file", fix="drop a regular YAML file into jobs/")
     with os.fdopen(fd, "rb") as handle:
         if info.st_size > limit:
-            raise JobError(
-                f"the file is {info.st_size} bytes, over the limit limits.job_file_bytes = {limit}",
-                fix="put long lists of numbers in a numbers_file, or raise "
-                "limits.job_file_bytes in config.yaml",
-            )
+            raise _over_size(info.st_size, limit)
         return handle.read(limit + 1)
+
+
+def _over_size(size: int, limit: int) -> JobError:
+    return JobError(f"the file is {size} bytes, over the limit limits.job_file_bytes = {limit}",
+                    fix="put long lists of numbers in a numbers_file, or raise "
+                    "limits.job_file_bytes in config.yaml")
 
 
 def _parse_yaml(raw: bytes, max_bits: int) -> tuple[dict, yaml.Node]:
@@ -297,9 +324,15 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
         want = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
                 "string_type": "a string", "list_type": "a list", "model_type": "a mapping",
                 "dict_type": "a mapping"}[kind]
-        hint = " without quotes" if isinstance(value, str) and kind == "int_type" else ""
+        if kind == "int_type":
+            whole = _as_whole_number(value)
+            if whole is not None:  # 1e6, 1.0e6, "5": what they meant, written as YAML reads it
+                quoted = isinstance(value, str) and str(whole) == value.strip()
+                return (f"{name} is {_kind(value)} ({_reprlib.repr(value)}), but must be an "
+                        "integer written in digits",
+                        f"write {whole}" + (" without quotes" if quoted else ""))
         return (f"{name} is {_kind(value)} ({_reprlib.repr(value)}), but must be {want}",
-                f"write {want}{hint}")
+                f"write {want}")
     if kind in ("greater_than_equal", "greater_than"):
         return (f"{name} is {_reprlib.repr(value)}, but {error['msg'].lower()}",
                 "use a larger value")
@@ -309,6 +342,21 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
     if kind == "missing":
         return f"{name} is missing", f"add {name}"
     return f"{name}: {error['msg']}", "see the job file format in the README"
+
+
+def _as_whole_number(value: Any) -> Optional[int]:
+    """The whole number `value` stands for (1e6, 1.0e6, 2.5e3, "17"), if it stands for
+    one that fits a job; else None."""
+    if isinstance(value, bool) or not isinstance(value, (str, float)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if not number.is_integer() or abs(number) >= 1e30:
+        return None
+    return int(number) if isinstance(value, float) or "e" in value.lower() or "." in value \
+        else int(value)
 
 
 def _cluster_pool(processes: int) -> PoolSettings:

@@ -46,13 +46,14 @@ from typing import Callable, Iterator, Optional, Union
 import yaml
 
 from .checkpoint import SPILL_SUFFIX
-from .errors import SpoolError
+from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
 from .job import JOB_ID_PATTERN, JOB_SUFFIXES, JobState, peek_job
 
 log = logging.getLogger("runner.spool")
 
 STATE_DIR = ".state"
+CONFIG_FILE_NAME = "config.yaml"  # with jobs/, what makes a folder a spool
 JOB_FILE, SOURCE_FILE = "job.yaml", "source"
 SPEC_FILE, PROGRESS_FILE, CANCEL_FILE = "spec.json", "progress.json", "cancel"
 INPUT_FILE = "input.numbers"  # the job's own copy of a numbers file `runner submit` stored
@@ -147,8 +148,11 @@ class Spool:
     """The spool rooted at `root`: its places and the only code that moves jobs between them."""
 
     def __init__(self, root: Path):
+        """Open the spool at `root`; NotASpoolError (nothing is made) if it is none."""
         self.root = Path(root).expanduser().resolve()
         self.jobs = self.root / "jobs"
+        if not (self.jobs.is_dir() and (self.root / CONFIG_FILE_NAME).is_file()):
+            raise NotASpoolError(self.root)
         self.outbox = self.root / "outbox"
         self.state = self.jobs / STATE_DIR
         self.tmp = self.state / "tmp"
@@ -168,20 +172,25 @@ class Spool:
     @classmethod
     def create(cls, root: Path) -> "Spool":
         """Make a spool at `root` (config.yaml with every setting commented, jobs/, outbox/)."""
-        from .config import CONFIG_FILE_NAME, CONFIG_TEMPLATE  # pydantic: only when needed
+        from .config import CONFIG_TEMPLATE  # pydantic: only when needed
 
+        root = Path(root).expanduser().resolve()
+        try:
+            (root / "jobs").mkdir(parents=True, exist_ok=True)
+            config = root / CONFIG_FILE_NAME
+            if not config.exists():
+                config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        except OSError as exc:
+            raise SpoolError(f"cannot make a spool at {root}: {exc.strerror or exc}") from exc
         spool = cls(root)
-        spool.root.mkdir(parents=True, exist_ok=True)
-        config = spool.root / CONFIG_FILE_NAME
-        if not config.exists():
-            config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
         spool.ensure()
         return spool
 
     def ensure(self) -> None:
-        """Make the spool's folders if missing; raise SpoolError if this is not a spool."""
+        """Make the spool's folders if missing (one removed while a daemon runs comes
+        back); SpoolError if the spool's root itself is gone."""
         if not self.root.is_dir():
-            raise SpoolError(f"{self.root} is not a folder; make a spool with `runner init DIR`")
+            raise SpoolError(f"the spool's folder {self.root} is gone")
         for folder in (self.jobs, self.outbox, self.tmp, self.inputs, self.claiming, self.daemons,
                        *(self.place(s) for s in (JobState.RUNNING, *_FINISHED))):
             try:

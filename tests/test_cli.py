@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import runner
-from conftest import (BOOK_NUMBERS, BOOK_PRIMES, read_result, result_primes, run_cli,
+from conftest import (BOOK_NUMBERS, BOOK_PRIMES, drop_job, read_result, result_primes, run_cli,
                       runner_command, sieve, state_dir, wait_for_result, wait_ready, wait_until,
                       write_numbers)
 from runner.config import Config, JobDefaults, Limits
@@ -238,20 +238,24 @@ def test_submit_yaml_job_files(spool, start_daemon, tmp_path):
     assert daemon.stop() == 0
 
 
-def test_submit_numbers_file_with_a_bad_line_fails_naming_the_line(spool, start_daemon, tmp_path):
-    daemon = start_daemon()
+def test_submit_refuses_a_numbers_file_with_a_bad_line_naming_it(spool, start_daemon, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("1\n2\n# a comment\n\nabc\n5\n")
-    assert submit(spool, str(bad)) == "bad"
-    result = wait_for_result(spool, "bad")
+    refused = run_cli(spool, "submit", str(bad))
+    assert refused.returncode == 2, refused
+    assert refused.stderr == (f"runner: {bad}, line 5: 'abc' is not a plain decimal integer. "
+                              "Fix: write one integer from 0 up a line, in plain decimal digits "
+                              "(blank lines and # comments are allowed)\n")
+    assert list(spool.jobs.glob("*.yaml")) == [] and os.listdir(spool.inputs) == []
+    # the same file named by a job dropped into jobs/: the daemon finds the line when it runs
+    (spool.root / "bad.txt").write_text(bad.read_text())
+    drop_job(spool, "dropped.yaml", {"numbers_file": "bad.txt"})
+    daemon = start_daemon()
+    result = wait_for_result(spool, "dropped")
     assert result["state"] == "failed", result
     error = result["error"]
     assert error["line"] == 5 and "'abc'" in error["message"], error
     assert error.get("fix"), error
-    # once the job is put away, the file its error names can still be found: the
-    # submitted file's name, or a file in the spool
-    wait_until(lambda: state_dir(spool, "failed", "bad").is_dir(), 5, "the job archived")
-    assert "bad.txt" in error["message"] or (spool.root / error["file"]).is_file(), error
     assert daemon.alive(), daemon.log()
     assert daemon.stop() == 0
 
@@ -262,9 +266,7 @@ def test_submit_numbers_file_with_a_bad_line_fails_naming_the_line(spool, start_
 def test_status_and_inspect_agree_with_outbox(spool, start_daemon, numbers_txt, tmp_path):
     # queued, with no daemon yet
     assert submit(spool, str(numbers_txt)) == "numbers"
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("numbers: [1, 2\n")
-    assert submit(spool, str(bad)) == "bad"
+    drop_job(spool, "bad.yaml", "numbers: [1, 2\n")  # dropped: only the daemon checks it
     listed = {job["id"]: job for job in status_json(spool)}
     assert {k: v["state"] for k, v in listed.items()} == {"numbers": "queued", "bad": "queued"}
     queued = inspect_json(spool, "numbers")

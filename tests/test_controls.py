@@ -240,9 +240,9 @@ def test_a_job_cancelled_while_queued_can_be_retried_again_and_again(spool, star
 
 
 def test_retry_a_failed_job_after_fixing_the_config(spool, start_daemon, tmp_path):
-    write_config(spool.root, limits={"numbers": 10})
     numbers = write_numbers(tmp_path / "twenty.txt", range(20))
     ok(run_cli(spool, "submit", str(numbers)))
+    write_config(spool.root, limits={"numbers": 10})  # tightened once it was queued
     daemon = start_daemon()
     failed = wait_for_result(spool, "twenty")
     assert failed["state"] == "failed" and "limits.numbers" in failed["error"]["message"], failed

@@ -131,8 +131,9 @@ def test_status_watch_redraws_until_interrupted(spool, start_daemon):
     time.sleep(1.5)
     as_json.send_signal(signal.SIGINT)
     out, _ = as_json.communicate(timeout=10)
-    lists = [json.loads(line) for line in out.splitlines()]
-    assert len(lists) >= 3 and all(jobs[0]["id"] == "watched" for jobs in lists), out
+    shown = [json.loads(line) for line in out.splitlines()]
+    assert len(shown) >= 3 and all(one["jobs"][0]["id"] == "watched" for one in shown), out
+    assert all(one["daemons"] for one in shown), out
     ok(run_cli(spool, "cancel", "watched"))
     assert daemon.stop() == 0
 
@@ -158,7 +159,8 @@ def test_submit_wait_exits_0_when_done_and_prints_progress_lines(spool, start_da
     numbers = write_numbers(tmp_path / "thousand.txt", range(1, 20_001))
     proc = ok(run_cli(spool, "submit", str(numbers), "--chunksize", "500", "--wait"))
     assert proc.stdout == "thousand\n"  # the id alone, as without --wait
-    lines = proc.stderr.splitlines()
+    said, *lines = proc.stderr.splitlines()
+    assert said.startswith(f"runner: daemon: pid {daemon.pid} on "), said  # who serves it
     assert lines[-1] == "thousand: done, 20000 tested, 2262 primes (outbox/thousand.yaml)", lines
     progress = [line.split() for line in lines[:-1]]
     assert progress and all(p[0] == "thousand" and p[2].startswith("tested=") for p in progress)
@@ -173,11 +175,12 @@ def test_submit_wait_exits_0_when_done_and_prints_progress_lines(spool, start_da
 
 def test_submit_wait_exits_1_when_the_job_fails(spool, start_daemon, tmp_path):
     daemon = start_daemon()
-    bad = tmp_path / "bad.txt"
-    bad.write_text("7\nseven\n")
-    proc = run_cli(spool, "submit", str(bad), "--wait")
+    bad = write_numbers(tmp_path / "bad.txt", range(SLOW_START, SLOW_START + 2000))
+    # each chunk of 1000 numbers takes far longer than its 0.05 s: the job fails
+    proc = run_cli(spool, "submit", str(bad), "--chunksize", "1000", "--timeout", "0.05",
+                   "--retries", "0", "--wait")
     assert proc.returncode == 1, proc
-    assert "bad: failed" in proc.stderr and "'seven'" in proc.stderr, proc.stderr
+    assert "bad: failed" in proc.stderr and "timeout" in proc.stderr, proc.stderr
     taken = run_cli(spool, "submit", str(bad), "--id", "bad", "--wait")
     assert taken.returncode == 2 and "exists already" in taken.stderr  # not queued at all
     assert daemon.stop() == 0

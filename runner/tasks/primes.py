@@ -84,7 +84,7 @@ def test_chunk(payload: Payload) -> tuple[int, int, bytes]:
         return (sum(tested for tested, _, _ in results), sum(found for _, found, _ in results),
                 b"".join(text for _, _, text in results))
     else:
-        numbers = _parse_numbers(payload)
+        numbers = parse_numbers(payload)
     if isinstance(numbers, np.ndarray):
         primes = primes_among_u64(numbers)
         return len(numbers), len(primes), format_lines(primes)
@@ -113,9 +113,10 @@ def primes_among_u64(array: np.ndarray) -> np.ndarray:
     return candidates[primes_mask_u64(candidates)]
 
 
-def _parse_numbers(payload: TextPayload) -> Union[np.ndarray, list[int]]:
+def parse_numbers(payload: TextPayload) -> Union[np.ndarray, list[int]]:
     """The numbers of the payload's byte range: a uint64 array in the common case (plain
-    lines of digits, every number below 2^64 and within the bit limit), else a list."""
+    lines of digits, every number below 2^64 and within the bit limit), else a list.
+    BadNumberLine names the first line that is not a number the runner accepts."""
     data = payload.text
     lines = count_digit_lines(data)
     if lines is not None:
