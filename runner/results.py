@@ -19,7 +19,15 @@ from . import events
 from .job import Job, JobState
 from .spool import JOB_FILE, PRIMES_SUFFIX, PROGRESS_FILE, JobDir, Spool
 
-_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _ResultDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
+    """Block style for mappings (`error:`, `timings:`, `chunks:` a key a line), flow style
+    for lists (`primes: [2, 3, 5]`, wrapped at the width): what a person reads best."""
+
+
+_ResultDumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=True))
 FINISHED_EVENTS = {JobState.DONE: events.DONE, JobState.FAILED: events.FAILED,
                    JobState.CANCELLED: events.CANCELLED}
 
@@ -87,7 +95,7 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
                 "priority": outcome.job.priority if outcome.job else 0,
                 "started": outcome.started_at, "finished": outcome.finished_at}
     spool.write_atomically(jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(), durable=False)
-    text = yaml.dump(document, Dumper=_YAML_DUMPER, sort_keys=False, default_flow_style=None,
+    text = yaml.dump(document, Dumper=_ResultDumper, sort_keys=False, default_flow_style=False,
                      width=100)
     spool.commit_result(jobdir, outcome.state, text.encode(), primes_file)
     details = {"tested": outcome.tested, "primes": outcome.primes,
