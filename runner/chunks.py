@@ -30,6 +30,9 @@ _NUMBER_LINE = re.compile(rb"^[ \t\r\v\f]*[^ \t\r\n\v\f#]", re.M)  # a line a nu
 _DIGITS_AND_NEWLINES = b"0123456789\r\n"
 _NEWLINE_BYTE = ord("\n")
 _ZERO_BYTE = ord("0")  # the bytes below it, but newlines, are blanks, "#" and punctuation
+_COMMENT_BYTE = ord("#")
+_BLANK_BYTES = np.zeros(256, dtype=bool)  # what a line may hold besides its number
+_BLANK_BYTES[list(b" \t\r\v\f\n")] = True
 
 
 INT_STR_SAFE_DIGITS = 4000  # int() refuses strings past 4300 digits (CVE-2020-10735)
@@ -220,28 +223,61 @@ def plan_chunks(job: Job, root: Path, max_bits: int) -> Iterator[Chunk]:
             yield Chunk(index, RangePayload(first, min(first + job.chunksize, stop)))
     else:
         path = str(root / job.numbers_file)
-        for index, (begin, end, line) in enumerate(_line_blocks(path, job.chunksize)):
+        for index, (begin, end, line) in enumerate(_number_blocks(path, job.chunksize)):
             yield Chunk(index, FilePayload(path, begin, end, line, max_bits))
 
 
-def _line_blocks(path: str, lines_per_block: int) -> Iterator[tuple[int, int, int]]:
-    """(start byte, stop byte, first line number) of each run of `lines_per_block` lines."""
-    block_start = 0  # byte offset where the block being gathered starts
-    lines_in_block = 0
-    first_line = 1
+def _number_blocks(path: str, numbers_per_block: int) -> Iterator[tuple[int, int, int]]:
+    """(start byte, stop byte, first line number) of each run of `numbers_per_block`
+    numbers: blank lines and comments count for nothing. A run ends with the line of its
+    last number; the blank and comment lines after it open the next run."""
+    block_start = 0  # byte offset where the run being gathered starts
+    first_line = 1  # the line it starts on
+    in_block = 0  # numbers in it so far
+    lines_seen = 0  # whole lines before `data`
+    open_line: Optional[bool] = None  # whether the line running on into the next data holds a number
     offset = 0  # byte offset of `data` in the file
     for data in _file_blocks(path):
         newlines = np.flatnonzero(data == _NEWLINE_BYTE)
-        need = lines_per_block - lines_in_block
-        ends = newlines[need - 1::lines_per_block]
-        for end in ends.tolist():
-            stop = offset + end + 1
+        holds, open_line = _lines_holding_numbers(data, newlines, open_line)
+        number_lines = np.flatnonzero(holds)
+        need = numbers_per_block - in_block
+        ends = number_lines[need - 1::numbers_per_block]
+        for line in ends.tolist():
+            stop = offset + int(newlines[line]) + 1
             yield block_start, stop, first_line
-            block_start, first_line = stop, first_line + lines_per_block
+            block_start, first_line = stop, lines_seen + line + 2
         if len(ends):
-            lines_in_block = len(newlines) - need - (len(ends) - 1) * lines_per_block
+            in_block = len(number_lines) - need - (len(ends) - 1) * numbers_per_block
         else:
-            lines_in_block += len(newlines)
+            in_block += len(number_lines)
+        lines_seen += len(newlines)
         offset += len(data)
-    if offset > block_start:
+    if offset > block_start and (in_block or open_line or block_start == 0):
         yield block_start, offset, first_line
+
+
+def _lines_holding_numbers(data: np.ndarray, newlines: np.ndarray,
+                           open_line: Optional[bool]) -> tuple[np.ndarray, Optional[bool]]:
+    """Whether each line that ends in `data` (at `newlines`) holds a number (something
+    other than blanks, and not a `#` comment), the first one going on from the line left
+    open by the data before (`open_line`: known, or None if nothing but blanks so far);
+    and the same of the line left open at its end."""
+    plain = np.count_nonzero(data < _ZERO_BYTE) == len(newlines)  # no blank, no comment
+    if plain and not (np.diff(newlines) == 1).any():
+        holds = np.ones(len(newlines), dtype=bool)  # the common case: a number every line
+        if len(holds) and (open_line is not None or data[0] == _NEWLINE_BYTE):
+            holds[0] = bool(open_line)  # the line going on, or an empty one
+        ends_open = data[-1] != _NEWLINE_BYTE
+        return holds, ((open_line if not len(newlines) and open_line is not None else True)
+                       if ends_open else None)
+    filled = np.flatnonzero(~_BLANK_BYTES[data])  # where something other than blanks is
+    starts = np.concatenate(([0], newlines + 1))
+    stops = np.append(newlines, len(data))
+    at = np.searchsorted(filled, starts)
+    first = np.append(filled, len(data))[at]  # each line's first filled byte, if before its stop
+    seen = first < stops
+    holds = seen & (np.append(data, _NEWLINE_BYTE)[first] != _COMMENT_BYTE)
+    if open_line is not None:
+        seen[0], holds[0] = True, open_line
+    return holds[:-1], (bool(holds[-1]) if seen[-1] else None)

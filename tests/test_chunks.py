@@ -168,8 +168,9 @@ def file_job(root: Path, content: bytes, chunksize: int) -> Job:
 
 
 def check_file_chunks(root: Path, content: bytes, chunksize: int, max_bits: int = 4096) -> None:
-    """The chunks of the file cover every byte and line exactly once, in order, each run
-    of `chunksize` lines, and the task reads exactly the file's numbers from them."""
+    """The chunks of the file cover every line that holds a number exactly once, in order,
+    each run of `chunksize` numbers (blank lines and comments count for nothing), and the
+    task reads exactly the file's numbers from them."""
     job = file_job(root, content, chunksize)
     planned = list(plan_chunks(job, root, max_bits))
     assert [c.index for c in planned] == list(range(len(planned)))
@@ -183,13 +184,13 @@ def check_file_chunks(root: Path, content: bytes, chunksize: int, max_bits: int 
         assert p.stop_byte > p.start_byte
         assert p.first_line == line
         piece = content[p.start_byte:p.stop_byte]
-        newlines = piece.count(b"\n")
+        held = len(reference_lines(piece))
         if p is not payloads[-1]:
-            assert newlines == chunksize and piece.endswith(b"\n")
-        else:  # the last chunk: at most `chunksize` lines, the last maybe without "\n"
-            assert newlines + (0 if piece.endswith(b"\n") else 1) <= chunksize
-        position, line = p.stop_byte, line + newlines
-    assert position == len(content)
+            assert held == chunksize and piece.endswith(b"\n")
+        else:  # the last chunk: at most `chunksize` numbers, the last maybe without "\n"
+            assert 0 < held <= chunksize or len(payloads) == 1
+        position, line = p.stop_byte, line + piece.count(b"\n")
+    assert reference_lines(content[position:]) == []  # past the last chunk: no number
     # the numbers the workers read are the file's numbers, in order
     numbers = [n for _, n in reference_lines(content)]
     read, primes_text, total_primes = [], b"", 0
