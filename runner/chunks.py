@@ -163,6 +163,14 @@ class Chunk:
         return f"chunk {self.index} (numbers[{first}] to numbers[{first + len(payload.numbers) - 1}])"
 
 
+def longest_line_bytes(path: Path) -> int:
+    """The longest line among the first READ_BLOCK_BYTES of a numbers file, in bytes: how
+    big its numbers are, from a sample that costs one read."""
+    with open(path, "rb") as handle:
+        head = handle.read(READ_BLOCK_BYTES)
+    return max(map(len, head.split(b"\n")), default=0)
+
+
 def count_numbers_in_file(path: Path) -> int:
     """How many lines of the numbers file hold something other than blanks or a comment."""
     plain = _count_plain_lines(path)

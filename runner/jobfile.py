@@ -23,8 +23,8 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .chunks import (FilePayload, count_numbers_in_file, max_decimal_digits, parse_decimal,
-                     read_pieces)
+from .chunks import (FilePayload, count_numbers_in_file, longest_line_bytes, max_decimal_digits,
+                     parse_decimal, read_pieces)
 from .config import Config
 from .errors import JobError
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, PRIORITY_MAX, Job, PoolSettings, default_job_id
@@ -34,6 +34,8 @@ _DECIMAL = re.compile(r"-?[0-9]+")
 CHUNKS_PER_PROCESS = 4
 AUTO_CHUNKSIZE_MAX = 20_000
 SIEVE_CHUNK_SEGMENTS_MAX = 4
+CHUNK_SECONDS_TARGET = 0.5  # a picked chunk of big numbers takes about this long at worst
+BITS_PER_DIGIT = 3.33
 _reprlib = reprlib.Repr()
 _reprlib.maxstring = _reprlib.maxother = 40
 _reprlib.maxlevel = 2
@@ -407,9 +409,9 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
                                fix="give integers from 0 up")
             _check_bits(number, limits.number_bits, f"numbers[{index}]")
         total = len(fields.numbers)
+        bits = max((number.bit_length() for number in fields.numbers), default=0)
         return Job(total=total, numbers=tuple(fields.numbers),
-                   chunksize=_chunksize(fields, config, numbers=total, processes=processes),
-                   **common)
+                   chunksize=_chunksize(fields, config, total, processes, bits=bits), **common)
     if fields.range is not None:
         start, stop = fields.range.start, fields.range.stop
         if stop < start:
@@ -417,9 +419,10 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
                            fix="ranges are half-open [start, stop), like Python's range")
         _check_limit(stop - start, limits.range_length, "range (its length)", "limits.range_length")
         _check_bits(max(stop - 1, 0), limits.number_bits, "range.stop")
-        # past 2^64 each number costs a Baillie-PSW test: chunks stay at the default size
+        # past 2^64 each number costs a Baillie-PSW test: chunks are sized by that cost
         chunksize = (_chunksize(fields, config, stop - start, processes, sieved=True)
-                     if stop <= U64_LIMIT else _chunksize(fields, config))
+                     if stop <= U64_LIMIT else
+                     _chunksize(fields, config, bits=max(stop - 1, 0).bit_length()))
         return Job(total=stop - start, range=(start, stop), chunksize=chunksize, **common)
     relative = resolve_inside(root, fields.numbers_file, "numbers_file")
     try:
@@ -428,18 +431,21 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
         raise JobError(f"{_reprlib.repr(relative)} cannot be read: {exc.strerror}", field="numbers_file",
                        fix="make the file readable by the daemon") from exc
     _check_limit(total, limits.numbers, "numbers_file (its count of lines)", "limits.numbers")
+    bits = int(longest_line_bytes(root / relative) * BITS_PER_DIGIT)
     return Job(total=total, numbers_file=relative,
-               chunksize=_chunksize(fields, config, numbers=total, processes=processes), **common)
+               chunksize=_chunksize(fields, config, total, processes, bits=bits), **common)
 
 
 def _chunksize(fields: JobFields, config: Config, numbers: int = 0, processes: int = 1,
-               sieved: bool = False) -> int:
+               sieved: bool = False, bits: int = 0) -> int:
     """The job's chunksize: its own, else one the runner picks, so that each process has
     about CHUNKS_PER_PROCESS chunks. A sieved range (below 2^64) gets whole sieve segments
     a chunk, 1 to SIEVE_CHUNK_SEGMENTS_MAX (each chunk walks the base primes once, and
     costs about a millisecond more); numbers get defaults.chunksize, raised for a big job
     to at most AUTO_CHUNKSIZE_MAX numbers (each chunk costs the daemon a fraction of a
-    millisecond). Never over limits.chunksize."""
+    millisecond). Numbers of `bits` bits past 2^64 get chunks that take about
+    CHUNK_SECONDS_TARGET at worst, so that progress, cancel and timeouts move in steps of
+    that size. Never over limits.chunksize."""
     if fields.pool.chunksize is not None:
         return fields.pool.chunksize
     if sieved:
@@ -449,6 +455,10 @@ def _chunksize(fields: JobFields, config: Config, numbers: int = 0, processes: i
     else:
         picked = max(config.defaults.chunksize,
                      min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS)))
+    if bits > U64_LIMIT.bit_length() - 1:
+        from .tasks.primes import worst_seconds_per_number
+
+        picked = min(picked, max(1, int(CHUNK_SECONDS_TARGET / worst_seconds_per_number(bits))))
     return min(picked, config.limits.chunksize)
 
 

@@ -8,6 +8,11 @@ import json
 import sys
 
 
+# Named colours, which every terminal has: rich's default bar styles are true colours that a
+# 16-colour terminal shows both as grey, so a finished bar read like an empty one.
+BAR_STYLES = dict(style="bright_black", complete_style="blue", finished_style="green")
+
+
 def _progress(job: dict) -> str:
     total = job.get("total")
     if not total:
@@ -58,7 +63,8 @@ def status_table(jobs: list[dict], daemons: str = ""):
     for job in jobs:
         cells = _row(job)
         total = job.get("total")
-        bar = ProgressBar(total=total, completed=job["tested"], width=20) if total else ""
+        bar = ProgressBar(total=total, completed=job["tested"], width=20, **BAR_STYLES) \
+            if total else ""
         table.add_row(*cells[:4], bar, *cells[4:])
     head = [Text(daemons, style="bold red" if daemons.startswith("no daemon") else "dim")] \
         if daemons else []
@@ -100,7 +106,7 @@ class WaitProgress:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeRemainingColumn)
 
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(**BAR_STYLES),
                                  MofNCompleteColumn(), TextColumn("{task.fields[primes]} primes"),
                                  TimeRemainingColumn(), console=Console(stderr=True))
             self._task = self._bar.add_task(job_id, total=None, primes=0)

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from runner import client
 from conftest import (chunks_recorded, drop_job, read_result, result_primes, run_cli,
                       runner_command, sieve, wait_for_result, wait_ready, wait_until,
                       write_numbers)
@@ -247,4 +248,43 @@ def test_ctrl_c_stops_the_waiting_not_the_job(spool, start_daemon, tmp_path):
     tested = chunks_recorded(spool, "goes-on")
     wait_until(lambda: chunks_recorded(spool, "goes-on") > tested, 20, "the job going on")
     ok(run_cli(spool, "cancel", "goes-on"))
+    assert daemon.stop() == 0
+
+
+def costly_prime() -> int:
+    """A 1024-bit prime (deterministic): the most a 1024-bit number costs to test."""
+    import gmpy2
+
+    return int(gmpy2.next_prime(2 ** 1023 + 2 ** 500))
+
+
+@pytest.mark.timeout(120)
+def test_progress_moves_every_two_seconds_on_expensive_numbers(spool, start_daemon, tmp_path):
+    """A job of thousands of 1024-bit numbers, every one a prime (the worst case; a number
+    may appear more than once), names no chunksize: its chunks are sized by what they
+    cost, so its progress moves in small steps, never 2 s apart."""
+    numbers = write_numbers(tmp_path / "costly.txt", [costly_prime()] * 4000)
+    daemon = start_daemon()
+    wait_ready(daemon)
+    ok(run_cli(spool, "submit", str(numbers)))
+
+    seen, last_change, gaps = [], None, []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        row = next((job for job in client.status(spool) if job["id"] == "costly"), None)
+        now = time.monotonic()
+        if row is not None and row["state"] == "running" and row["total"]:
+            if not seen or row["tested"] != seen[-1]:
+                if last_change is not None:
+                    gaps.append(now - last_change)
+                seen.append(row["tested"])
+                last_change = now
+        if row is not None and row["state"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    result = wait_for_result(spool, "costly")
+    assert result["state"] == "done" and result["primes_found"] == 4000, result
+    assert result["settings"]["chunksize"] < 1000, result["settings"]
+    assert len(seen) >= 8, f"progress moved in {len(seen)} steps: {seen}"
+    assert max(gaps, default=0) <= 2.0, f"progress stood still for {max(gaps):.1f} s: {gaps}"
     assert daemon.stop() == 0
