@@ -107,6 +107,12 @@ class Backend:
         """Why no chunk can run now, for people (`runner status`); None while they can."""
         raise NotImplementedError
 
+    def applied(self) -> dict:
+        """What runs the chunks, where a job's own pool settings do not say it (a
+        cluster's workers), to report beside them; empty when the job's settings apply
+        as they are."""
+        return {}
+
     def tick(self) -> None:
         """Called often (every few tens of ms): enforce chunk timeouts and tidy up."""
         raise NotImplementedError

@@ -52,6 +52,7 @@ log = logging.getLogger("runner.dask")
 START_TOPIC = "runner-chunk-started"
 RECONNECT_SECONDS = 1.0
 COMMAND_POLL_SECONDS = 0.1  # the link thread checks its connection at least this often
+WORKERS_SEEN_EVERY_SECONDS = 2.0  # how often an idle link asks for the cluster's workers
 CLOSE_SECONDS = 2.0
 RESTART_SECONDS = 30.0
 CLUSTER_POOL_ID = 0  # WorkerLost.pool_id: the cluster is this backend's one pool
@@ -81,6 +82,8 @@ class DaskBackend(Backend):
         self._causes: dict[int, str] = {}  # token -> why it was lost, until worker_lost asks
         self._reruns: list[tuple[int, str]] = []  # (token, worker) started again since the last tick
         self._connected = threading.Event()
+        self._cluster: dict = {}  # its workers as last seen, replaced whole by the link thread
+        self._workers_seen = 0.0
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         # One event loop for every client this backend makes: a Client that fails to
         # connect leaves its own loop's thread behind, one per try for a long outage.
@@ -104,6 +107,11 @@ class DaskBackend(Backend):
             return None
         return (f"not connected to the Dask scheduler at {self._address} (the events log "
                 "says why); the job waits for it")
+
+    def applied(self) -> dict:
+        """The cluster's worker threads as `processes` (every chunk may run on any of
+        them), its workers and its scheduler, as last seen."""
+        return dict(self._cluster)
 
     def release(self, settings: PoolSettings) -> None:
         """Nothing to give back: no pool is held for a job."""
@@ -206,7 +214,7 @@ class DaskBackend(Backend):
     def _serve(self, client: distributed.Client) -> bool:
         """Run commands on a connected client until the connection is lost (False) or
         the daemon shuts down (True)."""
-        threads = sum(client.nthreads().values())
+        threads = self._see_workers(client)
         log.info("connected to the Dask scheduler at %s (%d worker threads)", self._address, threads)
         self._emit(events.SCHEDULER_CONNECTED, None, scheduler=self._address, threads=threads)
         client.subscribe_topic(START_TOPIC, self._chunk_started)
@@ -226,6 +234,8 @@ class DaskBackend(Backend):
                 self._lose(client)
                 return False
             if command is None:
+                if time.monotonic() - self._workers_seen >= WORKERS_SEEN_EVERY_SECONDS:
+                    self._see_workers(client)
                 continue
             if command[0] == "submit":
                 self._send(client, command[1])
@@ -235,6 +245,16 @@ class DaskBackend(Backend):
                 self._cancel(client, [command[1]])
                 threading.Thread(target=_restart_worker, args=(client, command[2]),
                                  name="dask-restart", daemon=True).start()
+
+    def _see_workers(self, client: distributed.Client) -> int:
+        """Note the cluster's workers and their threads (what `applied` reports); the
+        count of threads."""
+        nthreads = client.nthreads()
+        self._workers_seen = time.monotonic()
+        threads = sum(nthreads.values())
+        self._cluster = {"processes": threads, "workers": len(nthreads),
+                         "scheduler": self._address}
+        return threads
 
     def _send(self, client: distributed.Client, token: int) -> None:
         submission = self._inflight.get(token)

@@ -51,6 +51,7 @@ class Outcome:
     primes: int = 0
     error: Optional[dict] = None
     chunks: dict = field(default_factory=dict)
+    applied: dict = field(default_factory=dict)  # settings the backend decided (Backend.applied)
 
 
 def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
@@ -75,7 +76,7 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
             primes_file = primes_found
     if outcome.job is not None:
         document["input"] = _describe_input(outcome.job)
-        document["settings"] = outcome.job.settings_summary()
+        document["settings"] = outcome.job.settings_summary() | outcome.applied
     seconds = outcome.finished_at - outcome.started_at
     running = seconds if outcome.running_seconds is None else min(seconds, outcome.running_seconds)
     document["timings"] = {

@@ -227,6 +227,7 @@ class JobRun:
             primes=self.checkpoint.primes, error=error,
             chunks={"done": self.checkpoint.chunks_done, "retried": self._retries,
                     "rerun_after_restart": self.checkpoint.rerun_after_restart},
+            applied=self._manager.applied(),
         )
         commit_result(self.spool, self.jobdir, outcome, self.checkpoint.output(),
                       self._config.inline_primes_max)

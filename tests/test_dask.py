@@ -50,6 +50,19 @@ def events_of(spool, name: str) -> list[dict]:
     return [e for e in spool.events.log.read() if e["event"] == name]
 
 
+def test_a_result_reports_the_clusters_workers_not_the_local_cap(dask_spool, cluster,
+                                                                start_daemon):
+    local = cluster[0]
+    write_dask_config(dask_spool.root, local.scheduler_address, max_processes=1)
+    daemon = start_daemon()
+    drop_job(dask_spool, "book.yaml", {"id": "book", "numbers": BOOK_NUMBERS})
+    book = wait_for_result(dask_spool, "book", timeout=30)
+    assert book["state"] == "done", (book, daemon.log())
+    settings = book["settings"]
+    assert (settings["processes"], settings["workers"]) == (WORKERS, WORKERS), settings
+    assert settings["scheduler"] == local.scheduler_address, settings
+
+
 def test_inline_file_and_range_jobs_give_the_reference_primes(dask_spool, start_daemon):
     spool = dask_spool
     numbers = [random.Random(7).getrandbits(64) | 1 for _ in range(20_000)]
@@ -73,6 +86,7 @@ def test_inline_file_and_range_jobs_give_the_reference_primes(dask_spool, start_
     # a local pool's settings are accepted, and the result says what ran the job instead
     assert book["settings"]["start_method"] == "dask worker", book["settings"]
     assert book["settings"]["maxtasksperchild"] is None, book["settings"]
+
     file = wait_for_result(spool, "file", timeout=30)
     assert file["state"] == "done", (file, daemon.log())
     assert result_primes(spool, file) == reference_primes(numbers)
