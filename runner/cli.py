@@ -223,16 +223,14 @@ def _as_typed(field: str, given: dict) -> str:
 
 def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
     from . import client
-    from .view import WaitProgress
-
-    from .view import daemons_lines
-
-    def say_daemons(daemons: list[dict]) -> None:
-        typer.echo(f"runner: {daemons_lines(daemons, client.no_daemon_hint(spool))}"
-                   + ("; waiting for one" if not daemons else ""), err=True)
+    from .view import WaitProgress, daemons_lines
 
     try:
         with WaitProgress(job_id) as shown:
+            def say_daemons(daemons: list[dict]) -> None:
+                shown.say(f"runner: {daemons_lines(daemons, client.no_daemon_hint(spool))}"
+                          + ("; waiting for one" if not daemons else ""))
+
             result = client.wait(spool, job_id, on_progress=shown.update, on_daemons=say_daemons)
     except KeyboardInterrupt:
         typer.echo(f"runner: stopped waiting; job {job_id} goes on (`runner status`)", err=True)

@@ -44,9 +44,9 @@ def status_lines(jobs: list[dict]) -> str:
 
 def daemons_lines(daemons: list[dict], hint: str) -> str:
     """Who serves the spool, a line a daemon (`daemon: pid 4242 on box since ...
-    (local, 2 processes)`), or `hint` (none does) prefixed with `no daemon:`."""
+    (local, 2 processes)`), or `hint` when none does."""
     if not daemons:
-        return f"no daemon: {hint}"
+        return hint
     return "\n".join(f"daemon: pid {d.get('pid')} on {d.get('host')} since {d.get('since')} "
                      f"({d.get('backend')}, {d.get('processes')} processes)" for d in daemons)
 
@@ -111,6 +111,13 @@ class WaitProgress:
                                  TimeRemainingColumn(), console=Console(stderr=True))
             self._task = self._bar.add_task(job_id, total=None, primes=0)
             self._bar.start()
+
+    def say(self, text: str) -> None:
+        """A line on stderr, above the bar while it shows."""
+        if self._bar is None:
+            print(text, file=sys.stderr, flush=True)
+        else:
+            self._bar.console.print(text, highlight=False, markup=False)
 
     def update(self, job: dict) -> None:
         if self._bar is None:
