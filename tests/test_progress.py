@@ -157,6 +157,7 @@ def test_status_watch_on_a_terminal_redraws_in_place(spool, start_daemon):
 
 def test_submit_wait_exits_0_when_done_and_prints_progress_lines(spool, start_daemon, tmp_path):
     daemon = start_daemon()
+    wait_ready(daemon)  # serving the spool, so --wait says which daemon does
     numbers = write_numbers(tmp_path / "thousand.txt", range(1, 20_001))
     proc = ok(run_cli(spool, "submit", str(numbers), "--chunksize", "500", "--wait"))
     assert proc.stdout == "thousand\n"  # the id alone, as without --wait
