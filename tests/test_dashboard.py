@@ -361,6 +361,8 @@ def test_browser_shows_jobs_live_and_a_failed_jobs_error(spool, start_daemon, br
                    "the slow job 5% done (so the bar shows in the screenshot)")
         counts = " ".join(browser.find_element("id", "counts").text.split())
         assert "1 running" in counts and "1 done" in counts and "1 failed" in counts
+        served = browser.find_element("id", "daemons").text
+        assert served.startswith(f"daemon pid {daemon.pid} on ") and "(local, 2 processes)" in served
         slow = browser.execute_script(
             "return fetch('/api/jobs').then(r => r.json()).then(d => d.jobs.find(j => j.id === 'slow'))")
         for key in ("rate", "eta"):  # columns shown when the daemon reports them
@@ -382,6 +384,13 @@ def test_browser_shows_jobs_live_and_a_failed_jobs_error(spool, start_daemon, br
             browser.switch_to.alert.text
         _save(browser, "dashboard-failed-job.png", capsys)
 
+        daemon.kill()  # its daemon gone: the page says so, and the job is suspended
+        browser.get(dashboard.url + "/jobs/slow")
+        wait_until(lambda: browser.execute_script(
+            "return document.querySelector('#job-state .state')?.textContent") == "suspended",
+            15, "the slow job's page to show it suspended")
+        assert browser.find_element("id", "daemons").text.startswith(
+            "No daemon serves this spool: nothing runs until one starts")
         cancelled = run_cli(spool, "cancel", "slow")
         assert cancelled.returncode == 0, cancelled.stderr
         browser.get(dashboard.url + "/jobs/slow")
