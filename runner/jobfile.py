@@ -445,7 +445,7 @@ def _chunksize(fields: JobFields, config: Config, numbers: int = 0, processes: i
     to at most AUTO_CHUNKSIZE_MAX numbers (each chunk costs the daemon a fraction of a
     millisecond). Numbers of `bits` bits past 2^64 get chunks that take about
     CHUNK_SECONDS_TARGET at worst, so that progress, cancel and timeouts move in steps of
-    that size. Never over limits.chunksize."""
+    that size, unless config.yaml sets defaults.chunksize. Never over limits.chunksize."""
     if fields.pool.chunksize is not None:
         return fields.pool.chunksize
     if sieved:
@@ -455,7 +455,7 @@ def _chunksize(fields: JobFields, config: Config, numbers: int = 0, processes: i
     else:
         picked = max(config.defaults.chunksize,
                      min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS)))
-    if bits > U64_LIMIT.bit_length() - 1:
+    if bits > U64_LIMIT.bit_length() - 1 and "chunksize" not in config.defaults.model_fields_set:
         from .tasks.primes import worst_seconds_per_number
 
         picked = min(picked, max(1, int(CHUNK_SECONDS_TARGET / worst_seconds_per_number(bits))))

@@ -286,6 +286,6 @@ def test_progress_moves_every_two_seconds_on_expensive_numbers(spool, start_daem
     result = wait_for_result(spool, "costly")
     assert result["state"] == "done" and result["primes_found"] == 4000, result
     assert result["settings"]["chunksize"] < 1000, result["settings"]
-    assert len(seen) >= 8, f"progress moved in {len(seen)} steps: {seen}"
+    assert len(seen) >= 6, f"progress moved in {len(seen)} steps: {seen}"  # 1000 a chunk: 4
     assert max(gaps, default=0) <= 2.0, f"progress stood still for {max(gaps):.1f} s: {gaps}"
     assert daemon.stop() == 0
