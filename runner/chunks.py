@@ -11,18 +11,16 @@ and `#` comments (whole-line or after a number) are allowed.
 
 from __future__ import annotations
 
-import math
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
-import gmpy2
 import numpy as np
 
 from .job import Job
+from .numbers import INT_STR_SAFE_DIGITS, U64_LIMIT, max_decimal_digits, parse_decimal
 
 READ_BLOCK_BYTES = 1 << 20
 _DESCRIBE_BITS = 128  # bigger numbers are named by their offset in messages
@@ -33,9 +31,6 @@ _ZERO_BYTE = ord("0")  # the bytes below it, but newlines, are blanks, "#" and p
 _COMMENT_BYTE = ord("#")
 _BLANK_BYTES = np.zeros(256, dtype=bool)  # what a line may hold besides its number
 _BLANK_BYTES[list(b" \t\r\v\f\n")] = True
-
-
-INT_STR_SAFE_DIGITS = 4000  # int() refuses strings past 4300 digits (CVE-2020-10735)
 
 
 def count_digit_lines(text: bytes) -> Optional[int]:
@@ -55,25 +50,6 @@ def count_digit_lines(text: bytes) -> Optional[int]:
     if len(text) and (newline[0] or (newline[1:] & newline[:-1]).any()):
         return None
     return int(np.count_nonzero(newline)) + ends_open
-
-
-def allow_long_integers() -> None:
-    """Let this process turn integers of any length to and from text. Python caps that
-    at 4300 digits against denial of service; the runner checks every number's length
-    against limits.number_bits before converting it, which is the same protection."""
-    if hasattr(sys, "set_int_max_str_digits"):
-        sys.set_int_max_str_digits(0)
-
-
-def max_decimal_digits(bits: int) -> int:
-    """The most decimal digits (without leading zeros) a number of `bits` bits can have."""
-    return math.floor(bits * math.log10(2)) + 1
-
-
-def parse_decimal(digits: str) -> int:
-    """The integer a string of decimal digits spells, however long (checked by the caller
-    against a digit limit first: conversion time grows with the square of the length)."""
-    return int(digits) if len(digits) <= INT_STR_SAFE_DIGITS else int(gmpy2.mpz(digits))
 
 
 @dataclass(frozen=True)
@@ -289,3 +265,77 @@ def _lines_holding_numbers(data: np.ndarray, newlines: np.ndarray,
     if open_line is not None:
         seen[0], holds[0] = True, open_line
     return holds[:-1], (bool(holds[-1]) if seen[-1] else None)
+
+
+# -- reading a numbers file's text, as the workers do ------------------------------------
+
+_DECIMAL = re.compile(rb"[0-9]+")
+_U64_MAX = U64_LIMIT - 1
+
+
+class BadNumberLine(ValueError):
+    """A line of a numbers file that is not a number the runner accepts."""
+
+    def __init__(self, line: int, text: str, what: str):
+        super().__init__(line, text, what)
+        self.line, self.text, self.what = line, text, what
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.text!r} {self.what}"
+
+
+def parse_numbers(payload: TextPayload) -> Union[np.ndarray, list[int]]:
+    """The numbers of the payload's byte range: a uint64 array in the common case (plain
+    lines of digits, every number below 2^64 and within the bit limit), else a list.
+    BadNumberLine names the first line that is not a number the runner accepts."""
+    data = payload.text
+    lines = count_digit_lines(data)
+    if lines is not None:
+        array = _parse_u64_lines(data, lines, payload.max_bits)
+        if array is not None:
+            return array
+        tokens = data.split()
+        longest = max(map(len, tokens), default=0)
+        if longest < max_decimal_digits(payload.max_bits) and longest <= INT_STR_SAFE_DIGITS:
+            return list(map(int, tokens))  # no number can be over the limit: no check each
+    return _read_numbers_line_by_line(data, payload)
+
+
+def _parse_u64_lines(data: bytes, lines: int, max_bits: int) -> Optional[np.ndarray]:
+    """The numbers of `data` (`lines` lines of digits only, as `count_digit_lines` found)
+    parsed in C by numpy, or None when the fast path cannot vouch for them: a carriage
+    return, or a number at or over 2^64 - 1 (numpy's parser saturates there, so the result
+    would be ambiguous), or over `max_bits` (the caller's line-by-line path then says
+    which line)."""
+    if b"\r" in data or not data:
+        return None
+    array = np.fromstring(data, dtype=np.uint64, sep="\n")
+    if len(array) != lines:
+        return None
+    top = int(array.max())
+    if top == _U64_MAX or top.bit_length() > max_bits:
+        return None
+    return array
+
+
+def _read_numbers_line_by_line(data: bytes, payload: TextPayload) -> list[int]:
+    numbers = []
+    over_limit = f"over limits.number_bits = {payload.max_bits}"
+    for line_number, raw in enumerate(data.split(b"\n"), start=payload.first_line):
+        text = raw.split(b"#", 1)[0].strip()
+        if not text:
+            continue
+        shown = text.decode("utf-8", "replace")
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        if not _DECIMAL.fullmatch(text):
+            what = "is negative" if text.startswith(b"-") and _DECIMAL.fullmatch(text[1:]) else \
+                "is not a plain decimal integer"
+            raise BadNumberLine(line_number, shown, what)
+        digits = text.lstrip(b"0") or b"0"
+        if len(digits) > max_decimal_digits(payload.max_bits):
+            raise BadNumberLine(line_number, shown, f"has {len(digits)} digits, {over_limit}")
+        number = parse_decimal(digits.decode())
+        if number.bit_length() > payload.max_bits:
+            raise BadNumberLine(line_number, shown, f"has {number.bit_length()} bits, {over_limit}")
+        numbers.append(number)
+    return numbers

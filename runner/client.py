@@ -85,7 +85,7 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
 
 def _check_numbers(spool: Spool, path: Path, shown: str) -> None:
     from .jobfile import check_numbers_file
-    from .tasks.primes import BadNumberLine
+    from .chunks import BadNumberLine
 
     try:
         check_numbers_file(path, _config(spool).limits.number_bits)

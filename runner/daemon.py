@@ -37,7 +37,7 @@ from watchdog.observers import Observer
 from . import __version__, events
 from .backlog import Backlog
 from .backend import Backend, ChunkFinished, ChunkRaised, WorkerLost, open_backend
-from .chunks import allow_long_integers
+from .numbers import allow_long_integers
 from .config import Config
 from .errors import JobError, SpoolError
 from .job import Job, JobState, peek_job_id

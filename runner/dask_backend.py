@@ -42,7 +42,8 @@ from distributed.utils import LoopRunner
 
 from . import events
 from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, Submission, WorkerLost
-from .chunks import FilePayload, allow_long_integers, read_lines
+from .chunks import FilePayload, read_lines
+from .numbers import allow_long_integers
 from .config import Config
 from .job import PoolSettings
 from .tasks import primes

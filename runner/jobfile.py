@@ -23,12 +23,10 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .chunks import (FilePayload, count_numbers_in_file, longest_line_bytes, max_decimal_digits,
-                     parse_decimal, read_pieces)
+from .numbers import U64_LIMIT, max_decimal_digits, parse_decimal
 from .config import Config
 from .errors import JobError
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, PRIORITY_MAX, Job, PoolSettings, default_job_id
-from .tasks.sieve import SIEVE_SEGMENT_NUMBERS, U64_LIMIT
 
 _DECIMAL = re.compile(r"-?[0-9]+")
 CHUNKS_PER_PROCESS = 4
@@ -133,7 +131,7 @@ def check_numbers_file(path: Path, max_bits: int) -> None:
     """Read every line of a numbers file as the workers will, a piece at a time (memory
     stays small however long it is); BadNumberLine names the first line they would
     refuse."""
-    from .tasks.primes import parse_numbers
+    from .chunks import FilePayload, parse_numbers, read_pieces  # numpy: only for a file
 
     size = os.path.getsize(path)
     for piece in read_pieces(FilePayload(str(path), 0, size, 1, max_bits)):
@@ -424,6 +422,8 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
                      if stop <= U64_LIMIT else
                      _chunksize(fields, config, bits=max(stop - 1, 0).bit_length()))
         return Job(total=stop - start, range=(start, stop), chunksize=chunksize, **common)
+    from .chunks import count_numbers_in_file, longest_line_bytes  # numpy: only for a file
+
     relative = resolve_inside(root, fields.numbers_file, "numbers_file")
     try:
         total = count_numbers_in_file(root / relative)
@@ -449,6 +449,8 @@ def _chunksize(fields: JobFields, config: Config, numbers: int = 0, processes: i
     if fields.pool.chunksize is not None:
         return fields.pool.chunksize
     if sieved:
+        from .tasks.sieve import SIEVE_SEGMENT_NUMBERS  # FLINT: only for a range
+
         segments = numbers // (processes * CHUNKS_PER_PROCESS * SIEVE_SEGMENT_NUMBERS)
         picked = max(config.defaults.chunksize,
                      min(SIEVE_CHUNK_SEGMENTS_MAX, max(1, segments)) * SIEVE_SEGMENT_NUMBERS)

@@ -28,7 +28,7 @@ from .errors import JobError
 from .job import Job, JobState
 from .results import Outcome, commit_result, queued_at
 from .spool import CANCEL_FILE, PROGRESS_FILE, JobDir, Spool
-from .tasks.primes import BadNumberLine
+from .chunks import BadNumberLine
 
 log = logging.getLogger("runner.run")
 

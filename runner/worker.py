@@ -24,7 +24,7 @@ from multiprocessing.connection import Client, Connection
 from typing import Optional
 
 from .checkpoint import SPILL_SUFFIX, ChunkOutput, SpilledOutput
-from .chunks import allow_long_integers
+from .numbers import allow_long_integers
 from .tasks import primes
 
 ABORT_EXIT_CODE = 75

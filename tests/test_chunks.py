@@ -14,7 +14,8 @@ from conftest import MILLER_RABIN_EXACT_BELOW, miller_rabin
 from runner.chunks import (Chunk, FilePayload, NumbersPayload, RangePayload,
                            count_numbers_in_file, plan_chunks)
 from runner.job import Job, PoolSettings
-from runner.tasks.primes import BadNumberLine, test_chunk as run_chunk
+from runner.chunks import BadNumberLine
+from runner.tasks.primes import test_chunk as run_chunk
 
 # -- an independent reference ----------------------------------------------------------
 

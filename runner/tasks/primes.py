@@ -18,20 +18,15 @@ alone would pass a composite with probability at most 1/4.
 from __future__ import annotations
 
 import math
-import re
-from typing import Optional, Sequence, Union
+from typing import Sequence
 
 import gmpy2
 import numpy as np
 
-from ..chunks import (INT_STR_SAFE_DIGITS, FilePayload, NumbersPayload, Payload, RangePayload,
-                      TextPayload, count_digit_lines, max_decimal_digits, parse_decimal,
-                      read_pieces)
+from ..chunks import FilePayload, NumbersPayload, Payload, RangePayload, parse_numbers, read_pieces
+from ..numbers import U64_LIMIT
 from .sieve import format_lines, primes_in_range, primes_mask_u64
 
-_DECIMAL = re.compile(rb"[0-9]+")
-_U64_LIMIT = 1 << 64
-_U64_MAX = _U64_LIMIT - 1
 # The odd primes below this are filtered out in numpy (their multiples: about 4 numbers
 # in 5 of random odd ones) before the exact test, which costs a Python call per number.
 _FILTER_PRIMES_BELOW = 128
@@ -59,21 +54,10 @@ def _coprime_tables() -> list[tuple[np.uint64, np.ndarray]]:
 _COPRIME_TABLES = _coprime_tables()
 
 
-class BadNumberLine(ValueError):
-    """A line of a numbers file that is not a number the runner accepts."""
-
-    def __init__(self, line: int, text: str, what: str):
-        super().__init__(line, text, what)
-        self.line, self.text, self.what = line, text, what
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.text!r} {self.what}"
-
-
 def test_chunk(payload: Payload) -> tuple[int, int, bytes]:
     """(numbers tested, primes found, the primes as b"p\\n" lines in input order)."""
     if isinstance(payload, RangePayload):
-        if payload.stop <= _U64_LIMIT:
+        if payload.stop <= U64_LIMIT:
             primes = primes_in_range(payload.start, payload.stop)
             return payload.stop - payload.start, len(primes), format_lines(primes)
         numbers = range(payload.start, payload.stop)
@@ -95,7 +79,7 @@ def test_chunk(payload: Payload) -> tuple[int, int, bytes]:
 
 def primes_among(numbers: Sequence[int]) -> list[int]:
     """The primes among non-negative `numbers`, in their order."""
-    if not numbers or max(numbers) >= _U64_LIMIT:
+    if not numbers or max(numbers) >= U64_LIMIT:
         return [n for n in numbers if gmpy2.is_prime(n)]
     return primes_among_u64(np.array(numbers, dtype=np.uint64)).tolist()
 
@@ -118,60 +102,3 @@ def worst_seconds_per_number(bits: int) -> float:
     passes every round): 1.45 ms at 1024 bits and 9.7 ms at 2048 on this project's 2-core
     machines, growing as bits^2.7; below 2^64 FLINT's test costs about a microsecond."""
     return 1.45e-3 * (bits / 1024) ** 2.7
-
-
-def parse_numbers(payload: TextPayload) -> Union[np.ndarray, list[int]]:
-    """The numbers of the payload's byte range: a uint64 array in the common case (plain
-    lines of digits, every number below 2^64 and within the bit limit), else a list.
-    BadNumberLine names the first line that is not a number the runner accepts."""
-    data = payload.text
-    lines = count_digit_lines(data)
-    if lines is not None:
-        array = _parse_u64_lines(data, lines, payload.max_bits)
-        if array is not None:
-            return array
-        tokens = data.split()
-        longest = max(map(len, tokens), default=0)
-        if longest < max_decimal_digits(payload.max_bits) and longest <= INT_STR_SAFE_DIGITS:
-            return list(map(int, tokens))  # no number can be over the limit: no check each
-    return _read_numbers_line_by_line(data, payload)
-
-
-def _parse_u64_lines(data: bytes, lines: int, max_bits: int) -> Optional[np.ndarray]:
-    """The numbers of `data` (`lines` lines of digits only, as `count_digit_lines` found)
-    parsed in C by numpy, or None when the fast path cannot vouch for them: a carriage
-    return, or a number at or over 2^64 - 1 (numpy's parser saturates there, so the result
-    would be ambiguous), or over `max_bits` (the caller's line-by-line path then says
-    which line)."""
-    if b"\r" in data or not data:
-        return None
-    array = np.fromstring(data, dtype=np.uint64, sep="\n")
-    if len(array) != lines:
-        return None
-    top = int(array.max())
-    if top == _U64_MAX or top.bit_length() > max_bits:
-        return None
-    return array
-
-
-def _read_numbers_line_by_line(data: bytes, payload: TextPayload) -> list[int]:
-    numbers = []
-    over_limit = f"over limits.number_bits = {payload.max_bits}"
-    for line_number, raw in enumerate(data.split(b"\n"), start=payload.first_line):
-        text = raw.split(b"#", 1)[0].strip()
-        if not text:
-            continue
-        shown = text.decode("utf-8", "replace")
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        if not _DECIMAL.fullmatch(text):
-            what = "is negative" if text.startswith(b"-") and _DECIMAL.fullmatch(text[1:]) else \
-                "is not a plain decimal integer"
-            raise BadNumberLine(line_number, shown, what)
-        digits = text.lstrip(b"0") or b"0"
-        if len(digits) > max_decimal_digits(payload.max_bits):
-            raise BadNumberLine(line_number, shown, f"has {len(digits)} digits, {over_limit}")
-        number = parse_decimal(digits.decode())
-        if number.bit_length() > payload.max_bits:
-            raise BadNumberLine(line_number, shown, f"has {number.bit_length()} bits, {over_limit}")
-        numbers.append(number)
-    return numbers

@@ -26,7 +26,8 @@ import math
 import flint
 import numpy as np
 
-U64_LIMIT = 1 << 64
+from ..numbers import U64_LIMIT
+
 BASE_PRIME_CAP = 1 << 25
 _SEGMENT_ODDS = 1 << 19  # odd numbers per segment: 512 KiB of flags
 SIEVE_SEGMENT_NUMBERS = 2 * _SEGMENT_ODDS  # the numbers one segment covers
