@@ -92,6 +92,21 @@ def read_lines(payload: FilePayload) -> TextPayload:
     return TextPayload(text, payload.first_line, payload.max_bits)
 
 
+def numbers_of(payload: Payload, block: int = 1 << 16) -> Iterator[list[int]]:
+    """The payload's numbers, in order, as lists of at most a piece of a file or `block`
+    numbers of a range: a task sees its chunk a part at a time, memory stays small."""
+    if isinstance(payload, RangePayload):
+        for first in range(payload.start, payload.stop, block):
+            yield list(range(first, min(first + block, payload.stop)))
+    elif isinstance(payload, NumbersPayload):
+        yield list(payload.numbers)
+    else:
+        pieces = read_pieces(payload) if isinstance(payload, FilePayload) else [payload]
+        for piece in pieces:
+            numbers = parse_numbers(piece)
+            yield numbers.tolist() if isinstance(numbers, np.ndarray) else numbers
+
+
 def read_pieces(payload: FilePayload) -> Iterator[TextPayload]:
     """The lines a FilePayload names, as they are in the file, in pieces of at most two
     READ_BLOCK_BYTES that end where a line ends (unless a line is longer than that):

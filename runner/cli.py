@@ -154,6 +154,11 @@ def submit(
         help="Higher runs first (default 0); equal priorities run in the order queued.")] = None,
     retries: Annotated[Optional[int], typer.Option(
         min=0, help="Retries of a chunk whose worker died (default: config.yaml's).")] = None,
+    task: Annotated[Optional[str], typer.Option(
+        help="The registered task to run (default: primes; `runner tasks` lists them).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option(
+        help="A param of the task, NAME=VALUE (VALUE read as YAML: 1000, true, text); "
+        "repeat it for more.")] = None,
     wait: Annotated[bool, typer.Option(
         "--wait", help="Show the job's progress (on stderr) and exit with its outcome.")] = False,
     as_json: JsonOption = False,
@@ -175,7 +180,8 @@ def submit(
         ("start_method", start_method.value if start_method else None),
         ("ordered", False if unordered else None)) if value is not None}
     fields = {key: value for key, value in (
-        ("timeout", timeout), ("priority", priority), ("retries", retries)) if value is not None}
+        ("timeout", timeout), ("priority", priority), ("retries", retries), ("task", task),
+        ("params", _params(param or []) or None)) if value is not None}
     spool = _spool(root)
     try:
         if str(file) == "-":
@@ -207,14 +213,32 @@ def submit(
     raise typer.Exit(_wait_for(spool, job_id, as_json))
 
 
+def _params(given: list[str]) -> dict:
+    """--param NAME=VALUE options as a mapping, each VALUE read as a YAML scalar."""
+    import yaml
+
+    params = {}
+    for text in given:
+        name, equals, value = text.partition("=")
+        if not equals or not name:
+            _fail(f"--param {text}: write NAME=VALUE, e.g. --param cap=1000", EXIT_NOT_QUEUED)
+        params[name.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return params
+
+
 _OPTION_OF_FIELD = {"pool.processes": "--processes", "pool.chunksize": "--chunksize",
                     "pool.maxtasksperchild": "--maxtasksperchild",
                     "pool.start_method": "--start-method", "pool.ordered": "--unordered",
-                    "timeout": "--timeout", "priority": "--priority", "retries": "--retries"}
+                    "timeout": "--timeout", "priority": "--priority", "retries": "--retries",
+                    "task": "--task"}
 
 
 def _as_typed(field: str, given: dict) -> str:
-    """The option that set `field`, as typed: `--processes 64`, `--unordered`."""
+    """The option that set `field`, as typed: `--processes 64`, `--unordered`,
+    `--param cap=10`."""
+    if field.startswith("params."):
+        name = field.removeprefix("params.")
+        return f"--param {name}={given['params'].get(name, '')}"
     flag = _OPTION_OF_FIELD[field]
     value = given[field]
     return flag if field == "pool.ordered" else f"{flag} {value:g}" if isinstance(value, float) \
@@ -417,6 +441,33 @@ def prune(
     for job in removed:
         typer.echo(f"{verb}\t{job['id']}\t{job['state']}\t{job['finished']}")
     typer.echo(f"{verb} {len(removed)} job{'s' if len(removed) != 1 else ''}", err=True)
+
+
+@app.command()
+def tasks(as_json: JsonOption = False):
+    """List the tasks a job may name (`task:`): name, kind, package and version,
+    description and params; and every plugin that failed to load, with its error.
+
+    Tasks are registered by installed packages under the entry-point group
+    `runner.tasks`. Example: runner tasks --json
+    """
+    from .registry import describe, registry
+
+    found = registry()
+    shown = {"tasks": [describe(task) for _, task in sorted(found.tasks.items())],
+             "broken": [{"name": b.name, "packages": list(b.packages), "target": b.target,
+                         "error": b.error} for _, b in sorted(found.broken.items())]}
+    if as_json:
+        _print_json(shown)
+        return
+    for task in shown["tasks"]:
+        params = ", ".join(f"{name}: {spec.get('type', 'any')}"
+                           + (f" = {spec['default']}" if "default" in spec else "")
+                           for name, spec in task["params"].items()) or "-"
+        typer.echo(f"{task['name']}	{task['kind']}	{task['package']} {task['version']}	"
+                   f"{task['description']}	params: {params}")
+    for broken in shown["broken"]:
+        typer.echo(f"{broken['name']}	BROKEN	{', '.join(broken['packages'])}	{broken['error']}")
 
 
 @app.command()

@@ -133,8 +133,10 @@ def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], fields: Optional[di
             _parse(spool, data, f"{spec['id']}.yaml", checked_as)
         except JobError as error:
             error.line = error.column = None  # lines of the spool's copy, not of theirs
-            if error.field in overridden:
-                error.option = f"{error.field}={overridden[error.field]!r}"
+            given = error.field if error.field in overridden else "params" if (
+                (error.field or "").startswith("params.") and "params" in overridden) else None
+            if given is not None:
+                error.option = f"{given}={overridden[given]!r}"
             raise error.locate()
     return _queue(spool, spec["id"], data, source, **details)
 

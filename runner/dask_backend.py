@@ -46,7 +46,7 @@ from .chunks import FilePayload, read_lines
 from .numbers import allow_long_integers
 from .config import Config
 from .job import PoolSettings
-from .tasks import primes
+from .task import TaskCall, compute
 
 log = logging.getLogger("runner.dask")
 
@@ -60,12 +60,14 @@ CLUSTER_POOL_ID = 0  # WorkerLost.pool_id: the cluster is this backend's one poo
 
 
 def compute_chunk(chunk_index: int, blob: bytes) -> tuple[int, int, bytes]:
-    """Runs on a Dask worker: tell the daemon the chunk starts, then test it."""
+    """Runs on a Dask worker: tell the daemon the chunk starts, then run its task (looked
+    up by name in the worker's own registry: nothing but data is sent)."""
     worker = distributed.get_worker()
     worker.log_event(START_TOPIC, {"key": worker.get_current_task(), "chunk": chunk_index,
                                    "worker": worker.address, "pid": os.getpid()})
     allow_long_integers()
-    return primes.test_chunk(pickle.loads(blob))
+    name, params, payload = pickle.loads(blob)
+    return compute(TaskCall(name, params), payload)
 
 
 class DaskBackend(Backend):
@@ -270,7 +272,8 @@ class DaskBackend(Backend):
         except OSError as error:
             self._post(ChunkRaised(token, error))
             return
-        blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        job = submission.owner.job
+        blob = pickle.dumps((job.task, job.params, payload), protocol=pickle.HIGHEST_PROTOCOL)
         # A key unique to this submission, as pure=False would give, so that equal chunks
         # are never merged; made here so that it is known before the chunk can start.
         key = f"runner-chunk-{submission.chunk.index}-{uuid.uuid4().hex}"

@@ -10,7 +10,7 @@ import enum
 import os
 import re
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -70,6 +70,8 @@ class Job:
     submitted_as: Optional[str] = None  # the name `runner submit` got for the numbers file
     priority: int = 0  # higher runs first; equal priorities in the order they were queued
     retries: int = 2  # times a chunk whose worker died is tried again before the job fails
+    task: str = "primes"  # the registered task it runs (registry.py)
+    params: dict = field(default_factory=dict)  # its params, checked against the task's model
 
     @property
     def numbers_file_shown(self) -> Optional[str]:

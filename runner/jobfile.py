@@ -11,6 +11,7 @@ raises a `JobError` that says where the problem is and how to fix it, with a
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import errno
 import os
@@ -68,6 +69,8 @@ class JobFields(_Strict):
     timeout: Optional[Union[int, float]] = Field(default=None, gt=0)
     priority: int = Field(default=0, ge=-PRIORITY_MAX, le=PRIORITY_MAX)
     retries: Optional[int] = Field(default=None, ge=0)
+    task: Optional[str] = None
+    params: Optional[dict[str, Any]] = None
 
 
 # -- loading -----------------------------------------------------------------------
@@ -122,7 +125,9 @@ def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | No
             raise _over_size(len(raw), config.limits.job_file_bytes)
         data, node = _parse_yaml(raw, config.limits.number_bits)
         fields = _validate(data, node)
-        return _resolve(fields, default_job_id(Path(name)), root, config)
+        task, params = _task_and_params(fields, node)
+        job = _resolve(fields, default_job_id(Path(name)), root, config)
+        return dataclasses.replace(job, task=task, params=params)
     except JobError as exc:
         raise exc.locate(file=shown or f"jobs/{name}")
 
@@ -273,6 +278,41 @@ def _dotted(loc: tuple) -> str:
         part = part if isinstance(part, int) else _reprlib.repr(part).strip("'\"")
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[str, dict]:
+    """The registered task the job names (default: primes) and its params, checked
+    against the task's own model: a job names no code, and no param its task lacks."""
+    from .registry import UnknownTaskError, default_task, registry
+
+    name = default_task(fields.task)
+    try:
+        task = registry().task(name)
+    except UnknownTaskError as error:
+        at = _node_at(node, ("task",))
+        raise JobError(str(error), field="task", line=at.start_mark.line + 1 if at else None,
+                       fix="name a task that `runner tasks` lists, or install the package "
+                       "that registers it") from None
+    model = task.params_model()
+    try:
+        return name, model.model_validate(fields.params or {}).model_dump(mode="json")
+    except ValidationError as exc:
+        error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        key = str(error["loc"][0]) if error["loc"] else "?"
+        at = _node_at(node, ("params", key), key_only=error["type"] == "extra_forbidden")
+        known = ", ".join(model.model_fields) or "none"
+        if error["type"] == "extra_forbidden":
+            what = (f"{_reprlib.repr(key)} is not a param of task {name!r}"
+                    f"{_did_you_mean(key, model.model_fields)}")
+        elif error["type"] == "missing":
+            what = f"task {name!r} needs the param {key!r}"
+        else:
+            what = f"params.{key} is {_reprlib.repr(error.get('input'))}: {error['msg']}"
+        raise JobError(what, field=f"params.{key}",
+                       line=at.start_mark.line + 1 if at else None,
+                       column=at.start_mark.column + 1 if at else None,
+                       fix=f"task {name!r} takes: {known} (`runner tasks` shows their types)"
+                       ) from None
 
 
 def _node_at(node: yaml.Node, loc: tuple, key_only: bool = False) -> Optional[yaml.Node]:

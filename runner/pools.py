@@ -42,6 +42,7 @@ from . import events, worker
 from .backend import Backend, ChunkFinished, ChunkRaised, Submission, WorkerLost
 from .config import Config
 from .job import PoolSettings
+from .task import TaskCall
 
 log = logging.getLogger("runner.pools")
 
@@ -176,7 +177,7 @@ class SupervisedPool:
             context=multiprocessing.get_context(settings.start_method),
         )
 
-    def submit(self, token: int, task: str, payload, spill_folder: Optional[str]) -> None:
+    def submit(self, token: int, task: TaskCall, payload, spill_folder: Optional[str]) -> None:
         """Queue one chunk; its outcome comes back as ChunkFinished or ChunkRaised."""
         self._pool.apply_async(
             worker.run_chunk, (token, task, payload, spill_folder),
@@ -296,7 +297,7 @@ class PoolManager(Backend):
         pool = self._pools[settings]
         token = next(self._tokens)
         self._inflight[token] = Submission(owner, chunk, attempt, pool, timeout, spill_folder)
-        pool.submit(token, "primes", chunk.payload, spill_folder)
+        pool.submit(token, TaskCall(owner.job.task, owner.job.params), chunk.payload, spill_folder)
 
     def take(self, token: int) -> Optional[Submission]:
         """The submission a result belongs to, or None if it is no longer wanted."""

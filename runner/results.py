@@ -17,7 +17,7 @@ import yaml
 
 from . import events
 from .job import Job, JobState
-from .spool import JOB_FILE, PRIMES_SUFFIX, PROGRESS_FILE, JobDir, Spool
+from .spool import JOB_FILE, OUTPUT_SUFFIXES, PROGRESS_FILE, JobDir, Spool
 
 
 
@@ -54,26 +54,47 @@ class Outcome:
     applied: dict = field(default_factory=dict)  # settings the backend decided (Backend.applied)
 
 
+# the result's keys for a task's output, by kind: (its count, inline, the file beside it)
+_OUTPUT_KEYS = {"primes": ("primes_found", "primes", "primes_file"),
+                "filter": ("kept", "numbers_kept", "kept_file"),
+                "map": (None, "values", "values_file")}
+
+
+def output_kind(job: Optional[Job]) -> str:
+    """How a job's output is reported: `primes` (the built-in task, with the keys it has
+    always had), or its task's kind, `filter` or `map`."""
+    if job is None or job.task == "primes":
+        return "primes"
+    from .registry import registry
+
+    return registry().task(job.task).kind
+
+
 def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
-                  primes_found: Union[Path, bytes, None], inline_primes_max: int) -> None:
-    """Write the job's result (and its primes file when there are many) to outbox/ and
-    move the job to its final place. Nothing is visible in outbox/ until it is whole.
-    `primes_found` is the job's output, one prime a line, in a file or as text."""
-    document = {
-        "id": jobdir.id,
-        "state": outcome.state.value,
-        "source": f"jobs/{jobdir.source_name()}",
-        "numbers_tested": outcome.tested,
-        "primes_found": outcome.primes,
-    }
-    primes_file = None
-    if primes_found is not None and outcome.state is JobState.DONE:
-        if outcome.primes <= inline_primes_max:
-            text = primes_found if isinstance(primes_found, bytes) else primes_found.read_bytes()
-            document["primes"] = [int(line) for line in text.split()]
+                  output: Union[Path, bytes, None], inline_max: int) -> None:
+    """Write the job's result (and its output file when it has more than `inline_max`
+    lines) to outbox/ and move the job to its final place. Nothing is visible in outbox/
+    until it is whole. `output` is the job's output (one kept number, or one JSON
+    [n, value], a line), in a file or as text."""
+    kind = output_kind(outcome.job)
+    count_key, inline_key, file_key = _OUTPUT_KEYS[kind]
+    document = {"id": jobdir.id, "state": outcome.state.value}
+    if outcome.job is not None:
+        document["task"] = outcome.job.task
+        if outcome.job.params:
+            document["params"] = outcome.job.params
+    document |= {"source": f"jobs/{jobdir.source_name()}", "numbers_tested": outcome.tested}
+    if count_key:
+        document[count_key] = outcome.primes
+    output_file = output_name = None
+    if output is not None and outcome.state is JobState.DONE:
+        if outcome.primes <= inline_max:
+            text = output if isinstance(output, bytes) else output.read_bytes()
+            document[inline_key] = _inline(kind, text)
         else:
-            document["primes_file"] = f"{jobdir.id}{PRIMES_SUFFIX}"
-            primes_file = primes_found
+            output_name = f"{jobdir.id}{OUTPUT_SUFFIXES[kind]}"
+            document[file_key] = output_name
+            output_file = output
     if outcome.job is not None:
         document["input"] = _describe_input(outcome.job)
         document["settings"] = outcome.job.settings_summary() | outcome.applied
@@ -98,7 +119,7 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
     spool.write_atomically(jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(), durable=False)
     text = yaml.dump(document, Dumper=_ResultDumper, sort_keys=False, default_flow_style=False,
                      width=100)
-    spool.commit_result(jobdir, outcome.state, text.encode(), primes_file)
+    spool.commit_result(jobdir, outcome.state, text.encode(), output_file, output_name)
     details = {"tested": outcome.tested, "primes": outcome.primes,
                "seconds": document["timings"]["seconds"]}
     if outcome.chunks:
@@ -106,6 +127,12 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
     if outcome.error is not None:
         details["error"] = outcome.error["message"]
     spool.events.emit(FINISHED_EVENTS[outcome.state], jobdir.id, **details)
+
+
+def _inline(kind: str, text: bytes) -> list:
+    if kind != "map":
+        return [int(line) for line in text.split()]
+    return [[int(n), value] for n, value in map(json.loads, text.splitlines())]
 
 
 def queued_at(jobdir: JobDir) -> float:

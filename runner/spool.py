@@ -59,6 +59,8 @@ SPEC_FILE, PROGRESS_FILE, CANCEL_FILE = "spec.json", "progress.json", "cancel"
 INPUT_FILE = "input.numbers"  # the job's own copy of a numbers file `runner submit` stored
 DAEMON_LOG_FILE = "daemon.log"
 RESULT_SUFFIX, PRIMES_SUFFIX = ".yaml", ".primes"
+# a job's output beside its result, by its task's kind: primes, kept numbers, values
+OUTPUT_SUFFIXES = {"primes": PRIMES_SUFFIX, "filter": ".kept", "map": ".jsonl"}
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe, in C where built
 _FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
@@ -359,17 +361,17 @@ class Spool:
     # -- finishing -------------------------------------------------------------
 
     def commit_result(self, jobdir: JobDir, state: JobState, result: bytes,
-                      primes: Union[Path, bytes, None]) -> None:
-        """Finish a running job: its primes (a file of the job's, moved, or text, written;
-        if any) and result go to outbox/, the result's rename being the commit, then the
-        job's folder moves to its final place."""
+                      output: Union[Path, bytes, None], output_name: Optional[str] = None) -> None:
+        """Finish a running job: its output (a file of the job's, moved, or text, written;
+        if any) goes to outbox/`output_name`, then its result, the result's rename being
+        the commit; then the job's folder moves to its final place."""
         job_id = jobdir.id
-        if isinstance(primes, bytes):
-            self.write_atomically(self.outbox / f"{job_id}{PRIMES_SUFFIX}", primes)
-        elif primes is not None:
-            with open(primes, "rb+") as handle:
+        if isinstance(output, bytes):
+            self.write_atomically(self.outbox / output_name, output)
+        elif output is not None:
+            with open(output, "rb+") as handle:
                 os.fsync(handle.fileno())
-            os.rename(primes, self.outbox / f"{job_id}{PRIMES_SUFFIX}")
+            os.rename(output, self.outbox / output_name)
         self.write_atomically(self.outbox / f"{job_id}{RESULT_SUFFIX}", result)
         self._archive(jobdir, state)
 
@@ -476,7 +478,8 @@ class Spool:
         if not folder.is_dir():
             return False
         self.result_path(job_id).unlink(missing_ok=True)
-        self.primes_path(job_id).unlink(missing_ok=True)
+        for suffix in OUTPUT_SUFFIXES.values():
+            (self.outbox / f"{job_id}{suffix}").unlink(missing_ok=True)
         doomed = self.temp_path(f"pruned-{job_id}")
         try:
             os.rename(folder, doomed)

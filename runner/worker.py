@@ -25,13 +25,12 @@ from typing import Optional
 
 from .checkpoint import SPILL_SUFFIX, ChunkOutput, SpilledOutput
 from .numbers import allow_long_integers
-from .tasks import primes
+from .task import TaskCall, compute
 
 ABORT_EXIT_CODE = 75
 ABORT_SIGNAL = signal.SIGUSR1
 SKIPPED = "skipped"
 SPILL_MIN_BYTES = 1 << 16
-TASKS = {"primes": primes.test_chunk}  # job files cannot name code: only these run
 
 _channel: Connection | None = None
 _computing = False
@@ -52,8 +51,9 @@ def _abort_if_computing(signum, frame) -> None:
         os._exit(ABORT_EXIT_CODE)
 
 
-def run_chunk(token: int, task: str, payload, spill_folder: Optional[str] = None):
-    """Run one chunk of `task` unless the supervisor says to skip it; a big output goes
+def run_chunk(token: int, task: TaskCall, payload, spill_folder: Optional[str] = None):
+    """Run one chunk of `task` (a registered task, by name: job files cannot name code)
+    unless the supervisor says to skip it; a big output goes
     to a spill file in `spill_folder` (written while the chunk still counts as computing,
     so a worker lost meanwhile loses only this chunk)."""
     global _computing
@@ -62,7 +62,7 @@ def run_chunk(token: int, task: str, payload, spill_folder: Optional[str] = None
         return SKIPPED
     _computing = True
     try:
-        return _spill(TASKS[task](payload), token, spill_folder)
+        return _spill(compute(task, payload), token, spill_folder)
     finally:
         _computing = False
         _channel.send(("end", token))

@@ -1,0 +1,153 @@
+"""The task: the work a job runs on each of its numbers, registered by name.
+
+A Python package registers tasks under the entry-point group `runner.tasks`
+(registry.py finds them); a job names one (`task: collatz`, default `primes`) and
+gives its params, and never names code. A registered object is either a plain
+function `f(n, *, param=default, ...) -> value` (a map task: one value a number;
+its keyword-only parameters are its params, its docstring's first line its
+description) or a `Task`, which may say more: a filter (keep the numbers whose
+item is true), a function for a whole chunk, an initializer run once in each
+worker process, a pydantic model of its params.
+
+`compute` runs one chunk of a task inside a worker: it is what a pool worker or a
+Dask worker calls, and it gives back what the checkpoint records, whatever the
+task: (numbers done, lines of output, the output as text, one line a kept number
+or a value).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Optional
+
+Kind = Literal["map", "filter"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task as its package registers it; see the module's docstring."""
+
+    item: Callable[..., Any]
+    kind: Kind = "map"
+    chunk: Optional[Callable[..., list]] = None  # list[int] -> one value each, in order
+    init: Optional[Callable[..., None]] = None  # once in each worker process, with the params
+    params: Optional[type] = None  # a pydantic model; else taken from item's signature
+    doc: Optional[str] = None
+    # the built-in primes task runs a chunk's payload itself (a sieve for ranges, numpy
+    # for files): (numbers done, primes found, the primes as text)
+    payload: Optional[Callable[[Any], tuple[int, int, bytes]]] = field(default=None, repr=False)
+
+    def description(self) -> str:
+        """Its first line of doc, or of its item's docstring."""
+        text = self.doc or inspect.getdoc(self.item) or ""
+        return text.strip().splitlines()[0] if text.strip() else ""
+
+    def params_model(self) -> type:
+        """The pydantic model its params are checked with (unknown params refused)."""
+        from pydantic import ConfigDict, create_model
+
+        if self.params is not None:
+            return self.params
+        fields = {}
+        for name, parameter in inspect.signature(self.item).parameters.items():
+            if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+                continue
+            annotation = Any if parameter.annotation is inspect.Parameter.empty \
+                else parameter.annotation
+            default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+            fields[name] = (annotation, default)
+        return create_model(f"{self.item.__name__}_params",
+                            __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def as_task(registered: object) -> Task:
+    """The Task a registered object stands for: itself, or a plain function as a map
+    task. TypeError for anything else."""
+    if isinstance(registered, Task):
+        return registered
+    if callable(registered) and not isinstance(registered, type):
+        return Task(item=registered)
+    raise TypeError(f"registers {type(registered).__name__}, which is neither a function "
+                    "nor a runner.Task")
+
+
+@dataclass(frozen=True)
+class TaskCall:
+    """Which task a chunk runs, and with what params: what a worker is sent."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+
+
+class TaskItemError(Exception):
+    """A task raised on one number: which number, the exception and where it was raised
+    (picklable, so it crosses from the worker to the daemon whole)."""
+
+    def __init__(self, number: int, error: str, where: str):
+        super().__init__(number, error, where)
+        self.number, self.error, self.where = number, error, where
+
+    def __str__(self) -> str:
+        return f"{self.error} on the number {self.number}, raised at {self.where}"
+
+
+_initialized: set[tuple[str, str]] = set()  # (task, params) whose init ran in this process
+
+
+def compute(call: TaskCall, payload) -> tuple[int, int, bytes]:
+    """Run `call`'s task on one chunk's numbers in this process: (numbers done, output
+    lines, output). A filter's output is its kept numbers, one a line; a map's, one JSON
+    array ["n", value] a line (n as a decimal string: JSON readers round big integers)."""
+    from .chunks import numbers_of
+    from .registry import registry
+
+    task = registry().task(call.name)
+    if task.payload is not None:
+        return task.payload(payload)
+    key = (call.name, json.dumps(call.params, sort_keys=True))
+    if task.init is not None and key not in _initialized:
+        task.init(**call.params)
+        _initialized.add(key)
+    done = found = 0
+    parts: list[bytes] = []
+    for numbers in numbers_of(payload):
+        values = _values(task, call.params, numbers)
+        done += len(numbers)
+        if task.kind == "filter":
+            kept = [n for n, keep in zip(numbers, values) if keep]
+            found += len(kept)
+            parts.append("".join(f"{n}\n" for n in kept).encode())
+        else:
+            found += len(values)
+            parts.append("".join(json.dumps([str(n), v]) + "\n"
+                                 for n, v in zip(numbers, values)).encode())
+    return done, found, b"".join(parts)
+
+
+def _values(task: Task, params: dict, numbers: list[int]) -> list:
+    if task.chunk is not None:
+        try:
+            values = list(task.chunk(numbers, **params))
+        except Exception as error:
+            raise _item_error(numbers[0] if numbers else 0, error) from None
+        if len(values) != len(numbers):
+            raise TaskItemError(numbers[0] if numbers else 0,
+                                f"ValueError: its chunk function gave {len(values)} values "
+                                f"for {len(numbers)} numbers", task.chunk.__qualname__)
+        return values
+    values = []
+    for n in numbers:
+        try:
+            values.append(task.item(n, **params))
+        except Exception as error:
+            raise _item_error(n, error) from None
+    return values
+
+
+def _item_error(number: int, error: Exception) -> TaskItemError:
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    where = f"{frame.filename}:{frame.lineno} in {frame.name}" if frame else "?"
+    return TaskItemError(number, f"{type(error).__name__}: {error}", where)
