@@ -1,0 +1,246 @@
+"""Tasks registered by real plugin packages, pip-installed for the test (examples/collatz,
+and packages the tests write: one that raises on a number, one whose import fails, one
+that claims a name another package has), run by a real daemon: `runner tasks`, job
+validation, map and filter results inline and in files, errors, and a worker killed
+mid-chunk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import (drop_job, run_cli, runner_command, wait_for_result, wait_ready, wait_until,
+                      write_config, write_numbers)
+
+pytestmark = pytest.mark.timeout(120)
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+EXAMPLE = REPOSITORY / "examples" / "collatz"
+
+FAULTY = {
+    "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "runner-test-faulty"
+        version = "0.3.0"
+        [project.entry-points."runner.tasks"]
+        thirteen = "faulty_tasks:refuse_thirteen"
+        slow = "faulty_tasks:SLOW"
+        [tool.setuptools]
+        py-modules = ["faulty_tasks"]
+        """,
+    "faulty_tasks.py": """
+        import os
+        import time
+
+        from runner import Task
+
+
+        def refuse_thirteen(n: int) -> int:
+            \"\"\"n, but not 13.\"\"\"
+            if n == 13:
+                raise ValueError("13 is unlucky")
+            return n
+
+
+        def _slow(n: int, *, seconds: float = 0.02) -> int:
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:  # busy: a worker that computes, as a CPU task does
+                pass
+            return os.getpid()
+
+
+        SLOW = Task(item=_slow, doc="The pid that computed n, slowly")
+        """,
+}
+BROKEN = {
+    "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "runner-test-broken"
+        version = "0.1.0"
+        [project.entry-points."runner.tasks"]
+        explodes = "broken_tasks:f"
+        squares = "broken_tasks:g"
+        [tool.setuptools]
+        py-modules = ["broken_tasks"]
+        """,
+    "broken_tasks.py": """
+        raise ImportError("this plugin needs a library that is not installed")
+        """,
+}
+
+
+def install(package: Path, target: Path) -> None:
+    """pip-install `package` into `target`, a folder put on PYTHONPATH: a real install."""
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                           "--no-build-isolation", "--target", str(target), str(package)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def write_package(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(textwrap.dedent(text))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory) -> Path:
+    """examples/collatz and the faulty package, installed in one folder."""
+    root = tmp_path_factory.mktemp("plugins")
+    target = root / "site"
+    install(EXAMPLE, target)
+    install(write_package(root / "faulty", FAULTY), target)
+    return target
+
+
+@pytest.fixture
+def with_plugins(plugins, monkeypatch) -> Path:
+    """Every process the test starts (CLI, daemon, its workers) sees the plugins."""
+    monkeypatch.setenv("PYTHONPATH", str(plugins))
+    return plugins
+
+
+def runner_tasks(*args: str) -> subprocess.CompletedProcess:
+    """`runner tasks`: what is installed, whatever the spool."""
+    return subprocess.run(runner_command("tasks", *args), capture_output=True, text=True,
+                          timeout=60)
+
+
+def tasks_json() -> dict:
+    out = runner_tasks("--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_runner_tasks_lists_every_task_with_its_package(spool, with_plugins):
+    shown = tasks_json()
+    tasks = {task["name"]: task for task in shown["tasks"]}
+    assert {"primes", "collatz", "squares", "thirteen", "slow"} <= set(tasks)
+    collatz = tasks["collatz"]
+    assert (collatz["kind"], collatz["package"], collatz["version"]) == \
+        ("map", "runner-example-tasks", "1.0.0")
+    assert collatz["description"].startswith("Steps of the Collatz map")
+    assert collatz["params"]["cap"]["default"] == 10_000
+    assert tasks["squares"]["kind"] == "filter" and tasks["primes"]["package"] == "runner"
+    assert shown["broken"] == []
+
+
+def test_a_broken_or_clashing_plugin_is_reported_and_the_rest_works(spool, plugins, tmp_path,
+                                                                    monkeypatch, start_daemon):
+    broken = tmp_path / "broken-site"
+    install(write_package(tmp_path / "broken", BROKEN), broken)
+    monkeypatch.setenv("PYTHONPATH", f"{plugins}{os.pathsep}{broken}")
+    shown = tasks_json()
+    failed = {task["name"]: task for task in shown["broken"]}
+    assert "this plugin needs a library that is not installed" in failed["explodes"]["error"]
+    assert sorted(failed["squares"]["packages"]) == ["runner-example-tasks", "runner-test-broken"]
+    assert "claimed by 2 packages" in failed["squares"]["error"]
+    assert "collatz" in {task["name"] for task in shown["tasks"]}  # the rest works
+    plain = runner_tasks()
+    assert "explodes\tBROKEN\trunner-test-broken" in plain.stdout
+
+    numbers = write_numbers(tmp_path / "n.txt", range(10))
+    refused = run_cli(spool, "submit", str(numbers), "--task", "explodes")
+    assert refused.returncode == 2 and "task 'explodes' is broken" in refused.stderr
+    drop_job(spool, "dropped.yaml", {"id": "dropped", "task": "squares", "numbers": [4]})
+    daemon = start_daemon()
+    result = wait_for_result(spool, "dropped")
+    assert result["state"] == "failed" and "claimed by 2 packages" in result["error"]["message"]
+    drop_job(spool, "fine.yaml", {"id": "fine", "task": "collatz", "numbers": [27]})
+    assert wait_for_result(spool, "fine")["values"] == [[27, 111]]
+    assert daemon.alive()
+    assert daemon.stop() == 0
+
+
+@pytest.mark.parametrize("text, words", [
+    ("task: os:system", "'os:system' is not a task name"),
+    ("task: os.system", "'os.system' is not a task name"),
+    ("task: runner.tasks.primes:PRIMES", "is not a task name"),
+    ("task: colatz", "no task 'colatz' is installed; did you mean 'collatz'?"),
+    ("task: collatz\nparams: {cpa: 5}", "'cpa' is not a param of task 'collatz'; did you mean 'cap'?"),
+    ("task: collatz\nparams: {cap: many}", "params.cap is 'many'"),
+])
+def test_a_job_names_only_a_registered_task_with_its_params(spool, with_plugins, tmp_path,
+                                                           text, words):
+    job = tmp_path / "job.yaml"
+    job.write_text(f"numbers: [7]\n{text}\n")
+    refused = run_cli(spool, "submit", str(job))
+    assert refused.returncode == 2, refused.stdout
+    assert words in refused.stderr and f"{job}, line " in refused.stderr, refused.stderr
+    assert list(spool.jobs.glob("*.yaml")) == []
+
+
+def test_map_and_filter_results_inline_and_in_files(spool, with_plugins, start_daemon, tmp_path):
+    write_config(spool.root, inline_primes_max=5)
+    numbers = write_numbers(tmp_path / "n.txt", [27, 1, 97, 16, 9, 2, 100, 3])
+    daemon = start_daemon()
+    wait_ready(daemon)
+    for args in (("--task", "collatz", "--id", "small", "--param", "cap=100"),
+                 ("--task", "squares", "--id", "sq")):
+        assert run_cli(spool, "submit", str(numbers), *args).returncode == 0
+    drop_job(spool, "few.yaml", {"id": "few", "task": "collatz", "numbers": [6, 7]})
+    drop_job(spool, "fewsq.yaml", {"id": "fewsq", "task": "squares", "range": {"start": 0, "stop": 100}})
+    drop_job(spool, "many.yaml", {"id": "many", "task": "collatz",
+                                  "range": {"start": 1, "stop": 3001}, "pool": {"chunksize": 500}})
+
+    small = wait_for_result(spool, "small")
+    assert (small["state"], small["task"], small["params"]) == ("done", "collatz", {"cap": 100})
+    assert small["values_file"] == "small.jsonl"  # 8 values, over the inline limit of 5
+    lines = (spool.outbox / "small.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        ["27", 100], ["1", 0], ["97", 100], ["16", 4], ["9", 19], ["2", 1], ["100", 25], ["3", 7]]
+    sq = wait_for_result(spool, "sq")
+    assert (sq["kept"], sq["numbers_kept"]) == (4, [1, 16, 9, 100])  # in the job's order
+    assert wait_for_result(spool, "few")["values"] == [[6, 8], [7, 16]]
+    many_squares = wait_for_result(spool, "fewsq")
+    assert (many_squares["kept"], many_squares["kept_file"]) == (10, "fewsq.kept")
+    assert (spool.outbox / "fewsq.kept").read_text() == "".join(f"{n * n}\n" for n in range(10))
+    many = wait_for_result(spool, "many")
+    assert many["numbers_tested"] == 3000 and many["chunks"]["done"] == 6
+    values = [json.loads(line) for line in (spool.outbox / "many.jsonl").read_text().splitlines()]
+    assert [int(n) for n, _ in values] == list(range(1, 3001))  # the job's order
+    assert values[26] == ["27", 111]
+    assert daemon.stop() == 0
+
+
+def test_an_exception_on_one_number_fails_the_job_naming_it(spool, with_plugins, start_daemon):
+    daemon = start_daemon()
+    drop_job(spool, "unlucky.yaml", {"id": "unlucky", "task": "thirteen",
+                                     "range": {"start": 1, "stop": 100}})
+    result = wait_for_result(spool, "unlucky")
+    assert result["state"] == "failed", result
+    message = result["error"]["message"]
+    assert "ValueError: 13 is unlucky on the number 13" in message, message
+    assert "faulty_tasks.py:" in message and "refuse_thirteen" in message, message
+    assert daemon.alive()
+    assert daemon.stop() == 0
+
+
+def test_a_worker_killed_mid_chunk_reruns_only_that_chunk(spool, with_plugins, start_daemon):
+    daemon = start_daemon()
+    wait_ready(daemon)
+    drop_job(spool, "slow.yaml", {"id": "slow", "task": "slow", "params": {"seconds": 0.01},
+                                  "range": {"start": 0, "stop": 400},
+                                  "pool": {"processes": 2, "chunksize": 40}})
+    busy = wait_until(lambda: daemon.busy_workers() or None, 30, "a worker computing a chunk")
+    os.kill(busy[0], signal.SIGKILL)
+    result = wait_for_result(spool, "slow", timeout=60)
+    assert result["state"] == "done", result
+    assert result["numbers_tested"] == 400 and result["chunks"]["retried"] == 1
+    values = [json.loads(line) for line in (spool.outbox / "slow.jsonl").read_text().splitlines()]
+    assert [int(n) for n, _ in values] == list(range(400))  # each number once, in order
+    assert daemon.stop() == 0
