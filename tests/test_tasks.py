@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (drop_job, run_cli, runner_command, wait_for_result, wait_ready, wait_until,
-                      write_config, write_numbers)
+from conftest import (chunks_recorded, drop_job, read_result, run_cli, runner_command,
+                      wait_for_result, wait_ready, wait_until, write_config, write_numbers)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,6 +35,7 @@ FAULTY = {
         [project.entry-points."runner.tasks"]
         thirteen = "faulty_tasks:refuse_thirteen"
         slow = "faulty_tasks:SLOW"
+        counted = "faulty_tasks:COUNTED"
         [tool.setuptools]
         py-modules = ["faulty_tasks"]
         """,
@@ -60,6 +61,19 @@ FAULTY = {
 
 
         SLOW = Task(item=_slow, doc="The pid that computed n, slowly")
+
+        _inits = []
+
+
+        def _setup(*, tag: str = "x") -> None:
+            _inits.append(tag)
+
+
+        def _counted(n: int, *, tag: str = "x") -> list:
+            return [os.getpid(), len(_inits), _inits[-1] if _inits else None]
+
+
+        COUNTED = Task(item=_counted, init=_setup, doc="Which worker, and its inits so far")
         """,
 }
 BROKEN = {
@@ -244,3 +258,57 @@ def test_a_worker_killed_mid_chunk_reruns_only_that_chunk(spool, with_plugins, s
     values = [json.loads(line) for line in (spool.outbox / "slow.jsonl").read_text().splitlines()]
     assert [int(n) for n, _ in values] == list(range(400))  # each number once, in order
     assert daemon.stop() == 0
+
+
+def test_init_runs_once_in_each_worker_also_in_replacements(spool, with_plugins, start_daemon):
+    daemon = start_daemon()
+    drop_job(spool, "counted.yaml", {"id": "counted", "task": "counted", "params": {"tag": "t1"},
+                                     "range": {"start": 0, "stop": 60},
+                                     "pool": {"processes": 2, "chunksize": 10,
+                                              "maxtasksperchild": 1}})
+    result = wait_for_result(spool, "counted")
+    assert result["state"] == "done", result
+    values = [value for _, value in result["values"]]
+    assert {(inits, tag) for _, inits, tag in values} == {(1, "t1")}  # once a worker, its params
+    assert len({pid for pid, _, _ in values}) >= 6  # a fresh worker a chunk, each initialized
+    assert daemon.stop() == 0
+
+
+def test_the_built_in_factor_task(spool, start_daemon):
+    daemon = start_daemon()
+    numbers = [0, 1, 2, 12, 2**64 + 1, 10**30 + 57, 2**61 - 1, (2**31 - 1) * (2**61 - 1)]
+    drop_job(spool, "f.yaml", {"id": "f", "task": "factor", "numbers": numbers})
+    result = wait_for_result(spool, "f")
+    assert result["state"] == "done" and result["task"] == "factor", result
+    assert result["values"] == [
+        [0, []], [1, []], [2, [["2", 1]]], [12, [["2", 2], ["3", 1]]],
+        [2**64 + 1, [["274177", 1], ["67280421310721", 1]]], [10**30 + 57, [[str(10**30 + 57), 1]]],
+        [2**61 - 1, [[str(2**61 - 1), 1]]], [(2**31 - 1) * (2**61 - 1), [[str(2**31 - 1), 1], [str(2**61 - 1), 1]]]]
+    assert daemon.stop() == 0
+
+
+def test_a_chunk_past_its_timeout_is_stopped(spool, with_plugins, start_daemon):
+    daemon = start_daemon()
+    drop_job(spool, "stuck.yaml", {"id": "stuck", "task": "slow", "params": {"seconds": 30},
+                                   "numbers": [1, 2], "timeout": 1, "retries": 0})
+    result = wait_for_result(spool, "stuck", timeout=30)
+    assert result["state"] == "failed" and "timeout" in result["error"]["message"], result
+    assert daemon.busy_workers() == []  # the worker computing it was stopped
+    assert daemon.stop() == 0
+
+
+def test_a_daemon_killed_mid_job_resumes_a_plugin_task_exactly(spool, with_plugins,
+                                                             start_daemon):
+    daemon = start_daemon()
+    drop_job(spool, "long.yaml", {"id": "long", "task": "slow", "params": {"seconds": 0.004},
+                                  "range": {"start": 0, "stop": 2000},
+                                  "pool": {"processes": 2, "chunksize": 100}})
+    wait_until(lambda: chunks_recorded(spool, "long") >= 3, 30, "three chunks recorded")
+    daemon.kill()
+    assert read_result(spool, "long") is None, "it finished before the kill; make it longer"
+    restarted = start_daemon()
+    result = wait_for_result(spool, "long", timeout=60)
+    assert result["state"] == "done" and result["numbers_tested"] == 2000, result
+    values = [json.loads(line) for line in (spool.outbox / "long.jsonl").read_text().splitlines()]
+    assert [int(n) for n, _ in values] == list(range(2000))  # each once, in order
+    assert restarted.stop() == 0
