@@ -63,6 +63,17 @@ def test_a_result_reports_the_clusters_workers_not_the_local_cap(dask_spool, clu
     assert settings["scheduler"] == local.scheduler_address, settings
 
 
+def test_a_task_other_than_primes_runs_on_the_cluster_by_its_name(dask_spool, start_daemon):
+    """Workers look the task up in their own registry: only its name and params travel."""
+    daemon = start_daemon()
+    drop_job(dask_spool, "f.yaml", {"id": "f", "task": "factor",
+                                    "numbers": [12, 2**64 + 1], "pool": {"chunksize": 1}})
+    result = wait_for_result(dask_spool, "f", timeout=30)
+    assert result["state"] == "done", (result, daemon.log())
+    assert result["values"] == [[12, [["2", 2], ["3", 1]]],
+                                [2**64 + 1, [["274177", 1], ["67280421310721", 1]]]]
+
+
 def test_inline_file_and_range_jobs_give_the_reference_primes(dask_spool, start_daemon):
     spool = dask_spool
     numbers = [random.Random(7).getrandbits(64) | 1 for _ in range(20_000)]
