@@ -238,7 +238,8 @@ def test_commit_result(spool, state):
     jobdir = running_job(spool, "alpha")
     primes = jobdir.file("primes.part")
     primes.write_bytes(b"2\n3\n")
-    spool.commit_result(jobdir, state, b"state: " + state.value.encode() + b"\n", primes)
+    spool.commit_result(jobdir, state, b"state: " + state.value.encode() + b"\n", primes,
+                        "alpha.primes")
     assert (spool.outbox / "alpha.yaml").read_bytes() == f"state: {state.value}\n".encode()
     assert (spool.outbox / "alpha.primes").read_bytes() == b"2\n3\n"
     assert jobdir.path == spool.place(state) / "alpha"
@@ -563,7 +564,7 @@ def finish(spool: Spool, job_id: str, state: JobState, age_days: float, primes: 
         primes_part = jobdir.file("primes.part")
         primes_part.write_text("2\n3\n")
     spool.commit_result(jobdir, state, f"id: {job_id}\nstate: {state.value}\n".encode(),
-                        primes_part)
+                        primes_part, f"{job_id}.primes")
     old = time.time() - age_days * 86400
     os.utime(spool.result_path(job_id), (old, old))
 
