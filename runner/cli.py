@@ -453,10 +453,10 @@ def tasks(as_json: JsonOption = False):
     """
     from .registry import describe, registry
 
-    found = registry()
-    shown = {"tasks": [describe(task) for _, task in sorted(found.tasks.items())],
+    loaded, broken = registry().everything()
+    shown = {"tasks": [describe(task) for task in loaded],
              "broken": [{"name": b.name, "packages": list(b.packages), "target": b.target,
-                         "error": b.error} for _, b in sorted(found.broken.items())]}
+                         "error": b.error} for b in broken]}
     if as_json:
         _print_json(shown)
         return

@@ -51,10 +51,13 @@ class UnknownTaskError(RunnerError):
 
 
 class Registry:
-    """The tasks of this process's installed packages, as found once."""
+    """The tasks of this process's installed packages: their entry points found once,
+    each loaded when first asked for (a plugin's imports cost only the jobs that use it)."""
 
-    def __init__(self, tasks: dict[str, RegisteredTask], broken: dict[str, BrokenTask]):
-        self.tasks, self.broken = tasks, broken
+    def __init__(self, points: dict[str, list]):
+        self._points = points
+        self._loaded: dict[str, RegisteredTask] = {}
+        self._broken: dict[str, BrokenTask] = {}
 
     def task(self, name: str) -> Task:
         """The task registered as `name`; UnknownTaskError saying why not, with a "did
@@ -63,55 +66,65 @@ class Registry:
 
     def lookup(self, name: str) -> RegisteredTask:
         """The registered task `name`, with its package; UnknownTaskError if none."""
-        found = self.tasks.get(name)
+        if isinstance(name, str) and name in self._points:
+            self._load(name)
+        found = self._loaded.get(name)
         if found is not None:
             return found
         if not isinstance(name, str) or not TASK_NAME.fullmatch(name):
             raise UnknownTaskError(
                 f"{name!r} is not a task name: a job names a registered task (lowercase "
                 "letters, digits and '_'), never a module, a function or a path")
-        broken = self.broken.get(name)
+        broken = self._broken.get(name)
         if broken is not None:
             raise UnknownTaskError(f"task {name!r} is broken: {broken.error}")
-        close = difflib.get_close_matches(name, list(self.tasks), n=1, cutoff=0.6)
-        known = ", ".join(sorted(self.tasks)) or "none"
+        names = sorted(n for n in self._points if TASK_NAME.fullmatch(n))
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         raise UnknownTaskError(f"no task {name!r} is installed"
                                + (f"; did you mean {close[0]!r}?" if close else "")
-                               + f" (installed: {known})")
+                               + f" (installed: {', '.join(names) or 'none'})")
+
+    def everything(self) -> tuple[list[RegisteredTask], list[BrokenTask]]:
+        """Every task, loaded, and every entry point that gives none, by name."""
+        for name in self._points:
+            self._load(name)
+        return ([self._loaded[n] for n in sorted(self._loaded)],
+                [self._broken[n] for n in sorted(self._broken)])
+
+    def _load(self, name: str) -> None:
+        if name in self._loaded or name in self._broken:
+            return
+        points = self._points[name]
+        packages = tuple(_package(point) for point in points)
+        target = ", ".join(point.value for point in points)
+        if len(points) > 1:
+            self._broken[name] = BrokenTask(name, packages, target,
+                                            f"claimed by {len(points)} packages: "
+                                            f"{' and '.join(packages)}; uninstall one")
+        elif not TASK_NAME.fullmatch(name):
+            self._broken[name] = BrokenTask(name, packages, target,
+                                            "is not a task name ([a-z][a-z0-9_]{0,31})")
+        else:
+            try:
+                task = as_task(points[0].load())
+            except (Exception, SystemExit) as error:  # a plugin's own bug: reported, never fatal
+                self._broken[name] = BrokenTask(name, packages, target,
+                                                f"{target} failed to load: "
+                                                f"{type(error).__name__}: {error}")
+                return
+            version = points[0].dist.version if points[0].dist is not None else "?"
+            self._loaded[name] = RegisteredTask(name, task, packages[0], version, target)
 
 
 @functools.cache
 def registry() -> Registry:
-    """Every task installed, found (and loaded) the first time it is asked for."""
+    """The tasks installed, their entry points found the first time it is asked for."""
     claims: dict[str, list] = {}
     for point in entry_points(group=GROUP):
-        package = point.dist.name if point.dist is not None else "?"
-        same = [p for p in claims.get(point.name, []) if _package(p) == package]
+        same = [p for p in claims.get(point.name, []) if _package(p) == _package(point)]
         if not same:  # a package seen twice on the path (an editable install) counts once
             claims.setdefault(point.name, []).append(point)
-    tasks, broken = {}, {}
-    for name, points in claims.items():
-        packages = tuple(_package(point) for point in points)
-        if len(points) > 1:
-            broken[name] = BrokenTask(name, packages, ", ".join(p.value for p in points),
-                                      f"claimed by {len(points)} packages: "
-                                      f"{' and '.join(packages)}; uninstall one")
-            continue
-        point = points[0]
-        if not TASK_NAME.fullmatch(name):
-            broken[name] = BrokenTask(name, packages, point.value,
-                                      "is not a task name ([a-z][a-z0-9_]{0,31})")
-            continue
-        try:
-            task = as_task(point.load())
-        except (Exception, SystemExit) as error:  # a plugin's own bug: reported, never fatal
-            broken[name] = BrokenTask(name, packages, point.value,
-                                      f"{point.value} failed to load: "
-                                      f"{type(error).__name__}: {error}")
-            continue
-        version = point.dist.version if point.dist is not None else "?"
-        tasks[name] = RegisteredTask(name, task, packages[0], version, point.value)
-    return Registry(tasks, broken)
+    return Registry(claims)
 
 
 def _package(point) -> str:

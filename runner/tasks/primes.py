@@ -25,7 +25,6 @@ import numpy as np
 
 from ..chunks import FilePayload, NumbersPayload, Payload, RangePayload, parse_numbers, read_pieces
 from ..numbers import U64_LIMIT
-from ..task import Task
 from .sieve import format_lines, primes_in_range, primes_mask_u64
 
 # The odd primes below this are filtered out in numpy (their multiples: about 4 numbers
@@ -96,16 +95,6 @@ def primes_among_u64(array: np.ndarray) -> np.ndarray:
     small = np.flatnonzero(~big)  # the filter would drop the small primes themselves
     candidates = array[np.sort(np.concatenate((index, small)))] if len(small) else values
     return candidates[primes_mask_u64(candidates)]
-
-
-def is_prime(n: int) -> bool:
-    """Whether `n` is prime: exact below 2^64, Baillie-PSW above (see the module)."""
-    return bool(primes_among([n]))
-
-
-PRIMES = Task(item=is_prime, kind="filter", payload=test_chunk,
-              doc="Which numbers are prime: the built-in task (exact below 2^64, "
-                  "Baillie-PSW above)")
 
 
 def worst_seconds_per_number(bits: int) -> float:
