@@ -28,6 +28,7 @@ _NUMBER_LINE = re.compile(rb"^[ \t\r\v\f]*[^ \t\r\n\v\f#]", re.M)  # a line a nu
 _DIGITS_AND_NEWLINES = b"0123456789\r\n"
 _NEWLINE_BYTE = ord("\n")
 _ZERO_BYTE = ord("0")  # the bytes below it, but newlines, are blanks, "#" and punctuation
+_NINE_BYTE = ord("9")
 _COMMENT_BYTE = ord("#")
 _BLANK_BYTES = np.zeros(256, dtype=bool)  # what a line may hold besides its number
 _BLANK_BYTES[list(b" \t\r\v\f\n")] = True
@@ -160,6 +161,28 @@ def longest_line_bytes(path: Path) -> int:
     with open(path, "rb") as handle:
         head = handle.read(READ_BLOCK_BYTES)
     return max(map(len, head.split(b"\n")), default=0)
+
+
+def holds_only_short_digit_lines(path: Path, max_digits: int) -> bool:
+    """Whether the file is nothing but lines of digits, none longer than `max_digits`:
+    then every line is a number the workers accept, and none need be parsed to know it
+    (one numpy pass; a file with anything else, even a blank line, says False)."""
+    line = 0  # length of the line running on from the last block
+    for block in _file_blocks(path):
+        ends = np.flatnonzero(block == _NEWLINE_BYTE)
+        if block.max() > _NINE_BYTE or np.count_nonzero(block < _ZERO_BYTE) != len(ends):
+            return False  # a byte other than digits and newlines
+        if not len(ends):
+            line += len(block)
+        else:
+            lengths = np.diff(ends, prepend=-1) - 1
+            lengths[0] += line
+            if lengths.min() == 0 or lengths.max() > max_digits:
+                return False
+            line = len(block) - 1 - int(ends[-1])
+        if line > max_digits:
+            return False
+    return True
 
 
 def count_numbers_in_file(path: Path) -> int:

@@ -497,3 +497,19 @@ def test_lone_carriage_return_is_not_a_line_break(tmp_path, content):
         for chunk in plan_chunks(job, tmp_path, 64):
             run_chunk(chunk.payload)
     assert info.value.line == content[:content.index(b"\r")].count(b"\n") + 1
+
+
+@pytest.mark.parametrize("block_bytes", [1, 2, 3, 1 << 20])
+@pytest.mark.parametrize("content, plain", [
+    (b"1\n2\n3\n", True), (b"1\n2\n3", True), (b"", True), (b"1234\n1\n", True),
+    (b"1\n\n3\n", False), (b"\n1\n", False), (b"12345\n", False), (b"1\n12345", False),
+    (b"1 \n", False), (b"#1\n", False), (b"1:\n", False), (b"-1\n", False),
+])
+def test_a_file_of_short_digit_lines_is_told_in_one_pass(tmp_path, monkeypatch, content, plain,
+                                                         block_bytes):
+    """What lets `runner submit` skip parsing a plain numbers file: lines of at most 4
+    digits here, nothing else, whatever the blocks it is read in."""
+    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block_bytes)
+    path = tmp_path / "n.txt"
+    path.write_bytes(content)
+    assert chunks.holds_only_short_digit_lines(path, 4) is plain
