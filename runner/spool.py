@@ -36,6 +36,7 @@ import fcntl
 import functools
 import json
 import logging
+import multiprocessing.util
 import os
 import shutil
 import uuid
@@ -81,6 +82,16 @@ class JobDir:
     path: Path
     lock_fd: Optional[int] = None
     _source_name: Optional[str] = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # a pool worker forked from the daemon (start_method: fork) would hold the job's
+        # lock on after the daemon died, and a dead daemon's job would look served
+        multiprocessing.util.register_after_fork(self, JobDir._forget_lock)
+
+    def _forget_lock(self) -> None:
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)  # the child's copy; the daemon's keeps the lock
+            self.lock_fd = None
 
     @property
     def id(self) -> str:
@@ -133,6 +144,11 @@ class DaemonEntry:
     def remove(self) -> None:
         """Take the entry out of the spool: the daemon no longer serves it."""
         self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+
+    def forget(self) -> None:
+        """In a forked child: close its copy of the entry's descriptor (the daemon's own
+        keeps the lock)."""
         os.close(self.fd)
 
 
@@ -553,7 +569,9 @@ class Spool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         path = self.daemons / f"{record['host']}-{record['pid']}.json"
         os.rename(temp, path)
-        return DaemonEntry(path, fd)
+        entry = DaemonEntry(path, fd)
+        multiprocessing.util.register_after_fork(entry, DaemonEntry.forget)  # as JobDir's
+        return entry
 
     def live_daemons(self) -> list[dict]:
         """The records of the daemons serving the spool now, oldest first. An entry whose

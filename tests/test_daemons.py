@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import time
@@ -134,3 +135,20 @@ def test_submit_wait_without_a_daemon_says_so_at_once_and_goes_on_waiting(spool,
     assert waiting.returncode == 0, err
     assert f"daemon: pid {daemon.pid} on {socket.gethostname()}" in err
     assert "numbers: done, 100 tested, 25 primes" in err
+
+
+@pytest.mark.timeout(60)
+def test_a_daemon_killed_alone_is_gone_though_its_forked_workers_live_on(spool, start_daemon):
+    """Workers forked from the daemon (start_method: fork) inherit its descriptors: they
+    must not keep its entry locked once it died, or status would show it serving."""
+    daemon = start_daemon()
+    wait_ready(daemon)
+    drop_job(spool, "forked.yaml", {"id": "forked", **SLOW,
+                                    "pool": {**SLOW["pool"], "start_method": "fork"}})
+    wait_until(lambda: daemon.worker_pids(), 30, "forked workers")
+    workers = daemon.worker_pids()
+    os.kill(daemon.pid, signal.SIGKILL)  # the daemon alone: its workers stay a while
+    daemon.process.wait(10)
+    assert any(os.path.exists(f"/proc/{pid}") for pid in workers)
+    assert status_json(spool)["daemons"] == []
+    assert job_row(spool, "forked")["state"] == "suspended"
