@@ -32,6 +32,11 @@ RootOption = Annotated[Path, typer.Option(
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
 
 
+class OnError(str, Enum):
+    fail = "fail"
+    record = "record"
+
+
 class StartMethod(str, Enum):
     fork = "fork"
     spawn = "spawn"
@@ -156,6 +161,9 @@ def submit(
         min=0, help="Retries of a chunk whose worker died (default: config.yaml's).")] = None,
     task: Annotated[Optional[str], typer.Option(
         help="The registered task to run (default: primes; `runner tasks` lists them).")] = None,
+    on_error: Annotated[Optional[OnError], typer.Option(
+        help="An exception on one number: fail the job (default), or record it as that "
+        "number's value (map tasks).")] = None,
     param: Annotated[Optional[list[str]], typer.Option(
         help="A param of the task, NAME=VALUE (VALUE read as YAML: 1000, true, text); "
         "repeat it for more.")] = None,
@@ -181,6 +189,7 @@ def submit(
         ("ordered", False if unordered else None)) if value is not None}
     fields = {key: value for key, value in (
         ("timeout", timeout), ("priority", priority), ("retries", retries), ("task", task),
+        ("on_error", on_error.value if on_error else None),
         ("params", _params(param or []) or None)) if value is not None}
     spool = _spool(root)
     try:
@@ -230,7 +239,7 @@ _OPTION_OF_FIELD = {"pool.processes": "--processes", "pool.chunksize": "--chunks
                     "pool.maxtasksperchild": "--maxtasksperchild",
                     "pool.start_method": "--start-method", "pool.ordered": "--unordered",
                     "timeout": "--timeout", "priority": "--priority", "retries": "--retries",
-                    "task": "--task"}
+                    "task": "--task", "on_error": "--on-error"}
 
 
 def _as_typed(field: str, given: dict) -> str:

@@ -66,8 +66,8 @@ def compute_chunk(chunk_index: int, blob: bytes) -> tuple[int, int, bytes]:
     worker.log_event(START_TOPIC, {"key": worker.get_current_task(), "chunk": chunk_index,
                                    "worker": worker.address, "pid": os.getpid()})
     allow_long_integers()
-    name, params, payload = pickle.loads(blob)
-    return compute(TaskCall(name, params), payload)
+    call, payload = pickle.loads(blob)
+    return compute(call, payload)
 
 
 class DaskBackend(Backend):
@@ -273,7 +273,8 @@ class DaskBackend(Backend):
             self._post(ChunkRaised(token, error))
             return
         job = submission.owner.job
-        blob = pickle.dumps((job.task, job.params, payload), protocol=pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps((TaskCall(job.task, job.params, job.on_error), payload),
+                            protocol=pickle.HIGHEST_PROTOCOL)
         # A key unique to this submission, as pure=False would give, so that equal chunks
         # are never merged; made here so that it is known before the chunk can start.
         key = f"runner-chunk-{submission.chunk.index}-{uuid.uuid4().hex}"

@@ -72,6 +72,7 @@ class Job:
     retries: int = 2  # times a chunk whose worker died is tried again before the job fails
     task: str = "primes"  # the registered task it runs (registry.py)
     params: dict = field(default_factory=dict)  # its params, checked against the task's model
+    on_error: str = "fail"  # an exception on one number: "fail" the job, or "record" it as the value
 
     @property
     def numbers_file_shown(self) -> Optional[str]:

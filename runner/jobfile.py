@@ -71,6 +71,7 @@ class JobFields(_Strict):
     retries: Optional[int] = Field(default=None, ge=0)
     task: Optional[str] = None
     params: Optional[dict[str, Any]] = None
+    on_error: Optional[Literal["fail", "record"]] = None
 
 
 # -- loading -----------------------------------------------------------------------
@@ -127,7 +128,8 @@ def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | No
         fields = _validate(data, node)
         task, params = _task_and_params(fields, node)
         job = _resolve(fields, default_job_id(Path(name)), root, config)
-        return dataclasses.replace(job, task=task, params=params)
+        return dataclasses.replace(job, task=task, params=params,
+                                   on_error=_on_error(fields, task))
     except JobError as exc:
         raise exc.locate(file=shown or f"jobs/{name}")
 
@@ -316,6 +318,17 @@ def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[str, dict]:
                        column=at.start_mark.column + 1 if at else None,
                        fix=f"task {name!r} takes: {known} (`runner tasks` shows their types)"
                        ) from None
+
+
+def _on_error(fields: JobFields, task: str) -> str:
+    """What an exception on one number does: fail the job (the default), or, with
+    `record`, stand as that number's value (a map task's only: a filter has no values)."""
+    from .registry import registry
+
+    if fields.on_error == "record" and registry().task(task).kind != "map":
+        raise JobError(f"on_error: record needs a task that gives values; {task!r} is a filter",
+                       field="on_error", fix="leave out on_error (an exception fails the job)")
+    return fields.on_error or "fail"
 
 
 def _node_at(node: yaml.Node, loc: tuple, key_only: bool = False) -> Optional[yaml.Node]:

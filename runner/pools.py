@@ -297,7 +297,8 @@ class PoolManager(Backend):
         pool = self._pools[settings]
         token = next(self._tokens)
         self._inflight[token] = Submission(owner, chunk, attempt, pool, timeout, spill_folder)
-        pool.submit(token, TaskCall(owner.job.task, owner.job.params), chunk.payload, spill_folder)
+        job = owner.job
+        pool.submit(token, TaskCall(job.task, job.params, job.on_error), chunk.payload, spill_folder)
 
     def take(self, token: int) -> Optional[Submission]:
         """The submission a result belongs to, or None if it is no longer wanted."""

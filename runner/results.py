@@ -95,6 +95,8 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
             output_name = f"{jobdir.id}{OUTPUT_SUFFIXES[kind]}"
             document[file_key] = output_name
             output_file = output
+        if outcome.job.on_error == "record":
+            document["errors"] = _errors_recorded(output)
     if outcome.job is not None:
         document["input"] = _describe_input(outcome.job)
         document["settings"] = outcome.job.settings_summary() | outcome.applied
@@ -127,6 +129,18 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
     if outcome.error is not None:
         details["error"] = outcome.error["message"]
     spool.events.emit(FINISHED_EVENTS[outcome.state], jobdir.id, **details)
+
+
+def _errors_recorded(output: Union[Path, bytes]) -> int:
+    """How many values of a map job's output are an exception recorded (on_error: record),
+    its lines read one at a time."""
+    lines = output.splitlines() if isinstance(output, bytes) else open(output, "rb")
+    try:
+        return sum(1 for line in lines
+                   if b'{"error": ' in line and isinstance(json.loads(line)[1], dict))
+    finally:
+        if not isinstance(lines, list):
+            lines.close()
 
 
 def _inline(kind: str, text: bytes) -> list:

@@ -17,6 +17,7 @@ or a value).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import traceback
@@ -80,6 +81,7 @@ class TaskCall:
 
     name: str
     params: dict = field(default_factory=dict)
+    on_error: str = "fail"  # "record": an exception on a number is that number's value
 
 
 class TaskItemError(Exception):
@@ -114,7 +116,7 @@ def compute(call: TaskCall, payload) -> tuple[int, int, bytes]:
     done = found = 0
     parts: list[bytes] = []
     for numbers in numbers_of(payload):
-        values = _values(task, call.params, numbers)
+        values = _values(task, call, numbers)
         done += len(numbers)
         if task.kind == "filter":
             kept = [n for n, keep in zip(numbers, values) if keep]
@@ -127,11 +129,14 @@ def compute(call: TaskCall, payload) -> tuple[int, int, bytes]:
     return done, found, b"".join(parts)
 
 
-def _values(task: Task, params: dict, numbers: list[int]) -> list:
+def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:
+    params = call.params
     if task.chunk is not None:
         try:
             values = list(task.chunk(numbers, **params))
         except Exception as error:
+            if call.on_error == "record":  # number by number, to find which ones raise
+                return _values(dataclasses.replace(task, chunk=None), call, numbers)
             raise _item_error(numbers[0] if numbers else 0, error) from None
         if len(values) != len(numbers):
             raise TaskItemError(numbers[0] if numbers else 0,
@@ -143,7 +148,9 @@ def _values(task: Task, params: dict, numbers: list[int]) -> list:
         try:
             values.append(task.item(n, **params))
         except Exception as error:
-            raise _item_error(n, error) from None
+            if call.on_error != "record":
+                raise _item_error(n, error) from None
+            values.append({"error": f"{type(error).__name__}: {error}"})
     return values
 
 

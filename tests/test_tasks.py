@@ -312,3 +312,20 @@ def test_a_daemon_killed_mid_job_resumes_a_plugin_task_exactly(spool, with_plugi
     values = [json.loads(line) for line in (spool.outbox / "long.jsonl").read_text().splitlines()]
     assert [int(n) for n, _ in values] == list(range(2000))  # each once, in order
     assert restarted.stop() == 0
+
+
+def test_on_error_record_makes_the_exception_the_value_and_counts_it(spool, with_plugins,
+                                                                     start_daemon, tmp_path):
+    numbers = write_numbers(tmp_path / "n.txt", range(10, 16))
+    daemon = start_daemon()
+    wait_ready(daemon)
+    recorded = run_cli(spool, "submit", str(numbers), "--task", "thirteen", "--on-error",
+                       "record", "--wait")
+    assert recorded.returncode == 0, recorded.stderr
+    result = wait_for_result(spool, "n")
+    assert (result["state"], result["errors"]) == ("done", 1), result
+    assert result["values"] == [[10, 10], [11, 11], [12, 12],
+                                [13, {"error": "ValueError: 13 is unlucky"}], [14, 14], [15, 15]]
+    refused = run_cli(spool, "submit", str(numbers), "--task", "squares", "--on-error", "record")
+    assert refused.returncode == 2 and "'squares' is a filter" in refused.stderr, refused.stderr
+    assert daemon.stop() == 0
