@@ -7,6 +7,7 @@ so it works whether or not a daemon is running (and from any process).
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import time
@@ -280,25 +281,37 @@ def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
         time.sleep(max(WAIT_POLL_SECONDS, 4 * (time.monotonic() - began)))
 
 
-def results(spool: Spool, job_id: str) -> Iterator[int]:
-    """The primes a done job found, in its result's order, streamed from its primes file
-    when it has one (never all in memory). SpoolError if it is not finished, or did not
-    end done (the message says why)."""
+# (inline key, file key) of a result's output, by its task's kind (results.py)
+_OUTPUTS = (("primes", "primes_file"), ("numbers_kept", "kept_file"), ("values", "values_file"))
+
+
+def results(spool: Spool, job_id: str) -> Iterator[Any]:
+    """What a done job gave, in its result's order, streamed from its output file when it
+    has one (never all in memory): the primes of a `primes` job, the kept numbers of a
+    filter task, [n, value] pairs of a map task. JobStateError if it is not finished, or
+    did not end done (the message says why)."""
     result = _read_yaml(spool.result_path(job_id))
     if not isinstance(result, dict):
         info = _find(spool, job_id)
         raise JobStateError(f"job {job_id!r} is {info.state.value}, not finished: "
-                         "wait for it first (`runner submit --wait`, or api.wait)")
+                            "wait for it first (`runner submit --wait`, or api.wait)")
     if result.get("state") != JobState.DONE.value:
         why = (result.get("error") or {}).get("message", "")
-        raise JobStateError(f"job {job_id!r} is {result.get('state')}, so it has no primes"
-                         f"{': ' + why if why else ''}; `runner retry {job_id}` runs it again")
-    if "primes_file" not in result:
-        yield from result.get("primes", [])
-        return
-    with open(spool.outbox / result["primes_file"], "rb") as lines:
-        for line in lines:
-            yield int(line)
+        raise JobStateError(f"job {job_id!r} is {result.get('state')}, so it has no results"
+                            f"{': ' + why if why else ''}; `runner retry {job_id}` runs it again")
+    for inline, in_file in _OUTPUTS:
+        if inline in result:
+            yield from result[inline]
+            return
+        if in_file in result:
+            with open(spool.outbox / result[in_file], "rb") as lines:
+                for line in lines:
+                    if in_file == "values_file":
+                        n, value = json.loads(line)
+                        yield [int(n), value]
+                    else:
+                        yield int(line)
+            return
 
 
 def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobState:

@@ -57,7 +57,7 @@ def test_wait_and_results_of_jobs_that_are_not_done(spool, start_daemon):
     result = api.wait(spool, queued, timeout=30, on_progress=seen.append)
     assert result["state"] == "failed" and "limits.numbers" in result["error"]["message"]
     assert seen[-1]["state"] == "failed" and seen[-1]["id"] == "later"
-    with pytest.raises(api.SpoolError, match="'later' is failed, so it has no primes: .*"
+    with pytest.raises(api.SpoolError, match="'later' is failed, so it has no results: .*"
                        "limits.numbers.*runner retry later"):
         list(api.results(spool, queued))
 

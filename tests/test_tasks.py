@@ -223,6 +223,12 @@ def test_map_and_filter_results_inline_and_in_files(spool, with_plugins, start_d
     many_squares = wait_for_result(spool, "fewsq")
     assert (many_squares["kept"], many_squares["kept_file"]) == (10, "fewsq.kept")
     assert (spool.outbox / "fewsq.kept").read_text() == "".join(f"{n * n}\n" for n in range(10))
+    from runner import api
+
+    assert list(api.results(spool, "sq")) == [1, 16, 9, 100]
+    assert list(api.results(spool, "fewsq")) == [n * n for n in range(10)]  # from its file
+    assert list(api.results(spool, "few")) == [[6, 8], [7, 16]]
+    assert list(api.results(spool, "small"))[:2] == [[27, 100], [1, 0]]  # from its .jsonl
     many = wait_for_result(spool, "many")
     assert many["numbers_tested"] == 3000 and many["chunks"]["done"] == 6
     values = [json.loads(line) for line in (spool.outbox / "many.jsonl").read_text().splitlines()]
