@@ -73,6 +73,7 @@ class Job:
     task: str = "primes"  # the registered task it runs (registry.py)
     params: dict = field(default_factory=dict)  # its params, checked against the task's model
     on_error: str = "fail"  # an exception on one number: "fail" the job, or "record" it as the value
+    kind: str = "filter"  # its task's kind when it was checked: "filter" or "map"
 
     @property
     def numbers_file_shown(self) -> Optional[str]:

@@ -128,7 +128,9 @@ def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | No
         fields = _validate(data, node)
         task, params = _task_and_params(fields, node)
         job = _resolve(fields, default_job_id(Path(name)), root, config)
-        return dataclasses.replace(job, task=task, params=params,
+        from .registry import registry
+
+        return dataclasses.replace(job, task=task, params=params, kind=registry().task(task).kind,
                                    on_error=_on_error(fields, task))
     except JobError as exc:
         raise exc.locate(file=shown or f"jobs/{name}")
