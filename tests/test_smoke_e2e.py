@@ -5,7 +5,7 @@ import time
 import pytest
 
 from conftest import (drop_job, read_result, result_primes, sieve, state_dir, wait_for_result,
-                      wait_ready, write_config, write_numbers)
+                      wait_ready, wait_until, write_config, write_numbers)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,7 +34,8 @@ def test_one_chunk_jobs_keep_no_checkpoint_files(spool, start_daemon):
         result = wait_for_result(spool, job_id)
         assert result["state"] == "done" and result["chunks"]["done"] == 1, result
         assert result_primes(spool, result) == sieve(stop), job_id
-        folder = state_dir(spool, "done", job_id)
+        folder = state_dir(spool, "done", job_id)  # moved there just after its result's commit
+        wait_until(folder.is_dir, 10, f"{job_id} archived in done/")
         assert sorted(p.name for p in folder.iterdir()) == ["job.yaml", "progress.json", "source",
                                                             "spec.json"], job_id
     assert "primes" in read_result(spool, "inline")
