@@ -152,3 +152,31 @@ def test_a_daemon_killed_alone_is_gone_though_its_forked_workers_live_on(spool, 
     assert any(os.path.exists(f"/proc/{pid}") for pid in workers)
     assert status_json(spool)["daemons"] == []
     assert job_row(spool, "forked")["state"] == "suspended"
+
+
+@pytest.mark.timeout(90)
+def test_a_wait_hears_once_each_time_its_daemon_goes_and_comes_back(spool, start_daemon):
+    """`api.wait` while its job's daemon dies: `on_daemons` hears the loss once, then the
+    next daemon once; every `on_progress` row while none serves says `suspended`."""
+    from runner import api
+
+    daemons = [start_daemon()]
+    wait_ready(daemons[0])
+    drop_job(spool, "slow.yaml", {"id": "slow", **SLOW})
+    heard: list[list[int]] = []
+    while_down: list[str] = []
+
+    def on_progress(row: dict) -> None:
+        if len(daemons) == 1 and not daemons[0].alive():
+            while_down.append(row["state"])
+            if row["state"] == "suspended":
+                daemons.append(start_daemon())
+        elif row["state"] == "running" and row["tested"] > 0 and daemons[0].alive():
+            daemons[0].kill()
+
+    result = api.wait(spool, "slow", timeout=60, on_progress=on_progress,
+                      on_daemons=lambda served: heard.append([d["pid"] for d in served]))
+    assert result["state"] == "done", result
+    assert heard == [[daemons[0].pid], [], [daemons[1].pid]], heard
+    assert while_down == ["suspended"], while_down
+    assert result["timings"]["waited_for_daemon_seconds"] > 0, result["timings"]
