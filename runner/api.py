@@ -10,21 +10,22 @@
 Every function takes the `Spool` first and works from any process, with or
 without a daemon running (a job runs once some daemon takes it). Failures raise
 `RunnerError`s: `NotASpoolError` (`Spool(path)` of a folder that is not a spool),
-`NoSuchJobError`, `JobStateError`, `JobIdTakenError` (all `SpoolError`s), and
-`JobError` (a job the daemon would refuse, refused before it is queued); `wait`
-raises TimeoutError when given a timeout that passes.
+`NoSuchJobError`, `JobStateError`, `JobIdTakenError`, `BadJobIdError` (all
+`SpoolError`s), and `JobError` (a job the daemon would refuse, or numbers that are not
+ints, refused before it is queued); `wait` raises TimeoutError when given a timeout
+that passes.
 """
 
 from __future__ import annotations
 
 from .client import (cancel, daemons, inspect, logs, prune, results, retry, status, submit,
                      submit_job_file, submit_numbers, wait)
-from .errors import (JobError, JobIdTakenError, JobStateError, NoSuchJobError, NotASpoolError,
-                     RunnerError, SpoolError)
+from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
+                     NotASpoolError, RunnerError, SpoolError)
 from .job import JobState
 from .spool import Spool
 
-__all__ = ["JobError", "JobIdTakenError", "JobState", "JobStateError", "NoSuchJobError",
-           "NotASpoolError", "RunnerError", "Spool", "SpoolError", "cancel", "daemons", "inspect", "logs",
-           "prune", "results", "retry", "status", "submit", "submit_job_file", "submit_numbers",
-           "wait"]
+__all__ = ["BadJobIdError", "JobError", "JobIdTakenError", "JobState", "JobStateError",
+           "NoSuchJobError", "NotASpoolError", "RunnerError", "Spool", "SpoolError", "cancel",
+           "daemons", "inspect", "logs", "prune", "results", "retry", "status", "submit",
+           "submit_job_file", "submit_numbers", "wait"]

@@ -249,9 +249,24 @@ def _as_typed(field: str, given: dict) -> str:
         name = field.removeprefix("params.")
         return f"--param {name}={given['params'].get(name, '')}"
     flag = _OPTION_OF_FIELD[field]
+    if field == "pool.ordered":
+        return flag
     value = given[field]
-    return flag if field == "pool.ordered" else f"{flag} {value:g}" if isinstance(value, float) \
-        else f"{flag} {value}"
+    typed = _typed_value(flag)
+    return f"{flag} {typed}" if typed is not None else f"{flag} {value:g}" if isinstance(
+        value, float) else f"{flag} {value}"
+
+
+def _typed_value(flag: str) -> Optional[str]:
+    """The value given to `flag` on this command line as it was typed (`1e9`, which
+    click reads as 1000000000.0), or None if it was not (the command was run otherwise)."""
+    args = sys.argv[1:]
+    for index in range(len(args) - 1, -1, -1):
+        if args[index] == flag and index + 1 < len(args):
+            return args[index + 1]
+        if args[index].startswith(f"{flag}="):
+            return args[index].split("=", 1)[1]
+    return None
 
 
 def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:

@@ -8,6 +8,7 @@ so it works whether or not a daemon is running (and from any process).
 from __future__ import annotations
 
 import json
+import operator
 import os
 import stat
 import time
@@ -17,9 +18,9 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import yaml
 
 from . import events
-from .errors import (JobError, JobIdTakenError, JobStateError, NoSuchJobError, RunnerError,
-                     SpoolError)
-from .job import JOB_ID_PATTERN, JOB_ID_RULE, JobState, default_job_id, peek_job_id
+from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
+                     RunnerError, SpoolError)
+from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
 from .results import Outcome, commit_result, iso, queued_at
 from .spool import (JOB_FILE, PROGRESS_FILE, SPEC_FILE, YAML_LOADER, JobDir, JobInfo, Spool,
                     submitted_input_name)
@@ -40,15 +41,51 @@ def submit(spool: Spool, numbers: Optional[Iterable[int]] = None, *,
     if (numbers is None) == (range is None):
         raise SpoolError("give the numbers to test, or a range=(start, stop), not both")
     if range is not None:
+        start, stop = _given_range(range)
         spec: dict[str, Any] = {"id": _free_id(spool, job_id, "range"),
-                                "range": {"start": int(range[0]), "stop": int(range[1])}}
+                                "range": {"start": start, "stop": stop}}
         return _enqueue(spool, spec, pool, fields, "api", checked_as="api.submit(range=...)")
+    from .jobfile import check_number
 
-    def lines() -> Iterator[bytes]:
-        for number in numbers:
+    max_bits = _config(spool).limits.number_bits
+
+    def lines() -> Iterator[bytes]:  # each number checked as it is read, named as given
+        for index, given in enumerate(numbers):
+            where = f"numbers[{index}]"
+            number = _given_integer(given, where)
+            try:
+                check_number(number, max_bits, where)
+            except JobError as error:
+                error.option = where
+                raise error.locate() from None
             yield b"%d\n" % number
 
     return _submit_input(spool, lines(), "api.numbers", job_id, pool, fields)
+
+
+def _given_range(given: Any) -> tuple[int, int]:
+    """`range=(start, stop)` as two ints, else a JobError in the API's words."""
+    try:
+        start, stop = given
+    except (TypeError, ValueError):
+        raise JobError(f"{given!r} is not a pair (start, stop)", option="range",
+                       fix="pass range=(start, stop), e.g. range=(0, 10**6)") from None
+    return _given_integer(start, "range[0]"), _given_integer(stop, "range[1]")
+
+
+def _given_integer(value: Any, where: str) -> int:
+    """`value` as the int it is (an int, a numpy integer), else a JobError naming `where`
+    with a fix that works (a whole float like 1e6: pass 1000000)."""
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    from .jobfile import meant_whole_number
+
+    whole = meant_whole_number(value)
+    raise JobError(f"{value!r} is a {type(value).__name__}, not an integer", option=where,
+                   fix=f"pass {whole}, an int" if whole is not None else "pass an int")
 
 
 def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None,
@@ -85,28 +122,40 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
 
 
 def _check_numbers(spool: Spool, path: Path, shown: str) -> None:
-    from .jobfile import check_numbers_file
+    """Every line of the numbers file at `path` read as the workers will; a JobError
+    names the first bad one as a line of `shown`."""
     from .chunks import BadNumberLine
+    from .jobfile import check_numbers_file, meant_whole_number
 
     try:
         check_numbers_file(path, _config(spool).limits.number_bits)
     except BadNumberLine as bad:
+        if not bad.text.isprintable():
+            raise JobError("holds bytes that are not text: is it a numbers file?", file=shown,
+                           line=bad.line, fix="give a text file of integers, one a line"
+                           ) from None
+        whole = meant_whole_number(bad.text)
         raise JobError(f"{bad.text!r} {bad.what}", file=shown, line=bad.line,
-                       fix="write one integer from 0 up a line, in plain decimal digits "
-                       "(blank lines and # comments are allowed)") from None
+                       fix=f"write {whole}" if whole is not None and whole >= 0 else
+                       "write one integer from 0 up a line, in plain decimal digits (blank "
+                       "lines and # comments are allowed)") from None
 
 
 def submit_job_file(spool: Spool, path: Path, job_id: Optional[str] = None,
                     pool: Optional[dict] = None, fields: Optional[dict] = None) -> str:
     """Queue a copy of the YAML job file at `path`, with the given fields overridden,
     once it passes the daemon's own check (jobfile.parse_job): else a JobError names
-    `path` as given and the line, or the overridden field, and nothing is queued."""
+    `path` as given and the line, or the overridden field, and nothing is queued. A
+    numbers_file it names has its lines checked too, as the workers will read them."""
+    path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise JobError(f"cannot read it: {exc.strerror or exc}", file=str(path),
                        fix="check the file's name and that you may read it") from None
-    _parse(spool, raw, path.name, str(path))
+    job = _parse(spool, raw, path.name, str(path))
+    if job.numbers_file is not None:
+        _check_numbers(spool, spool.root / job.numbers_file, job.numbers_file)
     wanted = job_id or peek_job_id(path)
     free = _free_id(spool, job_id, wanted)
     if free == wanted and not pool and not fields and (job_id is None or peek_job_id(path) == job_id):
@@ -142,11 +191,12 @@ def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], fields: Optional[di
     return _queue(spool, spec["id"], data, source, **details)
 
 
-def _parse(spool: Spool, raw: bytes, name: str, shown: str) -> None:
-    """Check a job file's bytes exactly as the daemon will when it takes the job."""
+def _parse(spool: Spool, raw: bytes, name: str, shown: str) -> Job:
+    """Check a job file's bytes exactly as the daemon will when it takes the job; the
+    job it makes."""
     from .jobfile import parse_job
 
-    parse_job(raw, spool.root, _config(spool), name, shown)
+    return parse_job(raw, spool.root, _config(spool), name, shown)
 
 
 def _config(spool: Spool):
@@ -165,8 +215,8 @@ def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
     """`asked` if free (an error if taken: scripts rely on ids), else `default` or
     `default-N`, the first that no job of the spool has."""
     if asked is not None:
-        if not JOB_ID_PATTERN.fullmatch(asked):
-            raise SpoolError(f"id {asked!r} {JOB_ID_RULE}")
+        if not isinstance(asked, str) or not JOB_ID_PATTERN.fullmatch(asked):
+            raise BadJobIdError(asked)
         if spool.find(asked) is not None or spool.result_path(asked).exists():
             raise JobIdTakenError(asked)
         return asked

@@ -7,7 +7,10 @@ to fix it; its `to_dict` is what lands under `error:` in a failed result.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from dataclasses import dataclass
+
+from .job import JOB_ID_RULE
 
 
 class RunnerError(Exception):
@@ -67,6 +70,19 @@ class JobIdTakenError(SpoolError):
     def for_cli(self) -> str:
         return (f"a job with id {self.job_id!r} exists already; pick another --id, or leave "
                 "it out to get a free one")
+
+
+class BadJobIdError(SpoolError):
+    """The id asked for is not one a job may have."""
+
+    def __init__(self, job_id):
+        self.job_id = job_id
+        super().__init__(f"job_id={job_id!r}: an id {JOB_ID_RULE}; pass another job_id=, or "
+                         "none to get a free one")
+
+    def for_cli(self) -> str:
+        return (f"--id {shlex.quote(self.job_id)}: an id {JOB_ID_RULE}; pick another --id, or leave it out "
+                "to get a free one")
 
 
 @dataclass

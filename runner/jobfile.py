@@ -121,6 +121,7 @@ def load_job(path: Path, root: Path, config: Config, name: str | None = None,
 def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | None = None) -> Job:
     """Validate and resolve the job file whose bytes are `raw`, as `load_job` does: the
     one check a job passes, whether `runner submit` or the daemon makes it."""
+    node = None
     try:
         if len(raw) > config.limits.job_file_bytes:
             raise _over_size(len(raw), config.limits.job_file_bytes)
@@ -133,7 +134,27 @@ def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | No
         return dataclasses.replace(job, task=task, params=params, kind=registry().task(task).kind,
                                    on_error=_on_error(fields, task))
     except JobError as exc:
-        raise exc.locate(file=shown or f"jobs/{name}")
+        raise exc.locate(file=shown or f"jobs/{name}", **_where_written(node, exc.field))
+
+
+def _where_written(root: Optional[yaml.Node], field: Optional[str]) -> dict:
+    """The line and column where the file writes the dotted `field` (pool.processes,
+    numbers[3]), if it does; else nothing (a default, or a field the file lacks)."""
+    node = root
+    for part in re.findall(r"\[\d+\]|[^.\[\]]+", field or "") if node is not None else ():
+        if part.startswith("[") and isinstance(node, yaml.SequenceNode):
+            index = int(part[1:-1])
+            node = node.value[index] if index < len(node.value) else None
+        elif isinstance(node, yaml.MappingNode):
+            node = next((value for key, value in node.value
+                         if getattr(key, "value", None) == part), None)
+        else:
+            node = None
+        if node is None:
+            return {}
+    if node is None or node is root:
+        return {}
+    return {"line": node.start_mark.line + 1, "column": node.start_mark.column + 1}
 
 
 def check_numbers_file(path: Path, max_bits: int) -> None:
@@ -383,7 +404,7 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
                 "string_type": "a string", "list_type": "a list", "model_type": "a mapping",
                 "dict_type": "a mapping"}[kind]
         if kind == "int_type":
-            whole = _as_whole_number(value)
+            whole = meant_whole_number(value)
             if whole is not None:  # 1e6, 1.0e6, "5": what they meant, written as YAML reads it
                 quoted = isinstance(value, str) and str(whole) == value.strip()
                 return (f"{name} is {_kind(value)} ({_reprlib.repr(value)}), but must be an "
@@ -402,9 +423,9 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
     return f"{name}: {error['msg']}", "see the job file format in the README"
 
 
-def _as_whole_number(value: Any) -> Optional[int]:
-    """The whole number `value` stands for (1e6, 1.0e6, 2.5e3, "17"), if it stands for
-    one that fits a job; else None."""
+def meant_whole_number(value: Any) -> Optional[int]:
+    """The whole number `value` stands for (1e6, 1.0e6, 2.5e3, "17"), if it is a float or
+    text that stands for one that fits a job; else None."""
     if isinstance(value, bool) or not isinstance(value, (str, float)):
         return None
     try:
@@ -460,10 +481,7 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
     if fields.numbers is not None:
         _check_limit(len(fields.numbers), limits.numbers, "numbers (their count)", "limits.numbers")
         for index, number in enumerate(fields.numbers):
-            if number < 0:
-                raise JobError(f"{number} is negative", field=f"numbers[{index}]",
-                               fix="give integers from 0 up")
-            _check_bits(number, limits.number_bits, f"numbers[{index}]")
+            check_number(number, limits.number_bits, f"numbers[{index}]")
         total = len(fields.numbers)
         bits = max((number.bit_length() for number in fields.numbers), default=0)
         return Job(total=total, numbers=tuple(fields.numbers),
@@ -539,7 +557,8 @@ def resolve_inside(root: Path, name: str, field: str) -> str:
             info = os.lstat(current)
         except OSError as exc:
             raise JobError(f"{_reprlib.repr(name)} cannot be read: {exc.strerror}", field=field,
-                           fix="check the file's name; paths are relative to the spool's root") from exc
+                           fix=f"check the file's name; paths are relative to the spool's root, "
+                           f"{root}") from exc
         if stat.S_ISLNK(info.st_mode):
             raise JobError(f"{_reprlib.repr(name)} goes through a symlink ({current.relative_to(root)})",
                            field=field, fix="copy the file into the spool instead of linking it")
@@ -554,6 +573,14 @@ def _check_limit(value, limit, name: str, setting: str) -> None:
         raise JobError(f"{name} is {value}, over the limit {setting} = {limit}",
                        field=name.split(" ")[0],
                        fix=f"ask for at most {limit}, or raise {setting} in config.yaml")
+
+
+def check_number(number: int, max_bits: int, field: str) -> None:
+    """A JobError naming `field` unless `number` is one a job may test: from 0 up, of at
+    most `max_bits` bits."""
+    if number < 0:
+        raise JobError(f"{number} is negative", field=field, fix="give integers from 0 up")
+    _check_bits(number, max_bits, field)
 
 
 def _check_bits(number: int, limit: int, field: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, runner_command, write_config
+from conftest import drop_job, read_result, run_cli, runner_command, write_config
 from runner import api
 from runner.spool import Spool
 
@@ -99,10 +99,26 @@ BAD_SUBMISSIONS = {
     "option over a limit": ("numbers.txt", "7\n11\n", ("--processes", "64"),
                             "--processes 64: pool.processes is 64, over the limit max_processes "
                             "= 2. Fix: ask for at most 2, or raise max_processes in config.yaml"),
-    "option on a job file": ("job.yaml", "numbers: [7]\n", ("--timeout", "99999"),
-                             "--timeout 99999: timeout is 99999.0, over the limit limits.timeout "
+    "option on a job file": ("job.yaml", "numbers: [7]\n", ("--timeout", "1e5"),
+                             "--timeout 1e5: timeout is 100000.0, over the limit limits.timeout "
                              "= 3600. Fix: ask for at most 3600, or raise limits.timeout in "
                              "config.yaml"),
+    "negative in a list": ("job.yaml", "numbers:\n  - 7\n  - -3\n", (),
+                           "{file}, line 3, column 5, field numbers[1]: -3 is negative. Fix: "
+                           "give integers from 0 up"),
+    "stop below start": ("job.yaml", "# mine\nrange: {start: 10, stop: 5}\n", (),
+                         "{file}, line 2, column 8, field range: range stop 5 is below its start "
+                         "10. Fix: ranges are half-open [start, stop), like Python's range"),
+    "1e6 in a numbers file": ("numbers.txt", "7\n1e6\n", (),
+                              "{file}, line 2: '1e6' is not a plain decimal integer. Fix: write "
+                              "1000000"),
+    "binary file": ("numbers.txt", "7\n\x00\x01\x02\n", (),
+                    "{file}, line 2: holds bytes that are not text: is it a numbers file? Fix: "
+                    "give a text file of integers, one a line"),
+    "bad id": ("numbers.txt", "7\n", ("--id", "my job"),
+               "--id 'my job': an id may only use letters, digits, '.', '_' and '-' (at most "
+               "64), and not start with '.'; pick another --id, or leave it out to get a free "
+               "one"),
     "negative number": ("numbers.txt", "7\n\n# fine\n-5\n", (),
                         "{file}, line 4: '-5' is negative. Fix: write one integer from 0 up a "
                         "line, in plain decimal digits (blank lines and # comments are allowed)"),
@@ -129,3 +145,83 @@ def test_submit_refuses_a_bad_job_before_it_is_queued(spool, tmp_path, monkeypat
     assert proc.stderr == f"runner: {expected.format(file=path.name)}\n"
     assert "/.state/" not in proc.stderr
     assert queued_state(spool) == before, "nothing may be queued"
+
+
+@pytest.mark.timeout(60)
+def test_submit_reads_the_lines_of_a_job_files_numbers_file(spool, tmp_path, monkeypatch):
+    (spool.root / "data").mkdir()
+    (spool.root / "data" / "n.txt").write_text("7\n\n# fine\nabc\n")
+    job = tmp_path / "job.yaml"
+    job.write_text("# mine\nnumbers_file: data/n.txt\n")
+    before = queued_state(spool)
+    monkeypatch.chdir(tmp_path)
+    proc = run_cli(spool, "submit", "job.yaml")
+    assert (proc.returncode, proc.stderr) == (2, (
+        "runner: data/n.txt, line 4: 'abc' is not a plain decimal integer. Fix: write one "
+        "integer from 0 up a line, in plain decimal digits (blank lines and # comments are "
+        "allowed)\n"))
+    job.write_text("# mine\nnumbers_file: data/gone.txt\n")
+    proc = run_cli(spool, "submit", "job.yaml")
+    assert (proc.returncode, proc.stderr) == (2, (
+        "runner: job.yaml, line 2, column 15, field numbers_file: 'data/gone.txt' cannot be "
+        "read: No such file or directory. Fix: check the file's name; paths are relative to "
+        f"the spool's root, {spool.root}\n"))
+    assert queued_state(spool) == before, "nothing may be queued"
+
+
+@pytest.mark.timeout(90)
+def test_the_daemon_refuses_dropped_files_with_the_same_words_naming_them_as_dropped(spool):
+    """One code path: the job files submit refuses fail in the daemon too, their result
+    saying the same, with the file named as it was dropped into jobs/."""
+    write_config(spool.root, limits={"numbers": 2})
+    cases = {case: BAD_SUBMISSIONS[case] for case in ("typo", "1e6", "bad YAML",
+                                                        "negative in a list", "stop below start")}
+    for case, (_, text, _, _) in cases.items():
+        drop_job(spool, f"dropped-{case.replace(' ', '-')}.yaml", text)
+    proc = run_cli(spool, "start", "--drain")
+    assert proc.returncode == 0, proc.stderr
+    for case, (_, _, _, expected) in cases.items():
+        name = f"dropped-{case.replace(' ', '-')}"
+        result = read_result(spool, name)
+        assert result["state"] == "failed", case
+        assert result["error"]["message"] == expected.format(file=f"jobs/{name}.yaml"), case
+
+
+API_MISTAKES = {
+    "a float": (dict(numbers=[7, 2.5]), api.JobError,
+                "numbers[1]: 2.5 is a float, not an integer. Fix: pass an int"),
+    "a whole float": (dict(numbers=[7, 1e6]), api.JobError,
+                      "numbers[1]: 1000000.0 is a float, not an integer. Fix: pass 1000000, an int"),
+    "text": (dict(numbers=iter([7, "x"])), api.JobError,
+             "numbers[1]: 'x' is a str, not an integer. Fix: pass an int"),
+    "negative": (dict(numbers=[7, 8, -5]), api.JobError,
+                 "numbers[2]: -5 is negative. Fix: give integers from 0 up"),
+    "range of text": (dict(range=(0, "1e6")), api.JobError,
+                      "range[1]: '1e6' is a str, not an integer. Fix: pass 1000000, an int"),
+    "range not a pair": (dict(range=10), api.JobError,
+                         "range: 10 is not a pair (start, stop). Fix: pass range=(start, stop), "
+                         "e.g. range=(0, 10**6)"),
+    "over a limit": (dict(numbers=[7], pool={"processes": 64}), api.JobError,
+                     "pool.processes=64: pool.processes is 64, over the limit max_processes = 2. "
+                     "Fix: ask for at most 2, or raise max_processes in config.yaml"),
+    "bad id": (dict(numbers=[7], job_id="my job"), api.BadJobIdError,
+               "job_id='my job': an id may only use letters, digits, '.', '_' and '-' (at most "
+               "64), and not start with '.'; pass another job_id=, or none to get a free one"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(API_MISTAKES))
+def test_api_submit_names_what_was_given_in_the_apis_words(spool, case):
+    given, error, message = API_MISTAKES[case]
+    before = queued_state(spool)
+    with pytest.raises(error) as raised:
+        api.submit(spool, **given)
+    assert str(raised.value) == message
+    assert queued_state(spool) == before, "nothing may be queued"
+    assert list(spool.tmp.iterdir()) == [], "no copy of the numbers is left behind"
+
+
+def test_api_submit_job_file_takes_a_path_as_text(spool, tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text("numbers: [7]\n")
+    assert api.submit_job_file(spool, str(job)) == "job"
