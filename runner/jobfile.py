@@ -506,7 +506,8 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
     except OSError as exc:
         raise JobError(f"{_reprlib.repr(relative)} cannot be read: {exc.strerror}", field="numbers_file",
                        fix="make the file readable by the daemon") from exc
-    _check_limit(total, limits.numbers, "numbers_file (its count of lines)", "limits.numbers")
+    _check_limit(total, limits.numbers, "its count of numbers", "limits.numbers",
+                 field="numbers_file")
     bits = int(longest_line_bytes(root / relative) * BITS_PER_DIGIT)
     return Job(total=total, numbers_file=relative,
                chunksize=_chunksize(fields, config, total, processes, bits=bits), **common)
@@ -568,10 +569,10 @@ def resolve_inside(root: Path, name: str, field: str) -> str:
     return candidate.as_posix()
 
 
-def _check_limit(value, limit, name: str, setting: str) -> None:
+def _check_limit(value, limit, name: str, setting: str, field: Optional[str] = None) -> None:
     if value > limit:
         raise JobError(f"{name} is {value}, over the limit {setting} = {limit}",
-                       field=name.split(" ")[0],
+                       field=field or name.split(" ")[0],
                        fix=f"ask for at most {limit}, or raise {setting} in config.yaml")
 
 

@@ -123,8 +123,7 @@ BAD_SUBMISSIONS = {
                         "{file}, line 4: '-5' is negative. Fix: write one integer from 0 up a "
                         "line, in plain decimal digits (blank lines and # comments are allowed)"),
     "too many numbers": ("numbers.txt", "1\n2\n3\n", (),
-                         "{file}, field numbers_file: numbers_file (its count of lines) is 3, "
-                         "over the limit limits.numbers = 2. Fix: ask for at most 2, or raise "
+                         "{file}: its count of numbers is 3, over the limit limits.numbers = 2. Fix: ask for at most 2, or raise "
                          "limits.numbers in config.yaml"),
     "missing file": (None, None, (), "{file}: cannot read it: No such file or directory"),
 }
@@ -204,6 +203,9 @@ API_MISTAKES = {
     "over a limit": (dict(numbers=[7], pool={"processes": 64}), api.JobError,
                      "pool.processes=64: pool.processes is 64, over the limit max_processes = 2. "
                      "Fix: ask for at most 2, or raise max_processes in config.yaml"),
+    "too many": (dict(numbers=range(5)), api.JobError,
+                 "numbers: its count of numbers is 5, over the limit limits.numbers = 4. Fix: "
+                 "ask for at most 4, or raise limits.numbers in config.yaml"),
     "bad id": (dict(numbers=[7], job_id="my job"), api.BadJobIdError,
                "job_id='my job': an id may only use letters, digits, '.', '_' and '-' (at most "
                "64), and not start with '.'; pass another job_id=, or none to get a free one"),
@@ -213,6 +215,7 @@ API_MISTAKES = {
 @pytest.mark.parametrize("case", sorted(API_MISTAKES))
 def test_api_submit_names_what_was_given_in_the_apis_words(spool, case):
     given, error, message = API_MISTAKES[case]
+    write_config(spool.root, limits={"numbers": 4})
     before = queued_state(spool)
     with pytest.raises(error) as raised:
         api.submit(spool, **given)
