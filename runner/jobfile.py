@@ -134,10 +134,10 @@ def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | No
         return dataclasses.replace(job, task=task, params=params, kind=registry().task(task).kind,
                                    on_error=_on_error(fields, task))
     except JobError as exc:
-        raise exc.locate(file=shown or f"jobs/{name}", **where_written(node, exc.field))
+        raise exc.locate(file=shown or f"jobs/{name}", **_where_written(node, exc.field))
 
 
-def where_written(root: Optional[yaml.Node], field: Optional[str]) -> dict:
+def _where_written(root: Optional[yaml.Node], field: Optional[str]) -> dict:
     """The line and column where the file writes the dotted `field` (pool.processes,
     numbers[3]), if it does; else nothing (a default, or a field the file lacks)."""
     node = root
