@@ -47,7 +47,11 @@ EXIT_USAGE = 2  # not a spool, a bad option or file: nothing was done
 
 
 def _fail(error: Exception | str, code: int = 1) -> None:
-    typer.echo(f"runner: {error.for_cli() if isinstance(error, RunnerError) else error}", err=True)
+    if isinstance(error, RunnerError):
+        error = error.for_cli()
+    elif isinstance(error, OSError) and error.strerror:  # `x.txt: No such file...`, no [Errno 2]
+        error = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    typer.echo(f"runner: {error}", err=True)
     raise typer.Exit(code)
 
 

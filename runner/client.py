@@ -60,7 +60,13 @@ def submit(spool: Spool, numbers: Optional[Iterable[int]] = None, *,
                 raise error.locate() from None
             yield b"%d\n" % number
 
-    return _submit_input(spool, lines(), "api.numbers", job_id, pool, fields)
+    try:
+        return _submit_input(spool, lines(), "api.numbers", job_id, pool, fields)
+    except JobError as error:
+        if error.file == "api.numbers" and error.option is None:  # their count
+            error.file, error.option = None, "numbers"
+            error.locate()
+        raise
 
 
 def _given_range(given: Any) -> tuple[int, int]:
@@ -116,8 +122,11 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
     spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
     try:
         return _enqueue(spool, spec, pool, fields, name, checked_as=name)
-    except RunnerError:
+    except RunnerError as error:
         stored.unlink(missing_ok=True)
+        if isinstance(error, JobError) and error.field == "numbers_file":
+            error.field = None  # a field of the spool's job, not of what they gave (`name`)
+            error.locate()
         raise
 
 

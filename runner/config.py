@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -110,23 +110,61 @@ class Config(_Strict):
 
 
 def load_config(root: Path) -> Config:
-    """Read `root/config.yaml` (absent or empty: all defaults); raise ConfigError if it is wrong."""
+    """Read `root/config.yaml` (absent or empty: all defaults); raise ConfigError if it is
+    wrong, naming the file, the line and the setting, with the fix."""
     path = root / CONFIG_FILE_NAME
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: is not UTF-8 text (byte {exc.start}). Fix: save it as "
+                          "UTF-8") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: is not valid YAML: {exc.problem or exc.context}. "
+                          "Fix: check the indentation and punctuation at that spot") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: is not valid YAML: {exc}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must be a mapping of settings, not {type(data).__name__}")
+        raise ConfigError(f"{path}: must be a mapping of settings, not {type(data).__name__}. "
+                          "Fix: write one `setting: value` a line, as `runner init` does")
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+        raise ConfigError(_explained(path, node, exc)) from exc
+
+
+def _explained(path: Path, node: Optional[yaml.Node], exc: ValidationError) -> str:
+    """One line for a bad setting: the file, line and setting, what is wrong, the fix."""
+    from .jobfile import explain, node_at
+
+    error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    loc = tuple(part for part in error["loc"] if part not in ("int", "float"))
+    model = Config
+    for part in loc[:-1]:  # the settings model the bad key is in (limits: Limits, ...)
+        field = model.model_fields.get(str(part))
+        inner = [t for t in get_args(field.annotation) or (field.annotation,)
+                 if isinstance(t, type) and issubclass(t, BaseModel)] if field else []
+        model = inner[0] if inner else model
+    setting = ".".join(str(part) for part in loc)
+    if not loc:  # a check of the whole file (backend: dask needs dask:)
+        what, fix = error["msg"].removeprefix("Value error, "), "see config.yaml's comments"
+    else:
+        what, fix = explain(error, loc, model)
+    others = exc.error_count() - 1
+    if others:
+        what += f" (and {others} more problem{'s' if others > 1 else ''})"
+    at = node_at(node, loc, key_only=error["type"] == "extra_forbidden") if loc and node else None
+    where = f", line {at.start_mark.line + 1}, column {at.start_mark.column + 1}" if at else ""
+    where += f", setting {setting}" if loc else ""
+    return f"{path}{where}: {what}{'' if what.endswith('?') else '.'} Fix: {fix}"
 
 
 CONFIG_TEMPLATE = """\

@@ -32,16 +32,14 @@ class SpoolError(RunnerError):
 class NotASpoolError(SpoolError):
     """The folder given as a spool is none: nothing was made there."""
 
-    def __init__(self, root):
-        self.root = root
-        super().__init__(f"{root} is not a spool (it has no config.yaml and jobs/ folder): "
-                         f"make one with `runner init {root}`, or open an existing one, "
-                         "api.Spool(PATH)")
+    def __init__(self, root, why: str = "it has no config.yaml and no jobs/ folder"):
+        self.root, self.why = root, why
+        super().__init__(f"{root} is not a spool ({why}): make one with `runner init {root}`, "
+                         "or open an existing one, api.Spool(PATH)")
 
     def for_cli(self) -> str:
-        return (f"{self.root} is not a spool (it has no config.yaml and jobs/ folder): make "
-                f"one with `runner init {self.root}`, or give an existing one with --root DIR "
-                "(or $RUNNER_ROOT)")
+        return (f"{self.root} is not a spool ({self.why}): make one with `runner init "
+                f"{self.root}`, or give an existing one with --root DIR (or $RUNNER_ROOT)")
 
 
 class NoSuchJobError(SpoolError):
@@ -81,8 +79,8 @@ class BadJobIdError(SpoolError):
                          "none to get a free one")
 
     def for_cli(self) -> str:
-        return (f"--id {shlex.quote(self.job_id)}: an id {JOB_ID_RULE}; pick another --id, or leave it out "
-                "to get a free one")
+        return (f"--id {shlex.quote(str(self.job_id))}: an id {JOB_ID_RULE}; pick another "
+                "--id, or leave it out to get a free one")
 
 
 @dataclass

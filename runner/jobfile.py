@@ -283,8 +283,8 @@ def _validate(data: dict, node: yaml.Node) -> JobFields:
         # an unknown key first: its "did you mean" explains the missing one too
         error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         loc = tuple(part for part in error["loc"] if part not in _UNION_BRANCHES)
-        mark_node = _node_at(node, loc, key_only=error["type"] == "extra_forbidden")
-        what, fix = _explain(error, loc)
+        mark_node = node_at(node, loc, key_only=error["type"] == "extra_forbidden")
+        what, fix = explain(error, loc)
         others = exc.error_count() - 1
         if others:
             what += f" (and {others} more problem{'s' if others > 1 else ''})"
@@ -317,7 +317,7 @@ def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[str, dict]:
     try:
         task = registry().task(name)
     except UnknownTaskError as error:
-        at = _node_at(node, ("task",))
+        at = node_at(node, ("task",))
         raise JobError(str(error), field="task", line=at.start_mark.line + 1 if at else None,
                        fix="name a task that `runner tasks` lists, or install the package "
                        "that registers it") from None
@@ -327,7 +327,7 @@ def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[str, dict]:
     except ValidationError as exc:
         error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         key = str(error["loc"][0]) if error["loc"] else "?"
-        at = _node_at(node, ("params", key), key_only=error["type"] == "extra_forbidden")
+        at = node_at(node, ("params", key), key_only=error["type"] == "extra_forbidden")
         known = ", ".join(model.model_fields) or "none"
         if error["type"] == "extra_forbidden":
             what = (f"{_reprlib.repr(key)} is not a param of task {name!r}"
@@ -354,7 +354,9 @@ def _on_error(fields: JobFields, task: str) -> str:
     return fields.on_error or "fail"
 
 
-def _node_at(node: yaml.Node, loc: tuple, key_only: bool = False) -> Optional[yaml.Node]:
+def node_at(node: yaml.Node, loc: tuple, key_only: bool = False) -> Optional[yaml.Node]:
+    """The node of the value at `loc` (its key's, with `key_only`), or the nearest one
+    the file has on the way to it."""
     for depth, part in enumerate(loc):
         last = depth == len(loc) - 1
         if isinstance(node, yaml.MappingNode):
@@ -383,14 +385,17 @@ def _kind(value: Any) -> str:
             list: "a list", dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
-def _explain(error: dict, loc: tuple) -> tuple[str, str]:
+def explain(error: dict, loc: tuple, model: Optional[type[BaseModel]] = None) -> tuple[str, str]:
+    """What is wrong and the fix, for one pydantic `error` at `loc` of a job file, or of
+    another YAML file whose `model` (at `loc`'s parent) names its settings."""
     kind, value, name = error["type"], error.get("input"), _dotted(loc)
     if kind == "invalid_key":
         return (f"a key is {_kind(value)} ({_reprlib.repr(value)}), not a field name",
                 "write each key as a field name, such as numbers, pool or timeout")
     if kind == "extra_forbidden":
-        model = _model_for(loc)
-        what = "pool setting" if model is PoolFields else "field of a range" if model is RangeFields else "job field"
+        model = model or _model_for(loc)
+        what = {PoolFields: "pool setting", RangeFields: "field of a range",
+                JobFields: "job field"}.get(model, "setting")
         known = ", ".join(model.model_fields)
         return (f"{_reprlib.repr(loc[-1])} is not a {what}{_did_you_mean(loc[-1], model.model_fields)}",
                 f"use one of: {known}")
@@ -410,6 +415,9 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
                 return (f"{name} is {_kind(value)} ({_reprlib.repr(value)}), but must be an "
                         "integer written in digits",
                         f"write {whole}" + (" without quotes" if quoted else ""))
+        if kind == "float_type" and isinstance(value, str) and _is_number(value):
+            return (f"{name} is a string ({_reprlib.repr(value)}), but must be a number",
+                    f"write {value.strip()} without quotes")
         return (f"{name} is {_kind(value)} ({_reprlib.repr(value)}), but must be {want}",
                 f"write {want}")
     if kind in ("greater_than_equal", "greater_than"):
@@ -421,6 +429,14 @@ def _explain(error: dict, loc: tuple) -> tuple[str, str]:
     if kind == "missing":
         return f"{name} is missing", f"add {name}"
     return f"{name}: {error['msg']}", "see the job file format in the README"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def meant_whole_number(value: Any) -> Optional[int]:
@@ -506,7 +522,8 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
     except OSError as exc:
         raise JobError(f"{_reprlib.repr(relative)} cannot be read: {exc.strerror}", field="numbers_file",
                        fix="make the file readable by the daemon") from exc
-    _check_limit(total, limits.numbers, "numbers_file (its count of lines)", "limits.numbers")
+    _check_limit(total, limits.numbers, "its count of numbers", "limits.numbers",
+                 field="numbers_file")
     bits = int(longest_line_bytes(root / relative) * BITS_PER_DIGIT)
     return Job(total=total, numbers_file=relative,
                chunksize=_chunksize(fields, config, total, processes, bits=bits), **common)
@@ -568,10 +585,10 @@ def resolve_inside(root: Path, name: str, field: str) -> str:
     return candidate.as_posix()
 
 
-def _check_limit(value, limit, name: str, setting: str) -> None:
+def _check_limit(value, limit, name: str, setting: str, field: Optional[str] = None) -> None:
     if value > limit:
         raise JobError(f"{name} is {value}, over the limit {setting} = {limit}",
-                       field=name.split(" ")[0],
+                       field=field or name.split(" ")[0],
                        fix=f"ask for at most {limit}, or raise {setting} in config.yaml")
 
 

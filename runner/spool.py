@@ -169,8 +169,12 @@ class Spool:
         """Open the spool at `root`; NotASpoolError (nothing is made) if it is none."""
         self.root = Path(root).expanduser().resolve()
         self.jobs = self.root / "jobs"
-        if not (self.jobs.is_dir() and (self.root / CONFIG_FILE_NAME).is_file()):
-            raise NotASpoolError(self.root)
+        lacks = [what for what, there in (("config.yaml", (self.root / CONFIG_FILE_NAME).is_file()),
+                                          ("jobs/ folder", self.jobs.is_dir())) if not there]
+        if lacks:
+            why = (f"it has no {' and no '.join(lacks)}" if self.root.is_dir() else
+                   "it is a file" if self.root.exists() else "there is no such folder")
+            raise NotASpoolError(self.root, why)
         self.outbox = self.root / "outbox"
         self.state = self.jobs / STATE_DIR
         self.tmp = self.state / "tmp"

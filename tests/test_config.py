@@ -127,11 +127,34 @@ def test_config_must_be_a_mapping(tmp_path, text):
         load_config(tmp_path)
 
 
-@pytest.mark.parametrize("text", ["a: [\n", b"max_processes: \xff\n", "a: b: c\n"])
-def test_unreadable_config_is_a_config_error(tmp_path, text):
+@pytest.mark.parametrize("text, said", [
+    ("a: [\n", "line 2, column 1: is not valid YAML: expected the node content, but found "
+     "'<stream end>'. Fix: check the indentation and punctuation at that spot"),
+    (b"max_processes: \xff\n", ": is not UTF-8 text (byte 15). Fix: save it as UTF-8"),
+    ("a: b: c\n", "line 1, column 5: is not valid YAML: mapping values are not allowed here. "
+     "Fix: check the indentation and punctuation at that spot"),
+])
+def test_unreadable_config_says_where_and_the_fix(tmp_path, text, said):
     write(tmp_path, text)
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError) as info:
         load_config(tmp_path)
+    assert str(info.value) == f"{tmp_path / CONFIG_FILE_NAME}{', ' if said[0] != ':' else ''}{said}"
+
+
+@pytest.mark.parametrize("text, said", [
+    ("max_processes: 1e6\n", "line 1, column 16, setting max_processes: max_processes is a "
+     "string ('1e6'), but must be an integer written in digits. Fix: write 1000000"),
+    ("limits:\n  timeout: '60'\n", "line 2, column 12, setting limits.timeout: limits.timeout "
+     "is a string ('60'), but must be a number. Fix: write 60 without quotes"),
+    ("# mine\nlimits: {numbrs: 5}\n", "line 2, column 10, setting limits.numbrs: 'numbrs' is "
+     "not a setting; did you mean 'numbers'? Fix: use one of: job_file_bytes, numbers, "
+     "number_bits, range_length, processes_per_job, chunksize, timeout, queued_jobs, retries"),
+])
+def test_a_bad_setting_says_its_line_and_a_fix_that_works(tmp_path, text, said):
+    write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(info.value) == f"{tmp_path / CONFIG_FILE_NAME}, {said}"
 
 
 def test_config_is_frozen():

@@ -23,25 +23,49 @@ def listing(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
+# a folder that is not a spool: what is there, and why the message says it is none
+NOT_SPOOLS = {
+    "empty": ({"notes.txt": "mine\n"}, "it has no config.yaml and no jobs/ folder"),
+    "missing": (None, "there is no such folder"),
+    "config only": ({"config.yaml": "{}\n"}, "it has no jobs/ folder"),
+    "jobs only": ({"jobs/a.yaml": "numbers: [7]\n"}, "it has no config.yaml"),
+}
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("where", ["empty", "missing"])
+@pytest.mark.parametrize("where", sorted(NOT_SPOOLS))
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
 def test_every_command_refuses_a_folder_that_is_not_a_spool(tmp_path, command, where):
     numbers = tmp_path / "numbers.txt"
     numbers.write_text("7\n")
-    folder = tmp_path / where
-    if where == "empty":
-        folder.mkdir()
-        (folder / "notes.txt").write_text("mine\n")
+    folder = tmp_path / where.replace(" ", "-")
+    files, why = NOT_SPOOLS[where]
+    for name, text in (files or {}).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
     before = listing(tmp_path)
     args = [str(numbers) if arg == "FILE" else arg for arg in command]
     proc = subprocess.run(runner_command(*args, "--root", str(folder)), capture_output=True,
                           text=True, timeout=30)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert proc.stderr == (f"runner: {folder} is not a spool (it has no config.yaml and jobs/ "
-                           f"folder): make one with `runner init {folder}`, or give an existing "
-                           "one with --root DIR (or $RUNNER_ROOT)\n")
+    assert proc.stderr == (f"runner: {folder} is not a spool ({why}): make one with `runner "
+                           f"init {folder}`, or give an existing one with --root DIR (or "
+                           "$RUNNER_ROOT)\n")
     assert listing(tmp_path) == before, "nothing may be made there"
+
+
+def test_a_command_in_a_folder_that_is_not_a_spool_says_so_without_root(tmp_path):
+    """The spool is the current folder when neither --root nor $RUNNER_ROOT names one."""
+    env = {key: value for key, value in os.environ.items() if key != "RUNNER_ROOT"}
+    proc = subprocess.run(runner_command("status"), capture_output=True, text=True, timeout=30,
+                          cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and proc.stderr.startswith(
+        f"runner: {tmp_path.resolve()} is not a spool (it has no config.yaml and no jobs/ folder)")
+    proc = subprocess.run(runner_command("status"), capture_output=True, text=True, timeout=30,
+                          cwd=tmp_path, env={**env, "RUNNER_ROOT": str(tmp_path / "gone")})
+    assert proc.returncode == 2 and proc.stderr.startswith(
+        f"runner: {tmp_path / 'gone'} is not a spool (there is no such folder)")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_api_refuses_a_folder_that_is_not_a_spool(tmp_path):
@@ -123,8 +147,7 @@ BAD_SUBMISSIONS = {
                         "{file}, line 4: '-5' is negative. Fix: write one integer from 0 up a "
                         "line, in plain decimal digits (blank lines and # comments are allowed)"),
     "too many numbers": ("numbers.txt", "1\n2\n3\n", (),
-                         "{file}, field numbers_file: numbers_file (its count of lines) is 3, "
-                         "over the limit limits.numbers = 2. Fix: ask for at most 2, or raise "
+                         "{file}: its count of numbers is 3, over the limit limits.numbers = 2. Fix: ask for at most 2, or raise "
                          "limits.numbers in config.yaml"),
     "missing file": (None, None, (), "{file}: cannot read it: No such file or directory"),
 }
@@ -204,6 +227,9 @@ API_MISTAKES = {
     "over a limit": (dict(numbers=[7], pool={"processes": 64}), api.JobError,
                      "pool.processes=64: pool.processes is 64, over the limit max_processes = 2. "
                      "Fix: ask for at most 2, or raise max_processes in config.yaml"),
+    "too many": (dict(numbers=range(5)), api.JobError,
+                 "numbers: its count of numbers is 5, over the limit limits.numbers = 4. Fix: "
+                 "ask for at most 4, or raise limits.numbers in config.yaml"),
     "bad id": (dict(numbers=[7], job_id="my job"), api.BadJobIdError,
                "job_id='my job': an id may only use letters, digits, '.', '_' and '-' (at most "
                "64), and not start with '.'; pass another job_id=, or none to get a free one"),
@@ -213,6 +239,7 @@ API_MISTAKES = {
 @pytest.mark.parametrize("case", sorted(API_MISTAKES))
 def test_api_submit_names_what_was_given_in_the_apis_words(spool, case):
     given, error, message = API_MISTAKES[case]
+    write_config(spool.root, limits={"numbers": 4})
     before = queued_state(spool)
     with pytest.raises(error) as raised:
         api.submit(spool, **given)
