@@ -173,6 +173,50 @@ def test_probe_sees_a_writer_of_any_process_and_not_a_reader(tmp_path):
     assert probe_writers(tmp_path / "gone.yaml") is Writers.NONE
 
 
+# Probes a file for `seconds` while another process opens it for writing again and again,
+# so that some opens break the probe's lease; prints how many breaks it was told of when
+# asked to count them (a handler for the lease-break signal), else keeps every signal's
+# default, as the daemon does.
+PROBE_WHILE_OPENED = textwrap.dedent("""\
+    import signal, subprocess, sys, time
+    from pathlib import Path
+    from runner.writers import LEASE_BREAK_SIGNAL, probe_writers
+    path, seconds, count = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "count"
+    breaks = 0
+    def heard(signum, frame):
+        global breaks
+        breaks += 1
+    if count:
+        signal.signal(LEASE_BREAK_SIGNAL, heard)
+    opener = subprocess.Popen([sys.executable, "-c", f'''if True:
+        import time
+        end = time.monotonic() + {seconds}
+        while time.monotonic() < end:
+            open({str(path)!r}, "ab").close()'''])
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        probe_writers(path)
+    opener.wait()
+    print(breaks)
+""")
+
+
+@pytest.mark.timeout(30)
+def test_a_writer_breaking_the_probes_lease_never_kills_the_prober(tmp_path):
+    """A writer opening the file while the probe holds its lease breaks it, and the kernel
+    signals the prober (by default with SIGIO, which would kill the daemon)."""
+    path = tmp_path / "job.yaml"
+    path.write_text("numbers: [2]\n")
+    probe = lambda how: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", PROBE_WHILE_OPENED, str(path), "1.5", how],
+        capture_output=True, text=True, timeout=20)
+    counted = probe("count")
+    assert counted.returncode == 0, counted.stderr
+    assert int(counted.stdout) > 0, "no open broke a lease: this test proves nothing here"
+    untouched = probe("default")
+    assert untouched.returncode == 0, (untouched.returncode, untouched.stderr)
+
+
 @pytest.fixture
 def open_scratch():
     """A folder every user may write (pytest's own tmp_path is root's alone)."""
