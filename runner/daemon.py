@@ -45,7 +45,6 @@ from .jobfile import load_job
 from .results import Outcome, commit_result, iso, queued_at
 from .run import JobRun
 from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool
-from .writers import ignore_lease_breaks
 
 log = logging.getLogger("runner.daemon")
 
@@ -147,7 +146,6 @@ class Daemon:
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self.request_stop)
-        ignore_lease_breaks()
         metrics = None
         if self.config.metrics_port is not None:
             from .metrics import serve_metrics  # prometheus_client: only when asked for

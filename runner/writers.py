@@ -11,8 +11,9 @@ the answer is `UNKNOWN`, and the caller must fall back on other signs.
 
 A writer that opens the file while the probe holds its lease breaks the lease:
 its open waits until the lease is dropped (microseconds later), and the kernel
-sends SIGIO to the prober. `ignore_lease_breaks` makes that signal harmless;
-the daemon calls it once at start.
+signals the prober. The probe asks for LEASE_BREAK_SIGNAL, which does nothing
+unless handled, instead of the default SIGIO, which kills: so no signal
+disposition of the daemon changes, and none is inherited by its workers.
 """
 
 from __future__ import annotations
@@ -26,17 +27,17 @@ import stat
 from pathlib import Path
 
 
+# What a lease break sends the prober: a signal that does nothing unless handled, and that
+# any process must bear anyway (a terminal sends it when resized).
+LEASE_BREAK_SIGNAL = signal.SIGWINCH
+
+
 class Writers(enum.Enum):
     """What the probe learnt of a file's writers."""
 
     NONE = "none"          # no process holds it open for writing: it is whole
     WRITING = "writing"    # some process holds it open for writing
     UNKNOWN = "unknown"    # the probe cannot tell (see the module's docstring)
-
-
-def ignore_lease_breaks() -> None:
-    """Make the SIGIO a lease break sends this process harmless (by default it kills)."""
-    signal.signal(signal.SIGIO, signal.SIG_IGN)
 
 
 def probe_writers(path: Path) -> Writers:
@@ -52,6 +53,7 @@ def probe_writers(path: Path) -> Writers:
         if not stat.S_ISREG(info.st_mode):
             return Writers.NONE
         try:
+            fcntl.fcntl(fd, fcntl.F_SETSIG, LEASE_BREAK_SIGNAL)
             fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
         except OSError as error:
             if error.errno == errno.EAGAIN:

@@ -21,20 +21,26 @@ from conftest import wait_for_result, wait_ready
 from runner import writers
 from runner.writers import Writers, probe_writers
 
-PAUSE_SECONDS = 1.3  # longer than the rescan period (0.2 s in tests) and the old 1 s settle
-NUMBERS = list(range(1000, 1060))
+PAUSE_SECONDS = 1.5  # longer than the rescan period (0.2 s in tests) and the old 1 s settle
+PIECES = 4  # three pauses
+# 40 KB: more than a tar record (10 KB: tar -x writes a record at a time), and about 4 s
+# for rsync --bwlimit=10
+NUMBERS = list(range(1_000_000, 1_004_000))
 
 
 def _pieces() -> list[bytes]:
-    """A job file in three pieces; each prefix is a valid job file of fewer numbers."""
+    """A job file in PIECES pieces; each prefix is a valid job file of fewer numbers."""
     lines = [f"- {n}\n" for n in NUMBERS]
-    third = len(lines) // 3
-    return [("numbers:\n" + "".join(lines[:third])).encode(),
-            "".join(lines[third:2 * third]).encode(), "".join(lines[2 * third:]).encode()]
+    size = len(lines) // PIECES
+    cuts = [0, *(size * k for k in range(1, PIECES)), len(lines)]
+    pieces = ["".join(lines[a:b]) for a, b in zip(cuts, cuts[1:])]
+    pieces[0] = "numbers:\n" + pieces[0]
+    return [piece.encode() for piece in pieces]
 
 
 # A writer that pauses between pieces, written as a shell pipeline or a Python script;
-# {dest} is the job file's path in jobs/, {src} a scratch folder outside the spool.
+# {dest} is the job file's path in jobs/, {whole} and {whole_shm} the whole job file
+# written beforehand outside the spool, on its filesystem and on tmpfs.
 SLOW_PIECES = ("import sys, time\n"
                "pieces = {pieces!r}\n"
                "for n, piece in enumerate(pieces):\n"
@@ -53,10 +59,11 @@ WRITERS = {
     # tar -x from a stream that pauses inside the member's data
     "tar": "SHELL: {python} -c {slow_tar} | tar -x -C {jobs}",
     # rsync, throttled: it writes a hidden file and renames it whole
-    "rsync": "SHELL: {python} -c {slow} > {src}/rsync.yaml && "
-             "rsync --bwlimit=1 {src}/rsync.yaml {jobs}/",
+    "rsync": "SHELL: rsync --bwlimit=10 {whole} {dest}",
+    # rsync --inplace, throttled: it makes the file empty and holds it open for seconds
+    "rsync-inplace": "SHELL: rsync --inplace --bwlimit=10 {whole} {dest}",
     # mv from another filesystem (/dev/shm): a copy into place, then an unlink
-    "mv": "SHELL: {python} -c {slow} > {shm}/mv.yaml && mv {shm}/mv.yaml {dest}",
+    "mv": "SHELL: mv {whole_shm} {dest}",
     # scp-like: write a hidden name, pausing, then rename
     "rename": "import os, time\n"
               "hidden = os.path.join(os.path.dirname({dest!r}), '.rename.yaml.part')\n"
@@ -77,15 +84,18 @@ def _slow_tar(name: str) -> str:
         member.size = len(data)
         archive.addfile(member, io.BytesIO(data))
     raw = buffer.getvalue()
-    cut = [0, 512 + len(data) // 3, 512 + 2 * len(data) // 3, len(raw)]
+    cut = [0, *(512 + len(data) * k // PIECES for k in range(1, PIECES)), len(raw)]
     return SLOW_PIECES.format(pieces=[raw[a:b] for a, b in zip(cut, cut[1:])], pause=PAUSE_SECONDS)
 
 
 def _start_writer(kind: str, spool, scratch: Path) -> subprocess.Popen:
     name = f"{kind}.yaml"
-    fields = dict(dest=str(spool.jobs / name), jobs=str(spool.jobs), src=str(scratch),
-                  pieces=_pieces(), pause=PAUSE_SECONDS, python=sys.executable,
-                  shm=str(scratch / "shm"))
+    whole = b"".join(_pieces())
+    (scratch / "whole.yaml").write_bytes(whole)
+    (scratch / "shm" / "whole.yaml").write_bytes(whole)
+    fields = dict(dest=str(spool.jobs / name), jobs=str(spool.jobs), pieces=_pieces(),
+                  pause=PAUSE_SECONDS, python=sys.executable, whole=str(scratch / "whole.yaml"),
+                  whole_shm=str(scratch / "shm" / "whole.yaml"))
     template = WRITERS[kind]
     if not template.startswith("SHELL: "):
         return subprocess.Popen([sys.executable, "-c", template.format(**fields)])
@@ -109,7 +119,7 @@ def shm_scratch(tmp_path):
 @pytest.mark.parametrize("kind", sorted(WRITERS))
 def test_a_file_is_taken_whole_however_long_its_writer_pauses(spool, start_daemon, shm_scratch,
                                                              kind):
-    if kind == "rsync" and shutil.which("rsync") is None and not os.environ.get("CI"):
+    if kind.startswith("rsync") and shutil.which("rsync") is None and not os.environ.get("CI"):
         pytest.skip("rsync is not installed here (.ci/run installs it)")
     daemon = start_daemon()
     wait_ready(daemon)
@@ -161,6 +171,50 @@ def test_probe_sees_a_writer_of_any_process_and_not_a_reader(tmp_path):
         _release(reader)
     assert probe_writers(path) is Writers.NONE
     assert probe_writers(tmp_path / "gone.yaml") is Writers.NONE
+
+
+# Probes a file for `seconds` while another process opens it for writing again and again,
+# so that some opens break the probe's lease; prints how many breaks it was told of when
+# asked to count them (a handler for the lease-break signal), else keeps every signal's
+# default, as the daemon does.
+PROBE_WHILE_OPENED = textwrap.dedent("""\
+    import signal, subprocess, sys, time
+    from pathlib import Path
+    from runner.writers import LEASE_BREAK_SIGNAL, probe_writers
+    path, seconds, count = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "count"
+    breaks = 0
+    def heard(signum, frame):
+        global breaks
+        breaks += 1
+    if count:
+        signal.signal(LEASE_BREAK_SIGNAL, heard)
+    opener = subprocess.Popen([sys.executable, "-c", f'''if True:
+        import time
+        end = time.monotonic() + {seconds}
+        while time.monotonic() < end:
+            open({str(path)!r}, "ab").close()'''])
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        probe_writers(path)
+    opener.wait()
+    print(breaks)
+""")
+
+
+@pytest.mark.timeout(30)
+def test_a_writer_breaking_the_probes_lease_never_kills_the_prober(tmp_path):
+    """A writer opening the file while the probe holds its lease breaks it, and the kernel
+    signals the prober (by default with SIGIO, which would kill the daemon)."""
+    path = tmp_path / "job.yaml"
+    path.write_text("numbers: [2]\n")
+    probe = lambda how: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", PROBE_WHILE_OPENED, str(path), "1.5", how],
+        capture_output=True, text=True, timeout=20)
+    counted = probe("count")
+    assert counted.returncode == 0, counted.stderr
+    assert int(counted.stdout) > 0, "no open broke a lease: this test proves nothing here"
+    untouched = probe("default")
+    assert untouched.returncode == 0, (untouched.returncode, untouched.stderr)
 
 
 @pytest.fixture
