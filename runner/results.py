@@ -20,14 +20,25 @@ from .job import Job, JobState
 from .spool import JOB_FILE, OUTPUT_SUFFIXES, PROGRESS_FILE, JobDir, Spool
 
 
+LIST_WIDTH = 100  # an inline list (`primes: [...]`) wraps at this column
+_UNFOLDED_WIDTH = 1 << 30  # wider than any line: a string (an error's message) stays whole
+
 
 class _ResultDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
     """Block style for mappings (`error:`, `timings:`, `chunks:` a key a line), flow style
-    for lists (`primes: [2, 3, 5]`, wrapped at the width): what a person reads best."""
+    for lists (`primes: [2, 3, 5]`); a string with a quote in it (an error message quoting
+    the user's field) in double quotes, where single quotes would double it."""
 
 
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = '"' if "'" in text and '"' not in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ResultDumper.add_representer(str, _represent_str)
 _ResultDumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
     "tag:yaml.org,2002:seq", data, flow_style=True))
+
 FINISHED_EVENTS = {JobState.DONE: events.DONE, JobState.FAILED: events.FAILED,
                    JobState.CANCELLED: events.CANCELLED}
 
@@ -117,8 +128,7 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
                 "priority": outcome.job.priority if outcome.job else 0,
                 "started": outcome.started_at, "finished": outcome.finished_at}
     spool.write_atomically(jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(), durable=False)
-    text = yaml.dump(document, Dumper=_ResultDumper, sort_keys=False, default_flow_style=False,
-                     width=100)
+    text = result_text(document, wrapped=inline_key)
     spool.commit_result(jobdir, outcome.state, text.encode(), output_file, output_name)
     details = {"tested": outcome.tested, "primes": outcome.primes,
                "seconds": document["timings"]["seconds"]}
@@ -127,6 +137,25 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
     if outcome.error is not None:
         details["error"] = outcome.error["message"]
     spool.events.emit(FINISHED_EVENTS[outcome.state], jobdir.id, **details)
+
+
+def result_text(document: dict, wrapped: Optional[str] = None) -> str:
+    """A result document as its file's text: block style, a key a line, each string whole
+    on its line (an error message is never folded), and the list under the key `wrapped`
+    (the inline output), if there is one, in flow style wrapped at LIST_WIDTH columns."""
+    if wrapped not in document:
+        return _dump(document, _UNFOLDED_WIDTH)
+    keys = list(document)
+    at = keys.index(wrapped)
+    # a top-level block mapping dumped in pieces is the same text as dumped whole
+    return (_dump({key: document[key] for key in keys[:at]}, _UNFOLDED_WIDTH)
+            + _dump({wrapped: document[wrapped]}, LIST_WIDTH)
+            + _dump({key: document[key] for key in keys[at + 1:]}, _UNFOLDED_WIDTH))
+
+
+def _dump(mapping: dict, width: int) -> str:
+    return yaml.dump(mapping, Dumper=_ResultDumper, sort_keys=False, default_flow_style=False,
+                     width=width)
 
 
 def _errors_recorded(output: Union[Path, bytes]) -> int:
