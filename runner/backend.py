@@ -107,10 +107,10 @@ class Backend:
         """Why no chunk can run now, for people (`runner status`); None while they can."""
         raise NotImplementedError
 
-    def applied(self) -> dict:
-        """What runs the chunks, where a job's own pool settings do not say it (a
-        cluster's workers), to report beside them; empty when the job's settings apply
-        as they are."""
+    def applied(self, chunks_in_flight: int) -> dict:
+        """What runs a job's chunks, where its own pool settings do not say it (a
+        cluster's workers), to report over them; `chunks_in_flight` is the most chunks the
+        job keeps submitted at once. Empty when the job's settings apply as they are."""
         return {}
 
     def tick(self) -> None:

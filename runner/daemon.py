@@ -353,7 +353,7 @@ class Daemon:
                        chunks_rerun=checkpoint.rerun_after_restart)
         else:
             self._emit(events.STARTED, job.id, source=shown, total=job.total,
-                       **(job.settings_summary() | self._manager.applied()))
+                       **run.settings())
         self._guarded(run, run.advance)
 
     def _load(self, jobdir: JobDir) -> tuple[Job, bool]:

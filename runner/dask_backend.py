@@ -85,7 +85,8 @@ class DaskBackend(Backend):
         self._causes: dict[int, str] = {}  # token -> why it was lost, until worker_lost asks
         self._reruns: list[tuple[int, str]] = []  # (token, worker) started again since the last tick
         self._connected = threading.Event()
-        self._cluster: dict = {}  # its workers as last seen, replaced whole by the link thread
+        # its workers as last seen (none yet), replaced whole by the link thread
+        self._cluster = {"workers": 0, "threads": 0, "scheduler": self._address}
         self._workers_seen = 0.0
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         # One event loop for every client this backend makes: a Client that fails to
@@ -111,10 +112,12 @@ class DaskBackend(Backend):
         return (f"not connected to the Dask scheduler at {self._address} (the events log "
                 "says why); the job waits for it")
 
-    def applied(self) -> dict:
-        """The cluster's worker threads as `processes` (every chunk may run on any of
-        them), its workers and its scheduler, as last seen."""
-        return dict(self._cluster)
+    def applied(self, chunks_in_flight: int) -> dict:
+        """As last seen: `processes`, the most of the cluster's worker threads that can run
+        the job's chunks at once (all of them, but no more than the chunks it keeps in
+        flight), the cluster's `workers`, their `threads` and its `scheduler`."""
+        cluster = self._cluster
+        return {"processes": min(cluster["threads"], chunks_in_flight)} | cluster
 
     def release(self, settings: PoolSettings) -> None:
         """Nothing to give back: no pool is held for a job."""
@@ -255,8 +258,7 @@ class DaskBackend(Backend):
         nthreads = client.nthreads()
         self._workers_seen = time.monotonic()
         threads = sum(nthreads.values())
-        self._cluster = {"processes": threads, "workers": len(nthreads),
-                         "scheduler": self._address}
+        self._cluster = {"workers": len(nthreads), "threads": threads, "scheduler": self._address}
         return threads
 
     def _send(self, client: distributed.Client, token: int) -> None:

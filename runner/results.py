@@ -62,7 +62,7 @@ class Outcome:
     primes: int = 0
     error: Optional[dict] = None
     chunks: dict = field(default_factory=dict)
-    applied: dict = field(default_factory=dict)  # settings the backend decided (Backend.applied)
+    settings: Optional[dict] = None  # as the job ran (JobRun.settings); None: the job's own
 
 
 # the result's keys for a task's output, by kind: (its count, inline, the file beside it)
@@ -108,7 +108,7 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
             document["errors"] = _errors_recorded(output)
     if outcome.job is not None:
         document["input"] = _describe_input(outcome.job)
-        document["settings"] = outcome.job.settings_summary() | outcome.applied
+        document["settings"] = outcome.settings or outcome.job.settings_summary()
     seconds = outcome.finished_at - outcome.started_at
     running = seconds if outcome.running_seconds is None else min(seconds, outcome.running_seconds)
     document["timings"] = {

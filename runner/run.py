@@ -227,7 +227,7 @@ class JobRun:
             primes=self.checkpoint.primes, error=error,
             chunks={"done": self.checkpoint.chunks_done, "retried": self._retries,
                     "rerun_after_restart": self.checkpoint.rerun_after_restart},
-            applied=self._manager.applied(),
+            settings=self.settings(),
         )
         commit_result(self.spool, self.jobdir, outcome, self.checkpoint.output(),
                       self._config.inline_primes_max)
@@ -236,6 +236,11 @@ class JobRun:
 
     def _emit(self, event: str, **details) -> None:
         self.spool.events.emit(event, self.job.id, **details)
+
+    def settings(self) -> dict:
+        """The settings the job runs with, as its started event and result report them:
+        its own, and over them what the backend decided (a cluster's workers)."""
+        return self.job.settings_summary() | self._manager.applied(self._window)
 
     def running_seconds(self) -> float:
         """How long the job has run under a daemon, this one and those before it."""

@@ -50,28 +50,30 @@ def events_of(spool, name: str) -> list[dict]:
     return [e for e in spool.events.log.read() if e["event"] == name]
 
 
+@pytest.mark.parametrize("chunks_ahead, processes", [(2, WORKERS), (1, 1)],
+                         ids=["every-thread", "fewer-chunks-in-flight-than-threads"])
 def test_a_result_reports_the_clusters_workers_not_the_local_cap(dask_spool, cluster,
-                                                                start_daemon):
+                                                                start_daemon, chunks_ahead,
+                                                                processes):
+    """max_processes 1 keeps 1 x chunks_ahead chunks on the 2 threads of the cluster: as many
+    of its threads run them at once, which the result and the started event say as
+    `processes`, beside the cluster's workers, threads and scheduler."""
     local = cluster[0]
-    write_dask_config(dask_spool.root, local.scheduler_address, max_processes=1)
+    write_dask_config(dask_spool.root, local.scheduler_address, max_processes=1,
+                      chunks_ahead_per_process=chunks_ahead)
     daemon = start_daemon()
     drop_job(dask_spool, "book.yaml", {"id": "book", "numbers": BOOK_NUMBERS})
     book = wait_for_result(dask_spool, "book", timeout=30)
     assert book["state"] == "done", (book, daemon.log())
     settings = book["settings"]
-    assert (settings["processes"], settings["workers"]) == (WORKERS, WORKERS), settings
-    assert settings["scheduler"] == local.scheduler_address, settings
-
-
-def test_a_task_other_than_primes_runs_on_the_cluster_by_its_name(dask_spool, start_daemon):
-    """Workers look the task up in their own registry: only its name and params travel."""
-    daemon = start_daemon()
-    drop_job(dask_spool, "f.yaml", {"id": "f", "task": "factor",
-                                    "numbers": [12, 2**64 + 1], "pool": {"chunksize": 1}})
-    result = wait_for_result(dask_spool, "f", timeout=30)
-    assert result["state"] == "done", (result, daemon.log())
-    assert result["values"] == [[12, [["2", 2], ["3", 1]]],
-                                [2**64 + 1, [["274177", 1], ["67280421310721", 1]]]]
+    assert list(settings) == ["processes", "chunksize", "maxtasksperchild", "start_method",
+                              "ordered", "timeout", "workers", "threads", "scheduler"], settings
+    assert settings | {"chunksize": None, "timeout": None} == {
+        "processes": processes, "chunksize": None, "maxtasksperchild": None,
+        "start_method": "dask worker", "ordered": True, "timeout": None, "workers": WORKERS,
+        "threads": WORKERS, "scheduler": local.scheduler_address}, settings
+    started = events_of(dask_spool, "started")
+    assert {key: started[0][key] for key in settings} == settings, started
 
 
 def test_inline_file_and_range_jobs_give_the_reference_primes(dask_spool, start_daemon):
