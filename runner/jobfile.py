@@ -28,6 +28,7 @@ from .numbers import U64_LIMIT, max_decimal_digits, parse_decimal
 from .config import Config
 from .errors import JobError
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, PRIORITY_MAX, Job, PoolSettings, default_job_id
+from .task import Task
 
 _DECIMAL = re.compile(r"-?[0-9]+")
 CHUNKS_PER_PROCESS = 4
@@ -127,12 +128,10 @@ def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | No
             raise _over_size(len(raw), config.limits.job_file_bytes)
         data, node = _parse_yaml(raw, config.limits.number_bits)
         fields = _validate(data, node)
-        task, params = _task_and_params(fields, node)
+        task_name, task, params = _task_and_params(fields, node)
         job = _resolve(fields, default_job_id(Path(name)), root, config)
-        from .registry import registry
-
-        return dataclasses.replace(job, task=task, params=params, kind=registry().task(task).kind,
-                                   on_error=_on_error(fields, task))
+        return dataclasses.replace(job, task=task_name, params=params, kind=task.kind,
+                                   on_error=_on_error(fields, task_name, task))
     except JobError as exc:
         raise exc.locate(file=shown or f"jobs/{name}", **_where_written(node, exc.field))
 
@@ -308,8 +307,9 @@ def _dotted(loc: tuple) -> str:
     return out
 
 
-def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[str, dict]:
-    """The registered task the job names (default: primes) and its params, checked
+def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[str, Task, dict]:
+    """The registered task the job names (default: primes): its name, itself, and the
+    job's params for it, checked
     against the task's own model: a job names no code, and no param its task lacks."""
     from .registry import UnknownTaskError, default_task, registry
 
@@ -323,7 +323,7 @@ def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[str, dict]:
                        "that registers it") from None
     model = task.params_model()
     try:
-        return name, model.model_validate(fields.params or {}).model_dump(mode="json")
+        return name, task, model.model_validate(fields.params or {}).model_dump(mode="json")
     except ValidationError as exc:
         error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         key = str(error["loc"][0]) if error["loc"] else "?"
@@ -343,13 +343,11 @@ def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[str, dict]:
                        ) from None
 
 
-def _on_error(fields: JobFields, task: str) -> str:
+def _on_error(fields: JobFields, name: str, task: Task) -> str:
     """What an exception on one number does: fail the job (the default), or, with
     `record`, stand as that number's value (a map task's only: a filter has no values)."""
-    from .registry import registry
-
-    if fields.on_error == "record" and registry().task(task).kind != "map":
-        raise JobError(f"on_error: record needs a task that gives values; {task!r} is a filter",
+    if fields.on_error == "record" and task.kind != "map":
+        raise JobError(f"on_error: record needs a task that gives values; {name!r} is a filter",
                        field="on_error", fix="leave out on_error (an exception fails the job)")
     return fields.on_error or "fail"
 
