@@ -7,6 +7,7 @@ so it works whether or not a daemon is running (and from any process).
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import os
@@ -22,8 +23,8 @@ from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, No
                      RunnerError, SpoolError)
 from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
 from .results import Outcome, commit_result, iso, queued_at
-from .spool import (JOB_FILE, PROGRESS_FILE, SPEC_FILE, YAML_LOADER, JobDir, JobInfo, Spool,
-                    submitted_input_name)
+from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, YAML_LOADER, JobDir,
+                    JobInfo, Spool, submitted_input_name)
 
 CANCEL_WAIT_SECONDS = 5.0
 WAIT_POLL_SECONDS = 0.1
@@ -209,9 +210,21 @@ def _parse(spool: Spool, raw: bytes, name: str, shown: str) -> Job:
 
 
 def _config(spool: Spool):
+    """The spool's config.yaml as it is now, read and checked once however often one
+    submit asks (its numbers, its file, its overrides), and again once the file changes."""
+    try:
+        info = os.stat(spool.root / CONFIG_FILE_NAME)
+        version = (info.st_ino, info.st_mtime_ns, info.st_size)
+    except OSError:
+        version = None
+    return _config_as_of(spool.root, version)
+
+
+@functools.lru_cache(maxsize=8)
+def _config_as_of(root: Path, version: Optional[tuple]):
     from .config import load_config  # pydantic: only when a job is checked
 
-    return load_config(spool.root)
+    return load_config(root)
 
 
 def _queue(spool: Spool, job_id: str, data: bytes, source: str, **details: Any) -> str:
