@@ -72,32 +72,38 @@ def _writers_in_proc(device: int, inode: int) -> Writers:
     WRITING if one is found, NONE if every process could be searched, else UNKNOWN."""
     hidden = False
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        fds = f"/proc/{pid}/fd"
-        try:
-            names = os.listdir(fds)
-        except FileNotFoundError:  # the process ended meanwhile
-            continue
-        except OSError:
-            hidden = True
-            continue
-        for name in names:
-            try:
-                info = os.stat(f"{fds}/{name}")
-            except OSError:
-                continue
-            if (info.st_dev, info.st_ino) == (device, inode) and _opened_for_writing(pid, name):
-                return Writers.WRITING
+        if pid.isdigit():
+            found = _writers_in_process(pid, device, inode)
+            if found is Writers.WRITING:
+                return found
+            hidden = hidden or found is Writers.UNKNOWN
     return Writers.UNKNOWN if hidden else Writers.NONE
 
 
-def _opened_for_writing(pid: str, fd: str) -> bool:
+def _writers_in_process(pid: str, device: int, inode: int) -> Writers:
+    """Whether process `pid` holds (device, inode) open for writing: UNKNOWN if any of
+    its open files may not be looked at (another user's process; a listing of them may
+    be allowed where what they are is not), NONE if it ended meanwhile."""
     try:
-        with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as fdinfo:
-            for line in fdinfo:
-                if line.startswith("flags:"):
-                    return int(line.split()[1], 8) & os.O_ACCMODE != os.O_RDONLY
-    except (OSError, ValueError):
-        pass
-    return False
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                info = os.stat(f"/proc/{pid}/fd/{fd}")
+                if (info.st_dev, info.st_ino) == (device, inode) and \
+                        _opened_for_writing(f"/proc/{pid}/fdinfo/{fd}"):
+                    return Writers.WRITING
+            except FileNotFoundError:  # closed meanwhile
+                continue
+    except FileNotFoundError:  # the process ended meanwhile
+        return Writers.NONE
+    except OSError:
+        return Writers.UNKNOWN
+    return Writers.NONE
+
+
+def _opened_for_writing(fdinfo: str) -> bool:
+    """Whether the open file that `fdinfo` (/proc/PID/fdinfo/FD) describes may write."""
+    with open(fdinfo, encoding="ascii") as lines:
+        for line in lines:
+            if line.startswith("flags:"):
+                return int(line.split()[1], 8) & os.O_ACCMODE != os.O_RDONLY
+    raise OSError(errno.EIO, "no flags: line", fdinfo)
