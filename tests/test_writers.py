@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for_result, wait_ready
+from conftest import wait_for_result, wait_ready, write_config
 from runner import writers
+from runner.spool import Spool
 from runner.writers import Writers, probe_writers
 
 PAUSE_SECONDS = 1.5  # longer than the rescan period (0.2 s in tests) and the old 1 s settle
@@ -132,6 +133,72 @@ def test_a_file_is_taken_whole_however_long_its_writer_pauses(spool, start_daemo
         f"{result['numbers_tested']} of {len(NUMBERS)} numbers tested")
 
 
+# A writer that opens a file another user made for it (root's hidden .NAME, writable by
+# all), renames it into jobs/, then writes it, pausing.
+RENAMED_THEN_WRITTEN = (
+    "import os, time\n"
+    "folder, name = os.path.split({dest!r})\n"
+    "with open(os.path.join(folder, '.' + name), 'r+b') as out:\n"
+    "    os.rename(os.path.join(folder, '.' + name), {dest!r})\n"
+    "    for n, piece in enumerate({pieces!r}):\n"
+    "        if n: time.sleep({pause})\n"
+    "        out.write(piece); out.flush()\n")
+
+SETPRIV = shutil.which("setpriv")
+CAP_LEASE = 28
+
+
+def _as_nobody() -> tuple[str, ...]:
+    """A command prefix running a program as user nobody, with none of root's powers but
+    CAP_DAC_READ_SEARCH: it reads this venv's Python wherever it lies (often under /root,
+    which only root may enter); it gives no lease, nor a look at root's open files."""
+    nobody = pwd.getpwnam("nobody")
+    return (SETPRIV, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search")
+
+
+def _status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as status:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(os.geteuid() != 0 or SETPRIV is None,
+                    reason="needs root and setpriv to run a daemon as user nobody")
+def test_a_daemon_that_is_not_root_waits_for_the_writers_it_can_see(open_scratch, start_daemon):
+    """A daemon run as nobody takes leases on nobody's files only: its own user's slow
+    writer of its own file is seen by the lease, of a file root made by /proc; root's
+    writers are hidden from it, and root's file written under a hidden name, then renamed
+    (the README's advice there), is taken whole."""
+    nobody = pwd.getpwnam("nobody")
+    spool = Spool.create(open_scratch / "spool")  # pytest's tmp_path is root's alone
+    write_config(spool.root)
+    for path in [spool.root, *spool.root.rglob("*")]:
+        os.lchown(path, nobody.pw_uid, nobody.pw_gid)
+    made_by_root = spool.jobs / ".made-by-root.yaml"
+    made_by_root.touch()
+    made_by_root.chmod(0o666)
+    daemon = start_daemon(on=spool, prefix=_as_nobody())
+    wait_ready(daemon)
+    status = _status(daemon.pid)
+    assert status["Uid"].split()[1] == str(nobody.pw_uid)  # effective uid
+    assert not int(status["CapEff"], 16) & (1 << CAP_LEASE)
+    fields = dict(pieces=_pieces(), pause=PAUSE_SECONDS)
+    writers = {
+        "own": [*_as_nobody(), sys.executable, "-c", WRITERS["script"]],
+        "made-by-root": [*_as_nobody(), sys.executable, "-c", RENAMED_THEN_WRITTEN],
+        "root": [sys.executable, "-c", WRITERS["rename"]],
+    }
+    started = [subprocess.Popen(command[:-1] + [command[-1].format(
+        dest=str(spool.jobs / f"{name}.yaml"), **fields)]) for name, command in writers.items()]
+    assert [writer.wait(30) for writer in started] == [0, 0, 0]
+    assert (spool.jobs / "own.yaml").stat().st_uid == nobody.pw_uid
+    for name in writers:
+        result = wait_for_result(spool, name, timeout=20)
+        assert (name, result["state"], result["numbers_tested"]) == (name, "done", len(NUMBERS)), (
+            daemon.log())
+
+
 # -- the probe itself ------------------------------------------------------------------
 
 HOLD_OPEN = textwrap.dedent("""\
@@ -234,6 +301,11 @@ PROBE_AS_USER = ("import runpy, sys\n"
                  "print(probe['probe_writers'](sys.argv[2]).value)\n")
 
 
+PROBE_HERE = ("import sys\n"
+              "from runner.writers import probe_writers\n"
+              "print(probe_writers(sys.argv[1]).value)\n")
+
+
 def _probe_as(user: str, path: Path) -> str:
     module = path.parent / "writers_copy.py"
     if not module.exists():
@@ -265,6 +337,10 @@ def test_probe_by_another_user(open_scratch):
     writer = _holder(path, "ab")  # root writes: a non-root daemon cannot see that
     try:
         assert _probe_as("nobody", path) == "unknown"
+        if SETPRIV is not None:  # nor one that may list root's open files, not look at them
+            assert subprocess.run(
+                [*_as_nobody(), sys.executable, "-c", PROBE_HERE, str(path)], capture_output=True,
+                text=True, timeout=20, cwd="/").stdout.strip() == "unknown"
     finally:
         _release(writer)
     os.chown(path, nobody.pw_uid, nobody.pw_gid)  # its own file: the lease answers
