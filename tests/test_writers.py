@@ -192,7 +192,6 @@ def test_a_daemon_that_is_not_root_waits_for_the_writers_it_can_see(open_scratch
     started = [subprocess.Popen(command[:-1] + [command[-1].format(
         dest=str(spool.jobs / f"{name}.yaml"), **fields)]) for name, command in writers.items()]
     assert [writer.wait(30) for writer in started] == [0, 0, 0]
-    assert (spool.jobs / "own.yaml").stat().st_uid == nobody.pw_uid
     for name in writers:
         result = wait_for_result(spool, name, timeout=20)
         assert (name, result["state"], result["numbers_tested"]) == (name, "done", len(NUMBERS)), (
