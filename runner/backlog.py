@@ -56,6 +56,7 @@ class Backlog:
     def keep_only(self, names: set[str]) -> None:
         """Forget what is known of files no longer queued (a rescan's names)."""
         self._unsettled = {name: t for name, t in self._unsettled.items() if name in names}
+        self._announced &= names
 
     def next_to_claim(self) -> Optional[Path]:
         """The first file in run order that is whole, taken out of the backlog; None if
