@@ -133,6 +133,62 @@ def test_a_file_is_taken_whole_however_long_its_writer_pauses(spool, start_daemo
         f"{result['numbers_tested']} of {len(NUMBERS)} numbers tested")
 
 
+# -- a filesystem whose kernel does not see every writer -------------------------------
+
+BINDFS = shutil.which("bindfs")
+
+
+@pytest.fixture
+def fuse_spool(tmp_path):
+    """A spool on a FUSE filesystem (bindfs over a folder: what is written in that folder
+    reaches the spool as from another machine, unseen by this kernel), and the spool's
+    root as seen in that folder. FUSE grants leases whoever writes behind it; attributes
+    are not cached, so that a change shows at once, as the settle rule needs."""
+    if os.geteuid() != 0 or (BINDFS is None and not os.environ.get("CI")):
+        pytest.skip("needs root and bindfs (.ci/run installs it) to mount a FUSE filesystem")
+    under, over = tmp_path / "under", tmp_path / "over"
+    under.mkdir()
+    over.mkdir()
+    subprocess.run([BINDFS, "-o", "attr_timeout=0,entry_timeout=0,negative_timeout=0",
+                    str(under), str(over)], check=True, timeout=20)
+    try:
+        spool = Spool.create(over / "spool")
+        write_config(spool.root)
+        yield spool, under / "spool"
+    finally:
+        subprocess.run(["umount", "--lazy", str(over)], timeout=20)
+
+
+@pytest.mark.timeout(60)
+def test_on_a_fuse_filesystem_an_unseen_writer_gets_the_settle_rule(fuse_spool, start_daemon):
+    """A writer behind the FUSE server, pausing less than the settle time: the lease
+    would be granted (no writer this kernel knows of), but the daemon does not trust it
+    there and waits for the file to stay unchanged for SETTLE_SECONDS."""
+    spool, behind = fuse_spool
+    daemon = start_daemon(on=spool)
+    wait_ready(daemon)
+    script = WRITERS["script"].format(dest=str(behind / "jobs" / "remote.yaml"),
+                                      pieces=_pieces(), pause=0.4)
+    assert subprocess.run([sys.executable, "-c", script], timeout=30).returncode == 0
+    result = wait_for_result(spool, "remote", timeout=20)
+    assert (result["state"], result["numbers_tested"]) == ("done", len(NUMBERS)), daemon.log()
+
+
+@pytest.mark.timeout(60)
+def test_on_a_fuse_filesystem_a_writer_on_this_machine_is_found_in_proc(fuse_spool,
+                                                                       start_daemon):
+    """A writer through the FUSE mount, pausing longer than the settle time: /proc shows
+    it holding the file open for writing, so the daemon waits for it."""
+    spool, _ = fuse_spool
+    daemon = start_daemon(on=spool)
+    wait_ready(daemon)
+    script = WRITERS["script"].format(dest=str(spool.jobs / "local.yaml"), pieces=_pieces(),
+                                      pause=PAUSE_SECONDS)
+    assert subprocess.run([sys.executable, "-c", script], timeout=30).returncode == 0
+    result = wait_for_result(spool, "local", timeout=20)
+    assert (result["state"], result["numbers_tested"]) == ("done", len(NUMBERS)), daemon.log()
+
+
 # A writer that opens a file another user made for it (root's hidden .NAME, writable by
 # all), renames it into jobs/, then writes it, pausing.
 RENAMED_THEN_WRITTEN = (
