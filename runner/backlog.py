@@ -3,9 +3,9 @@ whole enough to claim.
 
 A file some process still holds open for writing is never taken, however long
 its writer pauses (writers.py asks the kernel): it leaves the backlog, and its
-close event, or the next rescan, brings it back. Where the kernel cannot tell
-(a network filesystem), a file is taken once a close or move event announced it,
-or once it has not changed for SETTLE_SECONDS.
+close event, or the next rescan, brings it back. Where writers.py cannot tell
+(another user's writer, a network or FUSE filesystem), a file is taken once a
+close or move event announced it, or once it has not changed for SETTLE_SECONDS.
 """
 
 from __future__ import annotations
