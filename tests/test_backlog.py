@@ -38,3 +38,14 @@ def test_a_file_being_written_is_passed_over_until_its_close_announces_it(spool)
     backlog.announce(spool.queued_file("first.yaml"))  # what its close event does
     assert backlog.next_to_claim() == first
     assert backlog.next_to_claim() is None
+
+
+def test_enqueue_announces_its_file_without_making_one_when_it_was_claimed_at_once(spool):
+    """enqueue opens its linked file for writing, to make the close event that announces
+    it; a daemon may claim the file first (a rescan finds it whole at once): the opening
+    must not make a new, empty job file of that name."""
+    claimed = []
+    dest = spool.enqueue("a.yaml", b"numbers: [2]\n",
+                         on_queued=lambda path: claimed.append(spool.claim(path)))
+    assert claimed[0] is not None
+    assert not dest.exists(), "an empty job file was left in jobs/"
