@@ -45,6 +45,11 @@ LEASE_BREAK_SIGNAL = signal.SIGWINCH
 LOCAL_FILESYSTEMS = frozenset({0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0x858458F6,
                                0xF2F52010, 0x794C7630, 0x2FC12FC1, 0xCA451A4E})
 
+# The inode of /proc/self/ns/pid in the first PID namespace (PROC_PID_INIT_INO). In any
+# other (a container), /proc lists only that namespace's processes, not a writer in
+# another container or on the host.
+INITIAL_PID_NAMESPACE_INODE = 0xEFFFFFFC
+
 _fstatfs = ctypes.CDLL(None, use_errno=True).fstatfs
 _fstatfs.argtypes = (ctypes.c_int, ctypes.c_void_p)
 _StatFs = ctypes.c_ulong * 32  # struct statfs (120 bytes on 64-bit Linux), f_type first
@@ -99,7 +104,7 @@ def _filesystem_type(fd: int) -> Optional[int]:
 def _writers_in_proc(device: int, inode: int) -> Writers:
     """Search every process's open files for a write descriptor of (device, inode):
     WRITING if one is found, NONE if every process could be searched, else UNKNOWN."""
-    hidden = False
+    hidden = not _sees_every_process()
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             found = _writers_in_process(pid, device, inode)
@@ -107,6 +112,14 @@ def _writers_in_proc(device: int, inode: int) -> Writers:
                 return found
             hidden = hidden or found is Writers.UNKNOWN
     return Writers.UNKNOWN if hidden else Writers.NONE
+
+
+def _sees_every_process() -> bool:
+    """Whether /proc lists every process of this machine (the first PID namespace)."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino == INITIAL_PID_NAMESPACE_INODE
+    except OSError:
+        return False
 
 
 def _writers_in_process(pid: str, device: int, inode: int) -> Writers:

@@ -404,3 +404,29 @@ def test_probe_by_another_user(open_scratch):
         assert _probe_as("nobody", path) == "writing"
     finally:
         _release(writer)
+
+
+UNSHARE = shutil.which("unshare")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(os.geteuid() != 0 or None in (SETPRIV, UNSHARE, OTHER_USERS_PYTHON),
+                    reason="needs root, setpriv and unshare to probe from a PID namespace")
+def test_probe_in_a_container_does_not_trust_its_own_proc(open_scratch):
+    """Root without CAP_LEASE (as in a default Docker container), in a PID namespace of
+    its own: a writer outside it, of another user's file, is in no /proc it can read; the
+    probe says it cannot know, not that the file is whole."""
+    path = open_scratch / "job.yaml"
+    path.write_text("numbers: [2]\n")
+    nobody = pwd.getpwnam("nobody")
+    os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    writer = _holder(path, "ab", user="nobody")
+    try:
+        probe = subprocess.run(
+            [UNSHARE, "--pid", "--fork", "--mount-proc", SETPRIV, "--inh-caps=-lease",
+             "--bounding-set=-lease", sys.executable, "-c", PROBE_HERE, str(path)],
+            capture_output=True, text=True, timeout=20)
+        assert probe.returncode == 0, probe.stderr
+        assert probe.stdout.strip() == "unknown"
+    finally:
+        _release(writer)
