@@ -13,11 +13,12 @@ import sys
 import tarfile
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import wait_for_result, wait_ready, write_config
+from conftest import drop_job, run_cli, wait_for_result, wait_ready, wait_until, write_config
 from runner import writers
 from runner.spool import Spool
 from runner.writers import Writers, probe_writers
@@ -430,3 +431,27 @@ def test_probe_in_a_container_does_not_trust_its_own_proc(open_scratch):
         assert probe.stdout.strip() == "unknown"
     finally:
         _release(writer)
+
+
+@pytest.mark.timeout(60)
+def test_a_file_over_the_queue_limit_is_refused_once_its_writer_is_done(spool, start_daemon,
+                                                                       shm_scratch):
+    """Past limits.queued_jobs a job fails at once; one still being written fails once
+    whole, not under its writer (who would write on into a failed job)."""
+    write_config(spool.root, limits={"queued_jobs": 1}, max_running_jobs=1)
+    daemon = start_daemon()
+    wait_ready(daemon)
+    start = 2 ** 2000
+    drop_job(spool, "blocker.yaml", {"id": "blocker", "range": {"start": start,
+                                                                 "stop": start + 50_000}})
+    wait_until(lambda: (spool.jobs / "blocker.yaml").exists() is False, 10, "the blocker claimed")
+    drop_job(spool, "first.yaml", {"id": "first", "numbers": [7]})  # queued, within the limit
+    writer = _start_writer("script", spool, shm_scratch)
+    assert writer.wait(30) == 0
+    written = time.time()
+    result = wait_for_result(spool, "script", timeout=20)
+    assert result["state"] == "failed" and "limits.queued_jobs = 1" in result["error"]["message"]
+    assert spool.result_path("script").stat().st_mtime > written - 0.5, (
+        "refused while its writer was still writing")
+    assert run_cli(spool, "cancel", "blocker").returncode == 0
+    assert wait_for_result(spool, "first")["state"] == "done"
