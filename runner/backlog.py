@@ -3,9 +3,9 @@ whole enough to claim.
 
 A file some process still holds open for writing is never taken, however long
 its writer pauses (writers.py asks the kernel): it leaves the backlog, and its
-close event, or the next rescan, brings it back. Where the kernel cannot tell
-(a network filesystem), a file is taken once a close or move event announced it,
-or once it has not changed for SETTLE_SECONDS.
+close event, or the next rescan, brings it back. Where writers.py cannot tell
+(another user's writer, a network or FUSE filesystem), a file is taken once a
+close or move event announced it, or once it has not changed for SETTLE_SECONDS.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Backlog:
     def keep_only(self, names: set[str]) -> None:
         """Forget what is known of files no longer queued (a rescan's names)."""
         self._unsettled = {name: t for name, t in self._unsettled.items() if name in names}
+        self._announced &= names
 
     def next_to_claim(self) -> Optional[Path]:
         """The first file in run order that is whole, taken out of the backlog; None if

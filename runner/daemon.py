@@ -45,6 +45,7 @@ from .jobfile import load_job
 from .results import Outcome, commit_result, iso, queued_at
 from .run import JobRun
 from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool
+from .writers import Writers, probe_writers
 
 log = logging.getLogger("runner.daemon")
 
@@ -309,6 +310,8 @@ class Daemon:
                 self._start(jobdir)
 
     def _refuse_over_queue_limit(self, path: Path, queued: int) -> None:
+        if probe_writers(path) is Writers.WRITING:
+            return  # refused once whole: its writer would write on into a failed job
         jobdir = self.spool.claim(path) if os.path.lexists(path) else None
         if jobdir is not None:
             limit = self.config.limits.queued_jobs

@@ -306,8 +306,12 @@ class Spool:
             if on_queued is not None:
                 on_queued(dest)
             # A link shows up as a bare "created" event, like a file just opened for
-            # writing; a close-after-write event tells the daemon this one is whole.
-            open(dest, "ab").close()
+            # writing; a close-after-write event tells the daemon this one is whole. A
+            # daemon may have claimed it already: then nothing is opened, nor created.
+            try:
+                os.close(os.open(dest, os.O_WRONLY | os.O_APPEND))
+            except FileNotFoundError:
+                pass
             return dest
         raise SpoolError("no free name for the job file in jobs/")
 

@@ -92,14 +92,15 @@ def run_cli(spool: Spool, *args: str, timeout: float = 60, **kwargs) -> subproce
 
 
 class DaemonProcess:
-    """A real `runner start` in its own process group, logging to a file."""
+    """A real `runner start` in its own process group, logging to a file; `prefix` is a
+    command that runs it (e.g. setpriv, to run it as another user)."""
 
-    def __init__(self, spool: Spool, *extra: str):
+    def __init__(self, spool: Spool, *extra: str, prefix: tuple[str, ...] = ()):
         self.spool = spool
         self.log_path = spool.root / f"daemon-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            runner_command("start", "--root", str(spool.root), *extra),
+            [*prefix, *runner_command("start", "--root", str(spool.root), *extra)],
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
@@ -200,8 +201,8 @@ def start_daemon(spool: Spool):
     """Start real daemons on the spool; all are killed at the end of the test."""
     started: list[DaemonProcess] = []
 
-    def start(*extra: str, on: Spool = spool) -> DaemonProcess:
-        daemon = DaemonProcess(on, *extra)
+    def start(*extra: str, on: Spool = spool, prefix: tuple[str, ...] = ()) -> DaemonProcess:
+        daemon = DaemonProcess(on, *extra, prefix=prefix)
         started.append(daemon)
         return daemon
 

@@ -13,12 +13,14 @@ import sys
 import tarfile
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import wait_for_result, wait_ready
+from conftest import drop_job, run_cli, wait_for_result, wait_ready, wait_until, write_config
 from runner import writers
+from runner.spool import Spool
 from runner.writers import Writers, probe_writers
 
 PAUSE_SECONDS = 1.5  # longer than the rescan period (0.2 s in tests) and the old 1 s settle
@@ -132,6 +134,127 @@ def test_a_file_is_taken_whole_however_long_its_writer_pauses(spool, start_daemo
         f"{result['numbers_tested']} of {len(NUMBERS)} numbers tested")
 
 
+# -- a filesystem whose kernel does not see every writer -------------------------------
+
+BINDFS = shutil.which("bindfs")
+
+
+@pytest.fixture
+def fuse_spool(tmp_path):
+    """A spool on a FUSE filesystem (bindfs over a folder: what is written in that folder
+    reaches the spool as from another machine, unseen by this kernel), and the spool's
+    root as seen in that folder. FUSE grants leases whoever writes behind it; attributes
+    are not cached, so that a change shows at once, as the settle rule needs."""
+    if os.geteuid() != 0 or (BINDFS is None and not os.environ.get("CI")):
+        pytest.skip("needs root and bindfs (.ci/run installs it) to mount a FUSE filesystem")
+    under, over = tmp_path / "under", tmp_path / "over"
+    under.mkdir()
+    over.mkdir()
+    subprocess.run([BINDFS, "-o", "attr_timeout=0,entry_timeout=0,negative_timeout=0",
+                    str(under), str(over)], check=True, timeout=20)
+    try:
+        spool = Spool.create(over / "spool")
+        write_config(spool.root)
+        yield spool, under / "spool"
+    finally:
+        subprocess.run(["umount", "--lazy", str(over)], timeout=20)
+
+
+@pytest.mark.timeout(60)
+def test_on_a_fuse_filesystem_an_unseen_writer_gets_the_settle_rule(fuse_spool, start_daemon):
+    """A writer behind the FUSE server, pausing less than the settle time: the lease
+    would be granted (no writer this kernel knows of), but the daemon does not trust it
+    there and waits for the file to stay unchanged for SETTLE_SECONDS."""
+    spool, behind = fuse_spool
+    daemon = start_daemon(on=spool)
+    wait_ready(daemon)
+    script = WRITERS["script"].format(dest=str(behind / "jobs" / "remote.yaml"),
+                                      pieces=_pieces(), pause=0.4)
+    assert subprocess.run([sys.executable, "-c", script], timeout=30).returncode == 0
+    result = wait_for_result(spool, "remote", timeout=20)
+    assert (result["state"], result["numbers_tested"]) == ("done", len(NUMBERS)), daemon.log()
+
+
+@pytest.mark.timeout(60)
+def test_on_a_fuse_filesystem_a_writer_on_this_machine_is_found_in_proc(fuse_spool,
+                                                                       start_daemon):
+    """A writer through the FUSE mount, pausing longer than the settle time: /proc shows
+    it holding the file open for writing, so the daemon waits for it."""
+    spool, _ = fuse_spool
+    daemon = start_daemon(on=spool)
+    wait_ready(daemon)
+    script = WRITERS["script"].format(dest=str(spool.jobs / "local.yaml"), pieces=_pieces(),
+                                      pause=PAUSE_SECONDS)
+    assert subprocess.run([sys.executable, "-c", script], timeout=30).returncode == 0
+    result = wait_for_result(spool, "local", timeout=20)
+    assert (result["state"], result["numbers_tested"]) == ("done", len(NUMBERS)), daemon.log()
+
+
+# A writer that opens a file another user made for it (root's hidden .NAME, writable by
+# all), renames it into jobs/, then writes it, pausing.
+RENAMED_THEN_WRITTEN = (
+    "import os, time\n"
+    "folder, name = os.path.split({dest!r})\n"
+    "with open(os.path.join(folder, '.' + name), 'r+b') as out:\n"
+    "    os.rename(os.path.join(folder, '.' + name), {dest!r})\n"
+    "    for n, piece in enumerate({pieces!r}):\n"
+    "        if n: time.sleep({pause})\n"
+    "        out.write(piece); out.flush()\n")
+
+SETPRIV = shutil.which("setpriv")
+CAP_LEASE = 28
+
+
+def _as_nobody() -> tuple[str, ...]:
+    """A command prefix running a program as user nobody, with none of root's powers but
+    CAP_DAC_READ_SEARCH: it reads this venv's Python wherever it lies (often under /root,
+    which only root may enter); it gives no lease, nor a look at root's open files."""
+    nobody = pwd.getpwnam("nobody")
+    return (SETPRIV, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search")
+
+
+def _status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as status:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(os.geteuid() != 0 or SETPRIV is None,
+                    reason="needs root and setpriv to run a daemon as user nobody")
+def test_a_daemon_that_is_not_root_waits_for_the_writers_it_can_see(open_scratch, start_daemon):
+    """A daemon run as nobody takes leases on nobody's files only: its own user's slow
+    writer of its own file is seen by the lease, of a file root made by /proc; root's
+    writers are hidden from it, and root's file written under a hidden name, then renamed
+    (the README's advice there), is taken whole."""
+    nobody = pwd.getpwnam("nobody")
+    spool = Spool.create(open_scratch / "spool")  # pytest's tmp_path is root's alone
+    write_config(spool.root)
+    for path in [spool.root, *spool.root.rglob("*")]:
+        os.lchown(path, nobody.pw_uid, nobody.pw_gid)
+    made_by_root = spool.jobs / ".made-by-root.yaml"
+    made_by_root.touch()
+    made_by_root.chmod(0o666)
+    daemon = start_daemon(on=spool, prefix=_as_nobody())
+    wait_ready(daemon)
+    status = _status(daemon.pid)
+    assert status["Uid"].split()[1] == str(nobody.pw_uid)  # effective uid
+    assert not int(status["CapEff"], 16) & (1 << CAP_LEASE)
+    fields = dict(pieces=_pieces(), pause=PAUSE_SECONDS)
+    writers = {
+        "own": [*_as_nobody(), sys.executable, "-c", WRITERS["script"]],
+        "made-by-root": [*_as_nobody(), sys.executable, "-c", RENAMED_THEN_WRITTEN],
+        "root": [sys.executable, "-c", WRITERS["rename"]],
+    }
+    started = [subprocess.Popen(command[:-1] + [command[-1].format(
+        dest=str(spool.jobs / f"{name}.yaml"), **fields)]) for name, command in writers.items()]
+    assert [writer.wait(30) for writer in started] == [0, 0, 0]
+    for name in writers:
+        result = wait_for_result(spool, name, timeout=20)
+        assert (name, result["state"], result["numbers_tested"]) == (name, "done", len(NUMBERS)), (
+            daemon.log())
+
+
 # -- the probe itself ------------------------------------------------------------------
 
 HOLD_OPEN = textwrap.dedent("""\
@@ -234,6 +357,11 @@ PROBE_AS_USER = ("import runpy, sys\n"
                  "print(probe['probe_writers'](sys.argv[2]).value)\n")
 
 
+PROBE_HERE = ("import sys\n"
+              "from runner.writers import probe_writers\n"
+              "print(probe_writers(sys.argv[1]).value)\n")
+
+
 def _probe_as(user: str, path: Path) -> str:
     module = path.parent / "writers_copy.py"
     if not module.exists():
@@ -265,6 +393,10 @@ def test_probe_by_another_user(open_scratch):
     writer = _holder(path, "ab")  # root writes: a non-root daemon cannot see that
     try:
         assert _probe_as("nobody", path) == "unknown"
+        if SETPRIV is not None:  # nor one that may list root's open files, not look at them
+            assert subprocess.run(
+                [*_as_nobody(), sys.executable, "-c", PROBE_HERE, str(path)], capture_output=True,
+                text=True, timeout=20, cwd="/").stdout.strip() == "unknown"
     finally:
         _release(writer)
     os.chown(path, nobody.pw_uid, nobody.pw_gid)  # its own file: the lease answers
@@ -273,3 +405,53 @@ def test_probe_by_another_user(open_scratch):
         assert _probe_as("nobody", path) == "writing"
     finally:
         _release(writer)
+
+
+UNSHARE = shutil.which("unshare")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(os.geteuid() != 0 or None in (SETPRIV, UNSHARE, OTHER_USERS_PYTHON),
+                    reason="needs root, setpriv and unshare to probe from a PID namespace")
+def test_probe_in_a_container_does_not_trust_its_own_proc(open_scratch):
+    """Root without CAP_LEASE (as in a default Docker container), in a PID namespace of
+    its own: a writer outside it, of another user's file, is in no /proc it can read; the
+    probe says it cannot know, not that the file is whole."""
+    path = open_scratch / "job.yaml"
+    path.write_text("numbers: [2]\n")
+    nobody = pwd.getpwnam("nobody")
+    os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    writer = _holder(path, "ab", user="nobody")
+    try:
+        probe = subprocess.run(
+            [UNSHARE, "--pid", "--fork", "--mount-proc", SETPRIV, "--inh-caps=-lease",
+             "--bounding-set=-lease", sys.executable, "-c", PROBE_HERE, str(path)],
+            capture_output=True, text=True, timeout=20)
+        assert probe.returncode == 0, probe.stderr
+        assert probe.stdout.strip() == "unknown"
+    finally:
+        _release(writer)
+
+
+@pytest.mark.timeout(60)
+def test_a_file_over_the_queue_limit_is_refused_once_its_writer_is_done(spool, start_daemon,
+                                                                       shm_scratch):
+    """Past limits.queued_jobs a job fails at once; one still being written fails once
+    whole, not under its writer (who would write on into a failed job)."""
+    write_config(spool.root, limits={"queued_jobs": 1}, max_running_jobs=1)
+    daemon = start_daemon()
+    wait_ready(daemon)
+    start = 2 ** 2000
+    drop_job(spool, "blocker.yaml", {"id": "blocker", "range": {"start": start,
+                                                                 "stop": start + 50_000}})
+    wait_until(lambda: (spool.jobs / "blocker.yaml").exists() is False, 10, "the blocker claimed")
+    drop_job(spool, "first.yaml", {"id": "first", "numbers": [7]})  # queued, within the limit
+    writer = _start_writer("script", spool, shm_scratch)
+    assert writer.wait(30) == 0
+    written = time.time()
+    result = wait_for_result(spool, "script", timeout=20)
+    assert result["state"] == "failed" and "limits.queued_jobs = 1" in result["error"]["message"]
+    assert spool.result_path("script").stat().st_mtime > written - 0.5, (
+        "refused while its writer was still writing")
+    assert run_cli(spool, "cancel", "blocker").returncode == 0
+    assert wait_for_result(spool, "first")["state"] == "done"
