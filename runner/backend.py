@@ -103,6 +103,11 @@ class Backend:
         `take` or `worker_lost`, and the computing ones are stopped or abandoned."""
         raise NotImplementedError
 
+    def tested_so_far(self, owner) -> int:
+        """Numbers done so far of `owner`'s chunks in flight, before their results are
+        in (progress within a chunk); 0 from a backend whose workers do not say."""
+        return 0
+
     def unavailable(self) -> Optional[str]:
         """Why no chunk can run now, for people (`runner status`); None while they can."""
         raise NotImplementedError

@@ -24,6 +24,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional
 
+from . import chunk_progress
+
 Kind = Literal["map", "filter"]
 
 
@@ -134,6 +136,7 @@ def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:
     if task.chunk is not None:
         try:
             values = list(task.chunk(numbers, **params))
+            chunk_progress.tested(len(values))
         except Exception as error:
             if call.on_error == "record":  # number by number, to find which ones raise
                 return _values(dataclasses.replace(task, chunk=None), call, numbers)
@@ -151,6 +154,7 @@ def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:
             if call.on_error != "record":
                 raise _item_error(n, error) from None
             values.append({"error": f"{type(error).__name__}: {error}"})
+        chunk_progress.tested(1)
     return values
 
 
