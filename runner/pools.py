@@ -40,6 +40,7 @@ from typing import Callable, Optional
 
 from . import events, worker
 from .backend import Backend, ChunkFinished, ChunkRaised, Submission, WorkerLost
+from .chunk_progress import Counts
 from .config import Config
 from .job import PoolSettings
 from .task import TaskCall
@@ -74,7 +75,7 @@ class Supervisor:
         self._authkey = secrets.token_bytes(32)
         self._listener = Listener(family="AF_UNIX", authkey=self._authkey)
         self._channels: dict[Connection, _WorkerChannel] = {}
-        self._tested: dict[int, int] = {}  # token -> numbers done, as its worker last said
+        self._tested: dict[int, Counts] = {}  # token -> its worker's last counts
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe()
         self._closed = False
@@ -90,8 +91,8 @@ class Supervisor:
         with self._lock:
             return [(c.holding, c.pid, c.started) for c in self._channels.values() if c.holding is not None]
 
-    def tested_so_far(self) -> dict[int, int]:
-        """Numbers done so far of each chunk (by token) whose worker said so while
+    def tested_so_far(self) -> dict[int, Counts]:
+        """The counts so far of each chunk (by token) whose worker said them while
         computing it; a chunk stays here after it ends until `forget_tested`, so that its
         count holds until its result is in, and leaves at once if its worker dies."""
         with self._lock:
@@ -141,7 +142,7 @@ class Supervisor:
             elif kind == "tested":
                 if channel.holding == message[1]:
                     with self._lock:
-                        self._tested[message[1]] = message[2]
+                        self._tested[message[1]] = Counts(message[2], message[3])
             elif kind == "end":
                 if not self._wanted(message[1]):  # its result is in already, or unwanted
                     self.forget_tested(message[1])
@@ -326,10 +327,10 @@ class PoolManager(Backend):
         self.supervisor.forget_tested(token)
         return self._inflight.pop(token, None)
 
-    def tested_so_far(self, owner) -> int:
-        """Numbers done so far of `owner`'s chunks in flight, as their workers last said."""
-        return sum(done for token, done in self.supervisor.tested_so_far().items()
-                   if token in self._inflight and self._inflight[token].owner is owner)
+    def tested_so_far(self, owner) -> Counts:
+        """The counts so far of `owner`'s chunks in flight, as their workers last said."""
+        return sum((counts for token, counts in self.supervisor.tested_so_far().items()
+                    if token in self._inflight and self._inflight[token].owner is owner), Counts())
 
     def abort_owner(self, owner) -> None:
         """Drop every chunk of `owner`: a worker computing one is stopped, the others

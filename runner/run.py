@@ -249,11 +249,11 @@ class JobRun:
     def tested_so_far(self) -> tuple[int, int]:
         """(numbers tested, primes found) up to now: the chunks written to the checkpoint,
         those done and waiting for their turn in the order, and the numbers done of those
-        in flight as their workers last said (a chunk whose worker dies leaves the count)."""
+        in flight as their workers last said (a chunk whose worker dies leaves the counts)."""
         waiting = self._waiting.values()
-        tested = (self.checkpoint.tested + sum(result[0] for result in waiting)
-                  + self._manager.tested_so_far(self))
-        return tested, self.checkpoint.primes + sum(result[1] for result in waiting)
+        computing = self._manager.tested_so_far(self)
+        return (self.checkpoint.tested + sum(result[0] for result in waiting) + computing.tested,
+                self.checkpoint.primes + sum(result[1] for result in waiting) + computing.found)
 
     def write_progress(self, force: bool = False) -> None:
         """Publish progress for `runner status`, at most every PROGRESS_EVERY_SECONDS."""

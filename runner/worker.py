@@ -63,7 +63,7 @@ def run_chunk(token: int, task: TaskCall, payload, spill_folder: Optional[str] =
     if not _channel.recv():
         return SKIPPED
     _computing = True
-    chunk_progress.open_report(lambda done: _channel.send(("tested", token, done)))
+    chunk_progress.open_report(lambda tested, found: _channel.send(("tested", token, tested, found)))
     try:
         return _spill(compute(task, payload), token, spill_folder)
     finally:

@@ -266,18 +266,18 @@ def job_row(spool, job_id: str) -> dict | None:
 
 def watch_progress(spool, job_id: str, seconds: float = 90,
                    until=lambda row: row["state"] in ("done", "failed", "cancelled")):
-    """Sample the job's `tested` every 50 ms while it runs, until `until(row)`: the values
-    it took, in order, and the seconds between one change and the next."""
+    """Sample the job's row every 50 ms while it runs, until `until(row)`: the rows whose
+    `tested` differs from the one before, in order, and the seconds between them."""
     seen, gaps, last_change = [], [], None
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         row = job_row(spool, job_id)
         now = time.monotonic()
         if row is not None and row["state"] == "running" and row["total"]:
-            if not seen or row["tested"] != seen[-1]:
+            if not seen or row["tested"] != seen[-1]["tested"]:
                 if last_change is not None:
                     gaps.append(round(now - last_change, 2))
-                seen.append(row["tested"])
+                seen.append(row)
                 last_change = now
         if row is not None and until(row):
             break
@@ -295,6 +295,7 @@ def test_progress_moves_every_two_seconds_on_expensive_numbers(spool, start_daem
     wait_ready(daemon)
     ok(run_cli(spool, "submit", str(numbers)))
     seen, gaps = watch_progress(spool, "costly")
+    seen = [row["tested"] for row in seen]
     result = wait_for_result(spool, "costly")
     assert result["state"] == "done" and result["primes_found"] == 4000, result
     assert result["settings"]["chunksize"] < 1000, result["settings"]
@@ -306,19 +307,21 @@ def test_progress_moves_every_two_seconds_on_expensive_numbers(spool, start_daem
 @pytest.mark.timeout(120)
 def test_progress_moves_within_chunks_that_the_job_makes_big(spool, start_daemon, tmp_path):
     """A job that names a chunksize of 1500 1024-bit primes (a few seconds a chunk): its
-    progress still moves every 2 s at most, counting the numbers done within the chunks
-    its workers compute, and ends exact."""
+    progress still moves every 2 s at most, counting the numbers done and the primes
+    found within the chunks its workers compute, and ends exact."""
     numbers = write_numbers(tmp_path / "big-chunks.txt", [costly_prime()] * 3000)
     daemon = start_daemon()
     wait_ready(daemon)
     ok(run_cli(spool, "submit", str(numbers), "--chunksize", "1500", "--processes", "2"))
-    seen, gaps = watch_progress(spool, "big-chunks")
+    rows, gaps = watch_progress(spool, "big-chunks")
+    seen = [row["tested"] for row in rows]
     result = wait_for_result(spool, "big-chunks")
     assert result["state"] == "done" and result["numbers_tested"] == 3000, result
     assert result["settings"]["chunksize"] == 1500 and result["chunks"]["done"] == 2, result
     within = [tested for tested in seen if tested % 1500]
     assert len(within) >= 4, f"progress only at chunks' ends: {seen}"
     assert seen == sorted(seen), f"progress went back with no worker lost: {seen}"
+    assert all(row["primes"] == row["tested"] for row in rows), rows  # every number a prime
     assert max(gaps, default=0) <= 2.0, f"progress stood still for {max(gaps):.1f} s: {gaps}"
     assert daemon.stop() == 0
 
@@ -334,11 +337,13 @@ def test_a_dead_workers_numbers_leave_the_progress(spool, start_daemon, tmp_path
     ok(run_cli(spool, "submit", str(numbers), "--chunksize", "3000", "--processes", "1",
                "--retries", "1"))
     seen, _ = watch_progress(spool, "dies", 60, until=lambda row: row["tested"] >= 300)
-    assert seen and seen[-1] >= 300, seen
+    before = seen[-1]["tested"] if seen else 0
+    assert before >= 300, seen
     busy = wait_until(lambda: daemon.busy_workers(), 10, "the worker computing")
     os.kill(busy[0], signal.SIGKILL)
-    fallen, _ = watch_progress(spool, "dies", 30, until=lambda row: row["tested"] < seen[-1])
-    assert fallen and fallen[-1] < seen[-1], f"before the kill {seen}, after {fallen}"
+    fallen, _ = watch_progress(spool, "dies", 30, until=lambda row: row["tested"] < before)
+    assert fallen and fallen[-1]["tested"] < before, f"before the kill {seen}, after {fallen}"
+    assert fallen[-1]["primes"] < before, fallen  # the primes it had found leave too
     result = wait_for_result(spool, "dies", 60)
     assert result["state"] == "done", result
     assert (result["numbers_tested"], result["primes_found"]) == (3000, 3000), result

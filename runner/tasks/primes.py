@@ -72,27 +72,28 @@ def test_chunk(payload: Payload) -> tuple[int, int, bytes]:
         numbers = parse_numbers(payload)
     if isinstance(numbers, np.ndarray):
         primes = primes_among_u64(numbers)
-        chunk_progress.tested(len(numbers))
+        chunk_progress.tested(len(numbers), len(primes))
         return len(numbers), len(primes), format_lines(primes)
     primes = primes_among(numbers, chunk_progress.tested)
     text = "".join(f"{p}\n" for p in primes).encode()
     return len(numbers), len(primes), text
 
 
-def primes_among(numbers: Sequence[int], on_tested: Callable[[int], None] = lambda count: None
-                 ) -> list[int]:
-    """The primes among non-negative `numbers`, in their order; `on_tested(count)` is told
-    of the numbers done as it goes: each number past 2^64 (which takes up to
-    milliseconds) as it is done, the others at once."""
+def primes_among(numbers: Sequence[int],
+                 on_tested: Callable[[int, int], None] = lambda count, found: None) -> list[int]:
+    """The primes among non-negative `numbers`, in their order; `on_tested(count, found)`
+    is told of the numbers done and the primes among them as it goes: each number past
+    2^64 (which takes up to milliseconds) as it is done, the others at once."""
     if numbers and max(numbers) >= U64_LIMIT:
         primes = []
         for n in numbers:
-            if gmpy2.is_prime(n):
+            prime = gmpy2.is_prime(n)
+            if prime:
                 primes.append(n)
-            on_tested(1)
+            on_tested(1, int(prime))
         return primes
     primes = primes_among_u64(np.array(numbers, dtype=np.uint64)).tolist() if numbers else []
-    on_tested(len(numbers))
+    on_tested(len(numbers), len(primes))
     return primes
 
 
