@@ -191,6 +191,10 @@ class JobRun:
         so that the next daemon resumes it from here."""
         if self.finished:
             return
+        # what the next daemon resumes from is what the checkpoint holds: the counts of
+        # chunks in flight or waiting for their turn are dropped with them, not published
+        self._manager.abort_owner(self)
+        self._waiting.clear()
         self.write_progress(force=True)
         self.checkpoint.sync()
         self.abandon()

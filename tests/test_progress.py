@@ -349,3 +349,24 @@ def test_a_dead_workers_numbers_leave_the_progress(spool, start_daemon, tmp_path
     assert (result["numbers_tested"], result["primes_found"]) == (3000, 3000), result
     assert result["chunks"]["retried"] == 1, result
     assert daemon.stop() == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_suspended_job_shows_what_its_checkpoint_keeps(spool, start_daemon, tmp_path):
+    """A daemon stopped while its job is half-way through big chunks: the job, suspended,
+    shows the numbers its checkpoint keeps (whole chunks), not those of the chunks that
+    were dropped mid-way and run again by the next daemon."""
+    numbers = write_numbers(tmp_path / "halted.txt", [costly_prime()] * 3000)
+    daemon = start_daemon()
+    wait_ready(daemon)
+    ok(run_cli(spool, "submit", str(numbers), "--chunksize", "1500", "--processes", "2"))
+    seen, _ = watch_progress(spool, "halted", 60, until=lambda row: row["tested"] >= 300)
+    assert seen and seen[-1]["tested"] % 1500, seen  # within a chunk
+    assert daemon.stop() == 0
+    row = job_row(spool, "halted")
+    assert row["state"] == "suspended", row
+    assert row["tested"] % 1500 == 0 and row["tested"] == chunks_recorded(spool, "halted") * 1500, row
+    again = start_daemon()
+    result = wait_for_result(spool, "halted", 60)
+    assert (result["state"], result["numbers_tested"]) == ("done", 3000), result
+    assert again.stop() == 0
