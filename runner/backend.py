@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from .chunk_progress import Counts
 from .config import Config
 from .job import PoolSettings
 
@@ -102,6 +103,11 @@ class Backend:
         """Drop every chunk of `owner` now: none of its messages comes back through
         `take` or `worker_lost`, and the computing ones are stopped or abandoned."""
         raise NotImplementedError
+
+    def tested_so_far(self, owner) -> Counts:
+        """The counts so far of `owner`'s chunks in flight, before their results are in
+        (progress within a chunk); none from a backend whose workers do not say."""
+        return Counts()
 
     def unavailable(self) -> Optional[str]:
         """Why no chunk can run now, for people (`runner status`); None while they can."""

@@ -24,6 +24,7 @@ from .numbers import INT_STR_SAFE_DIGITS, U64_LIMIT, max_decimal_digits, parse_d
 
 READ_BLOCK_BYTES = 1 << 20
 _DESCRIBE_BITS = 128  # bigger numbers are named by their offset in messages
+_COMMENT = re.compile(rb"#[^\n]*")
 _NUMBER_LINE = re.compile(rb"^[ \t\r\v\f]*[^ \t\r\n\v\f#]", re.M)  # a line a number is on
 _DIGITS_AND_NEWLINES = b"0123456789\r\n"
 _NEWLINE_BYTE = ord("\n")
@@ -155,12 +156,15 @@ class Chunk:
         return f"chunk {self.index} (numbers[{first}] to numbers[{first + len(payload.numbers) - 1}])"
 
 
-def longest_line_bytes(path: Path) -> int:
-    """The longest line among the first READ_BLOCK_BYTES of a numbers file, in bytes: how
-    big its numbers are, from a sample that costs one read."""
+def longest_number_digits(path: Path) -> int:
+    """The most characters a number has among the first READ_BLOCK_BYTES of a numbers file
+    (comments and blanks left out): how big its numbers are, from a sample that costs one
+    read."""
     with open(path, "rb") as handle:
         head = handle.read(READ_BLOCK_BYTES)
-    return max(map(len, head.split(b"\n")), default=0)
+    if b"#" in head:
+        head = _COMMENT.sub(b"", head)
+    return max(map(len, head.split()), default=0)
 
 
 def holds_only_short_digit_lines(path: Path, max_digits: int) -> bool:

@@ -512,7 +512,7 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
                      if stop <= U64_LIMIT else
                      _chunksize(fields, config, bits=max(stop - 1, 0).bit_length()))
         return Job(total=stop - start, range=(start, stop), chunksize=chunksize, **common)
-    from .chunks import count_numbers_in_file, longest_line_bytes  # numpy: only for a file
+    from .chunks import count_numbers_in_file, longest_number_digits  # numpy: only for a file
 
     relative = resolve_inside(root, fields.numbers_file, "numbers_file")
     try:
@@ -522,7 +522,7 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
                        fix="make the file readable by the daemon") from exc
     _check_limit(total, limits.numbers, "its count of numbers", "limits.numbers",
                  field="numbers_file")
-    bits = int(longest_line_bytes(root / relative) * BITS_PER_DIGIT)
+    bits = int(longest_number_digits(root / relative) * BITS_PER_DIGIT)
     return Job(total=total, numbers_file=relative,
                chunksize=_chunksize(fields, config, total, processes, bits=bits), **common)
 

@@ -6,7 +6,7 @@ result will come. The data flow:
 
     daemon thread --apply_async(run_chunk)--> Pool inqueue --> worker
     worker --result--> Pool outqueue --callback--> ChunkFinished --> daemon queue
-    worker <--start/go/end--> own connection <--> Supervisor thread
+    worker <--start/go/tested/end--> own connection <--> Supervisor thread
     Supervisor: connection EOF --> WorkerLost(which chunk it held) --> daemon queue
 
 Every worker has a connection of its own to the supervisor (see worker.py), so
@@ -40,6 +40,7 @@ from typing import Callable, Optional
 
 from . import events, worker
 from .backend import Backend, ChunkFinished, ChunkRaised, Submission, WorkerLost
+from .chunk_progress import Counts
 from .config import Config
 from .job import PoolSettings
 from .task import TaskCall
@@ -74,6 +75,7 @@ class Supervisor:
         self._authkey = secrets.token_bytes(32)
         self._listener = Listener(family="AF_UNIX", authkey=self._authkey)
         self._channels: dict[Connection, _WorkerChannel] = {}
+        self._tested: dict[int, Counts] = {}  # token -> its worker's last counts
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe()
         self._closed = False
@@ -88,6 +90,18 @@ class Supervisor:
         """(token, pid, started) for every chunk a worker is computing now."""
         with self._lock:
             return [(c.holding, c.pid, c.started) for c in self._channels.values() if c.holding is not None]
+
+    def tested_so_far(self) -> dict[int, Counts]:
+        """The counts so far of each chunk (by token) whose worker said them while
+        computing it; a chunk stays here after it ends until `forget_tested`, so that its
+        count holds until its result is in, and leaves at once if its worker dies."""
+        with self._lock:
+            return dict(self._tested)
+
+    def forget_tested(self, token: int) -> None:
+        """The chunk's result is in (or nobody wants it): its count is over."""
+        with self._lock:
+            self._tested.pop(token, None)
 
     def close(self) -> None:
         self._closed = True
@@ -125,12 +139,19 @@ class Supervisor:
                 if go:
                     channel.holding, channel.started = message[1], time.monotonic()
                 channel.conn.send(go)
+            elif kind == "tested":
+                if channel.holding == message[1]:
+                    with self._lock:
+                        self._tested[message[1]] = Counts(message[2], message[3])
             elif kind == "end":
+                if not self._wanted(message[1]):  # its result is in already, or unwanted
+                    self.forget_tested(message[1])
                 channel.holding = None
                 channel.chunks_ended += 1
         except (EOFError, OSError):  # the worker is gone
             with self._lock:
                 del self._channels[channel.conn]
+                self._tested.pop(channel.holding, None)  # its partial count is lost with it
             channel.conn.close()
             self._post(WorkerLost(channel.pool_id, channel.pid, channel.holding, channel.chunks_ended))
 
@@ -303,7 +324,13 @@ class PoolManager(Backend):
     def take(self, token: int) -> Optional[Submission]:
         """The submission a result belongs to, or None if it is no longer wanted."""
         self._stopping.pop(token, None)
+        self.supervisor.forget_tested(token)
         return self._inflight.pop(token, None)
+
+    def tested_so_far(self, owner) -> Counts:
+        """The counts so far of `owner`'s chunks in flight, as their workers last said."""
+        return sum((counts for token, counts in self.supervisor.tested_so_far().items()
+                    if token in self._inflight and self._inflight[token].owner is owner), Counts())
 
     def abort_owner(self, owner) -> None:
         """Drop every chunk of `owner`: a worker computing one is stopped, the others

@@ -6,7 +6,7 @@ soon as the job's order allows (input order when `ordered`, else completion
 order), retries a chunk whose worker died up to the job's `retries` times, each
 retry after a backoff that doubles (held here and handed to the pool at a later
 tick: the daemon's loop never sleeps), publishes its progress (with a rate and an
-ETA) for other processes, and commits the result when the last chunk is in. Its
+ETA; numbers done within the chunks in flight count too) for other processes, and commits the result when the last chunk is in. Its
 methods are called from the daemon's one thread.
 """
 
@@ -191,6 +191,10 @@ class JobRun:
         so that the next daemon resumes it from here."""
         if self.finished:
             return
+        # what the next daemon resumes from is what the checkpoint holds: the counts of
+        # chunks in flight or waiting for their turn are dropped with them, not published
+        self._manager.abort_owner(self)
+        self._waiting.clear()
         self.write_progress(force=True)
         self.checkpoint.sync()
         self.abandon()
@@ -246,21 +250,32 @@ class JobRun:
         """How long the job has run under a daemon, this one and those before it."""
         return self._ran_before + time.time() - self._resumed_at
 
+    def tested_so_far(self) -> tuple[int, int]:
+        """(numbers tested, primes found) up to now: the chunks written to the checkpoint,
+        those done and waiting for their turn in the order, and the numbers done of those
+        in flight as their workers last said (a chunk whose worker dies leaves the counts)."""
+        waiting = self._waiting.values()
+        computing = self._manager.tested_so_far(self)
+        return (self.checkpoint.tested + sum(result[0] for result in waiting) + computing.tested,
+                self.checkpoint.primes + sum(result[1] for result in waiting) + computing.found)
+
     def write_progress(self, force: bool = False) -> None:
         """Publish progress for `runner status`, at most every PROGRESS_EVERY_SECONDS."""
         now = time.monotonic()
         if not force and (self.finished or now - self._progress_written < PROGRESS_EVERY_SECONDS):
             return
         self._progress_written = now
-        tested, total = self.checkpoint.tested, self.job.total
+        tested, primes = self.tested_so_far()
+        total = self.job.total
         samples = self._samples
         samples.append((now, tested))
         while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_SECONDS:
             samples.popleft()
         since, tested_then = samples[0]
-        rate = (tested - tested_then) / (now - since) if now > since else 0.0
+        # a lost chunk's numbers leave the count: the rate may dip below 0 for a moment
+        rate = max(0.0, (tested - tested_then) / (now - since)) if now > since else 0.0
         progress = {"state": JobState.RUNNING.value, "tested": tested,
-                    "primes": self.checkpoint.primes, "total": total,
+                    "primes": primes, "total": total,
                     "rate": round(rate, 1), "eta": round((total - tested) / rate, 1) if rate else None,
                     "priority": self.job.priority,
                     "started": self.started_at, "updated": time.time(),

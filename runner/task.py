@@ -24,6 +24,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional
 
+from . import chunk_progress
+
 Kind = Literal["map", "filter"]
 
 
@@ -134,6 +136,7 @@ def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:
     if task.chunk is not None:
         try:
             values = list(task.chunk(numbers, **params))
+            chunk_progress.tested(len(values), _found(task, values))
         except Exception as error:
             if call.on_error == "record":  # number by number, to find which ones raise
                 return _values(dataclasses.replace(task, chunk=None), call, numbers)
@@ -151,7 +154,14 @@ def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:
             if call.on_error != "record":
                 raise _item_error(n, error) from None
             values.append({"error": f"{type(error).__name__}: {error}"})
+        chunk_progress.tested(1, _found(task, values[-1:]))
     return values
+
+
+def _found(task: Task, values: list) -> int:
+    """How many output lines `values` make: the kept numbers of a filter, every value of
+    a map."""
+    return sum(map(bool, values)) if task.kind == "filter" else len(values)
 
 
 def _item_error(number: int, error: Exception) -> TaskItemError:

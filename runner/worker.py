@@ -5,7 +5,8 @@ when the pool starts it. Around every chunk it sends `start` and waits for a
 go-ahead (a chunk of a job cancelled meanwhile is skipped), then sends `end`.
 The connection is the worker's alone, so a worker killed at any instant cannot
 wedge another worker's channel; and its end-of-file tells the supervisor, at
-once, that the worker is gone and which chunk it held.
+once, that the worker is gone and which chunk it held. While a chunk runs, the
+worker also sends how many of its numbers are done (chunk_progress.py).
 
 A chunk whose output is SPILL_MIN_BYTES or more is written to a spill file in the
 job's folder and only its name returned: the Pool's one result pipe would
@@ -23,6 +24,7 @@ import signal
 from multiprocessing.connection import Client, Connection
 from typing import Optional
 
+from . import chunk_progress
 from .checkpoint import SPILL_SUFFIX, ChunkOutput, SpilledOutput
 from .numbers import allow_long_integers
 from .task import TaskCall, compute
@@ -61,9 +63,11 @@ def run_chunk(token: int, task: TaskCall, payload, spill_folder: Optional[str] =
     if not _channel.recv():
         return SKIPPED
     _computing = True
+    chunk_progress.open_report(lambda tested, found: _channel.send(("tested", token, tested, found)))
     try:
         return _spill(compute(task, payload), token, spill_folder)
     finally:
+        chunk_progress.close_report()
         _computing = False
         _channel.send(("end", token))
 

@@ -278,3 +278,23 @@ def test_surviving_daemon_takes_over_the_job_of_a_killed_one(spool, start_daemon
     assert outbox_names(spool) - {"orphan.yaml", "orphan.primes"} == set()
     assert survivor.alive(), survivor.log()
     assert survivor.stop() == 0
+
+
+def test_chunksize_counts_numbers_not_lines(spool, start_daemon):
+    """A numbers file with comments and blank lines between its numbers, chunksize 7: the
+    daemon cuts 70 numbers into 10 chunks of 7 (its 108 lines, 7 a chunk, would make 16), and
+    counts 70 numbers in all."""
+    lines = ["# seventy numbers, with notes", ""]
+    for n in range(1000, 1070):
+        lines.append(f"{n}  # n" if n % 3 else str(n))
+        if n % 4 == 0:
+            lines += ["", "   # a note of its own"]
+    (spool.root / "notes.txt").write_text("\n".join(lines) + "\n")
+    daemon = start_daemon()
+    drop_job(spool, "notes.yaml", {"id": "notes", "numbers_file": "notes.txt",
+                                   "pool": {"chunksize": 7}})
+    result = wait_for_result(spool, "notes")
+    assert result["state"] == "done", result
+    assert (result["numbers_tested"], result["chunks"]["done"]) == (70, 10), result
+    assert result_primes(spool, result) == primes_in(1000, 1070)
+    assert daemon.stop() == 0

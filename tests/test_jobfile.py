@@ -102,6 +102,25 @@ def test_chunksize_the_runner_picks(root, text, chunksize):
     assert load(root, text, "j.yaml", config).chunksize == chunksize
 
 
+BIG = 2**1023 + 2**500 + 1  # a 1024-bit number: about 1.5 ms to test at worst
+
+
+@pytest.mark.parametrize("text, chunksize", [
+    (f"numbers: [{BIG}, {BIG}]\n", 344),  # 0.5 s of 1.45 ms each
+    (f"range: {{start: {BIG}, stop: {BIG + 10**6}}}\n", 344),
+    ("numbers_file: costly.txt\n", 343),  # by its numbers' digits (1028 bits), not its comments
+    ("numbers_file: costly.txt\npool: {chunksize: 5000}\n", 5000),  # named: kept
+    ("numbers_file: commented.txt\n", 20_000),  # 64-bit numbers under a long comment
+])
+def test_chunks_of_big_numbers_are_sized_by_their_cost(root, text, chunksize):
+    """Numbers past 2^64 get chunks of about half a second at worst, whatever the
+    comments around them; a chunksize the job names is its own."""
+    config = config_with(root, {"max_processes": 2, "limits": {"chunksize": 1 << 21}})
+    (root / "costly.txt").write_text(f"# {'x' * 2000}\n\n" + f"{BIG}  # a prime?\n" * 5000)
+    (root / "commented.txt").write_text(f"# {'x' * 2000}\n" + "18446744073709551557\n" * 200_000)
+    assert load(root, text, "j.yaml", config).chunksize == chunksize
+
+
 @pytest.mark.parametrize("stop, segments", [
     (10**6, 1), (16 << 20, 2), (3 * 10**7, 3), (10**9, 4), (10**12, 4)])
 def test_range_chunks_are_whole_segments_about_4_a_process(root, stop, segments):

@@ -259,6 +259,32 @@ def costly_prime() -> int:
     return int(gmpy2.next_prime(2 ** 1023 + 2 ** 500))
 
 
+def job_row(spool, job_id: str) -> dict | None:
+    """The job's row of `runner status`, or None before it is seen."""
+    return next((job for job in client.status(spool) if job["id"] == job_id), None)
+
+
+def watch_progress(spool, job_id: str, seconds: float = 90,
+                   until=lambda row: row["state"] in ("done", "failed", "cancelled")):
+    """Sample the job's row every 50 ms while it runs, until `until(row)`: the rows whose
+    `tested` differs from the one before, in order, and the seconds between them."""
+    seen, gaps, last_change = [], [], None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        row = job_row(spool, job_id)
+        now = time.monotonic()
+        if row is not None and row["state"] == "running" and row["total"]:
+            if not seen or row["tested"] != seen[-1]["tested"]:
+                if last_change is not None:
+                    gaps.append(round(now - last_change, 2))
+                seen.append(row)
+                last_change = now
+        if row is not None and until(row):
+            break
+        time.sleep(0.05)
+    return seen, gaps
+
+
 @pytest.mark.timeout(120)
 def test_progress_moves_every_two_seconds_on_expensive_numbers(spool, start_daemon, tmp_path):
     """A job of thousands of 1024-bit numbers, every one a prime (the worst case; a number
@@ -268,24 +294,79 @@ def test_progress_moves_every_two_seconds_on_expensive_numbers(spool, start_daem
     daemon = start_daemon()
     wait_ready(daemon)
     ok(run_cli(spool, "submit", str(numbers)))
-
-    seen, last_change, gaps = [], None, []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        row = next((job for job in client.status(spool) if job["id"] == "costly"), None)
-        now = time.monotonic()
-        if row is not None and row["state"] == "running" and row["total"]:
-            if not seen or row["tested"] != seen[-1]:
-                if last_change is not None:
-                    gaps.append(now - last_change)
-                seen.append(row["tested"])
-                last_change = now
-        if row is not None and row["state"] in ("done", "failed"):
-            break
-        time.sleep(0.05)
+    seen, gaps = watch_progress(spool, "costly")
+    seen = [row["tested"] for row in seen]
     result = wait_for_result(spool, "costly")
     assert result["state"] == "done" and result["primes_found"] == 4000, result
     assert result["settings"]["chunksize"] < 1000, result["settings"]
-    assert len(seen) >= 6, f"progress moved in {len(seen)} steps: {seen}"  # 1000 a chunk: 4
+    assert len(seen) >= 8, f"progress moved in {len(seen)} steps: {seen}"
     assert max(gaps, default=0) <= 2.0, f"progress stood still for {max(gaps):.1f} s: {gaps}"
     assert daemon.stop() == 0
+
+
+@pytest.mark.timeout(120)
+def test_progress_moves_within_chunks_that_the_job_makes_big(spool, start_daemon, tmp_path):
+    """A job that names a chunksize of 1500 1024-bit primes (a few seconds a chunk): its
+    progress still moves every 2 s at most, counting the numbers done and the primes
+    found within the chunks its workers compute, and ends exact."""
+    numbers = write_numbers(tmp_path / "big-chunks.txt", [costly_prime()] * 3000)
+    daemon = start_daemon()
+    wait_ready(daemon)
+    ok(run_cli(spool, "submit", str(numbers), "--chunksize", "1500", "--processes", "2"))
+    rows, gaps = watch_progress(spool, "big-chunks")
+    seen = [row["tested"] for row in rows]
+    result = wait_for_result(spool, "big-chunks")
+    assert result["state"] == "done" and result["numbers_tested"] == 3000, result
+    assert result["settings"]["chunksize"] == 1500 and result["chunks"]["done"] == 2, result
+    within = [tested for tested in seen if tested % 1500]
+    assert len(within) >= 4, f"progress only at chunks' ends: {seen}"
+    assert seen == sorted(seen), f"progress went back with no worker lost: {seen}"
+    assert all(row["primes"] == row["tested"] for row in rows), rows  # every number a prime
+    assert max(gaps, default=0) <= 2.0, f"progress stood still for {max(gaps):.1f} s: {gaps}"
+    assert daemon.stop() == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_dead_workers_numbers_leave_the_progress(spool, start_daemon, tmp_path):
+    """A worker killed half-way through its chunk: the numbers it had done leave the
+    progress (the chunk runs again from its start), and the result counts each number
+    once."""
+    numbers = write_numbers(tmp_path / "dies.txt", [costly_prime()] * 3000)
+    daemon = start_daemon()
+    wait_ready(daemon)
+    ok(run_cli(spool, "submit", str(numbers), "--chunksize", "3000", "--processes", "1",
+               "--retries", "1"))
+    seen, _ = watch_progress(spool, "dies", 60, until=lambda row: row["tested"] >= 300)
+    before = seen[-1]["tested"] if seen else 0
+    assert before >= 300, seen
+    busy = wait_until(lambda: daemon.busy_workers(), 10, "the worker computing")
+    os.kill(busy[0], signal.SIGKILL)
+    fallen, _ = watch_progress(spool, "dies", 30, until=lambda row: row["tested"] < before)
+    assert fallen and fallen[-1]["tested"] < before, f"before the kill {seen}, after {fallen}"
+    assert fallen[-1]["primes"] < before, fallen  # the primes it had found leave too
+    result = wait_for_result(spool, "dies", 60)
+    assert result["state"] == "done", result
+    assert (result["numbers_tested"], result["primes_found"]) == (3000, 3000), result
+    assert result["chunks"]["retried"] == 1, result
+    assert daemon.stop() == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_suspended_job_shows_what_its_checkpoint_keeps(spool, start_daemon, tmp_path):
+    """A daemon stopped while its job is half-way through big chunks: the job, suspended,
+    shows the numbers its checkpoint keeps (whole chunks), not those of the chunks that
+    were dropped mid-way and run again by the next daemon."""
+    numbers = write_numbers(tmp_path / "halted.txt", [costly_prime()] * 3000)
+    daemon = start_daemon()
+    wait_ready(daemon)
+    ok(run_cli(spool, "submit", str(numbers), "--chunksize", "1500", "--processes", "2"))
+    seen, _ = watch_progress(spool, "halted", 60, until=lambda row: row["tested"] >= 300)
+    assert seen and seen[-1]["tested"] % 1500, seen  # within a chunk
+    assert daemon.stop() == 0
+    row = job_row(spool, "halted")
+    assert row["state"] == "suspended", row
+    assert row["tested"] % 1500 == 0 and row["tested"] == chunks_recorded(spool, "halted") * 1500, row
+    again = start_daemon()
+    result = wait_for_result(spool, "halted", 60)
+    assert (result["state"], result["numbers_tested"]) == ("done", 3000), result
+    assert again.stop() == 0

@@ -18,11 +18,12 @@ alone would pass a composite with probability at most 1/4.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import gmpy2
 import numpy as np
 
+from .. import chunk_progress
 from ..chunks import FilePayload, NumbersPayload, Payload, RangePayload, parse_numbers, read_pieces
 from ..numbers import U64_LIMIT
 from .sieve import format_lines, primes_in_range, primes_mask_u64
@@ -71,17 +72,29 @@ def test_chunk(payload: Payload) -> tuple[int, int, bytes]:
         numbers = parse_numbers(payload)
     if isinstance(numbers, np.ndarray):
         primes = primes_among_u64(numbers)
+        chunk_progress.tested(len(numbers), len(primes))
         return len(numbers), len(primes), format_lines(primes)
-    primes = primes_among(numbers)
+    primes = primes_among(numbers, chunk_progress.tested)
     text = "".join(f"{p}\n" for p in primes).encode()
     return len(numbers), len(primes), text
 
 
-def primes_among(numbers: Sequence[int]) -> list[int]:
-    """The primes among non-negative `numbers`, in their order."""
-    if not numbers or max(numbers) >= U64_LIMIT:
-        return [n for n in numbers if gmpy2.is_prime(n)]
-    return primes_among_u64(np.array(numbers, dtype=np.uint64)).tolist()
+def primes_among(numbers: Sequence[int],
+                 on_tested: Callable[[int, int], None] = lambda count, found: None) -> list[int]:
+    """The primes among non-negative `numbers`, in their order; `on_tested(count, found)`
+    is told of the numbers done and the primes among them as it goes: each number past
+    2^64 (which takes up to milliseconds) as it is done, the others at once."""
+    if numbers and max(numbers) >= U64_LIMIT:
+        primes = []
+        for n in numbers:
+            prime = gmpy2.is_prime(n)
+            if prime:
+                primes.append(n)
+            on_tested(1, int(prime))
+        return primes
+    primes = primes_among_u64(np.array(numbers, dtype=np.uint64)).tolist() if numbers else []
+    on_tested(len(numbers), len(primes))
+    return primes
 
 
 def primes_among_u64(array: np.ndarray) -> np.ndarray:
