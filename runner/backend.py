@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from .checkpoint import ChunkResult
 from .chunk_progress import Counts
 from .config import Config
 from .job import PoolSettings
@@ -33,7 +34,7 @@ Emit = Callable[..., None]
 @dataclass(frozen=True)
 class ChunkFinished:
     token: int
-    result: Any
+    result: ChunkResult
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ def submit(
     chunksize: Annotated[Optional[int], typer.Option(min=1, help="Numbers per chunk.")] = None,
     maxtasksperchild: Annotated[Optional[int], typer.Option(min=1, help="Chunks per worker before it is replaced.")] = None,
     start_method: Annotated[Optional[StartMethod], typer.Option(help="How workers start.")] = None,
-    unordered: Annotated[bool, typer.Option("--unordered", help="Primes in completion order.")] = False,
+    unordered: Annotated[bool, typer.Option("--unordered", help="Results in completion order.")] = False,
     timeout: Annotated[Optional[float], typer.Option(min=0.001, help="Seconds one chunk may run.")] = None,
     priority: Annotated[Optional[int], typer.Option(
         min=-PRIORITY_MAX, max=PRIORITY_MAX,
@@ -275,7 +275,7 @@ def _typed_value(flag: str) -> Optional[str]:
 
 def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
     from . import client
-    from .view import WaitProgress, daemons_lines
+    from .view import WaitProgress, daemons_lines, result_counts
 
     try:
         with WaitProgress(job_id) as shown:
@@ -294,8 +294,8 @@ def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
         _print_json(result)
     else:
         why = (result.get("error") or {}).get("message")
-        typer.echo(f"{job_id}: {state}, {result.get('numbers_tested', 0)} tested, "
-                   f"{result.get('primes_found', 0)} primes ({spool.result_path(job_id).relative_to(spool.root)})"
+        typer.echo(f"{job_id}: {state}, {result_counts(result)} "
+                   f"({spool.result_path(job_id).relative_to(spool.root)})"
                    + (f": {why}" if why else ""), err=True)
     return _OUTCOME_EXIT.get(state, EXIT_FAILED)
 
@@ -308,9 +308,9 @@ def status(
         "--watch", "-w", help="Redraw every --interval seconds until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between redraws with --watch.")] = 1.0,
 ):
-    """List the daemons serving the spool, then every job: state, priority, progress (a
-    bar on a terminal), primes, rate, ETA. A running job whose daemon is gone shows as
-    `suspended`.
+    """List the daemons serving the spool, then every job: state, task, priority,
+    progress (a bar on a terminal), numbers found, rate, ETA. A running job whose daemon
+    is gone shows as `suspended`.
 
     Not on a terminal the table is tab-separated, a header first, and the daemons go
     to stderr; with --watch a blank line separates the redraws. --json prints

@@ -284,16 +284,25 @@ def _summary(spool: Spool, info: JobInfo) -> dict:
         "id": info.id,
         "state": SUSPENDED if suspended else info.state.value,
         "priority": priority or 0,
+        "task": progress.get("task"),  # None until a daemon starts it
+        "output": progress.get("output"),  # how it reports its output: primes, filter, map
         "tested": progress.get("tested", 0),
         "total": progress.get("total"),
-        "primes": progress.get("primes", 0),
+        "found": _found(progress),
         "rate": progress.get("rate") if running else None,
         "eta": progress.get("eta") if running else None,
         "elapsed": round(end - started, 3) if started else None,
     }
+    if summary["output"] in (None, "primes"):  # the key scripts read before there were tasks
+        summary["primes"] = summary["found"]
     if progress.get("waiting"):  # why a running job makes no progress (its backend is away)
         summary["waiting"] = progress["waiting"]
     return summary
+
+
+def _found(progress: dict) -> int:
+    """Numbers that gave an output line, from progress as this or an older daemon wrote it."""
+    return progress.get("found", progress.get("primes", 0))
 
 
 def inspect(spool: Spool, job_id: str) -> dict:
@@ -341,7 +350,7 @@ def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
             _find(spool, job_id)  # says there is no such job
         if info is not None and on_progress is not None:
             row = _summary(spool, info)
-            seen = (row["state"], row["tested"], row["total"], row["primes"])
+            seen = (row["state"], row["tested"], row["total"], row["found"])
             if seen != shown:
                 shown = seen
                 on_progress(row)
@@ -488,7 +497,7 @@ def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
     now = time.time()
     outcome = Outcome(JobState.CANCELLED, queued_at(jobdir), progress.get("started", now), now,
                       running_seconds=progress.get("running_seconds"),
-                      tested=progress.get("tested", 0), primes=progress.get("primes", 0))
+                      tested=progress.get("tested", 0), found=_found(progress))
     commit_result(spool, jobdir, outcome, None, 0)
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Literal, Optional, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
+                      model_validator)
 
 from .errors import ConfigError
 from .spool import CONFIG_FILE_NAME
@@ -73,7 +74,10 @@ class Config(_Strict):
     rescan_seconds: float = Field(default=1.0, gt=0)
     pool_idle_seconds: float = Field(default=60, ge=0)
     fsync_seconds: float = Field(default=1.0, ge=0)
-    inline_primes_max: int = Field(default=100, ge=0)
+    # how many output lines (primes, kept numbers, values) a result holds inline; its
+    # name before tasks, inline_primes_max, is still read
+    inline_max: int = Field(default=100, ge=0, validation_alias=AliasChoices(
+        "inline_max", "inline_primes_max"))
     metrics_port: Optional[int] = Field(default=None, ge=1, le=65535)  # None: no metrics
     backend: Literal["local", "dask"] = "local"
     dask: Optional[DaskSettings] = None
@@ -194,8 +198,9 @@ CONFIG_TEMPLATE = """\
 # pool_idle_seconds: 60
 # Running jobs' output and checkpoints are flushed to disk (fsync) this often.
 # fsync_seconds: 1.0
-# Up to this many primes go inline in the result file; more go to outbox/<id>.primes.
-# inline_primes_max: 100
+# Up to this many output lines (primes, kept numbers, values) go inline in the result
+# file; more go to a file beside it (outbox/<id>.primes, .kept or .jsonl).
+# inline_max: 100
 # The daemon serves Prometheus metrics at http://127.0.0.1:<port>/metrics when
 # this names a port, e.g. 9464 (null: no metrics).
 # metrics_port: null

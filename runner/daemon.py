@@ -355,7 +355,7 @@ class Daemon:
                        chunks_done=checkpoint.chunks_done,
                        chunks_rerun=checkpoint.rerun_after_restart)
         else:
-            self._emit(events.STARTED, job.id, source=shown, total=job.total,
+            self._emit(events.STARTED, job.id, source=shown, task=job.task, total=job.total,
                        **run.settings())
         self._guarded(run, run.advance)
 
@@ -391,7 +391,7 @@ class Daemon:
             log.warning("job %s failed: %s", jobdir.id, error["message"])
             now = time.time()
             outcome = Outcome(JobState.FAILED, queued_at(jobdir), now, now, error=error)
-            commit_result(self.spool, jobdir, outcome, None, self.config.inline_primes_max)
+            commit_result(self.spool, jobdir, outcome, None, self.config.inline_max)
         except OSError as disk_error:
             log.error("job %s: cannot write its result (%s); it will be tried again",
                       jobdir.id, disk_error)

@@ -42,6 +42,7 @@ from distributed.utils import LoopRunner
 
 from . import events
 from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, Submission, WorkerLost
+from .checkpoint import ChunkResult
 from .chunks import FilePayload, read_lines
 from .numbers import allow_long_integers
 from .config import Config
@@ -59,7 +60,7 @@ RESTART_SECONDS = 30.0
 CLUSTER_POOL_ID = 0  # WorkerLost.pool_id: the cluster is this backend's one pool
 
 
-def compute_chunk(chunk_index: int, blob: bytes) -> tuple[int, int, bytes]:
+def compute_chunk(chunk_index: int, blob: bytes) -> ChunkResult:
     """Runs on a Dask worker: tell the daemon the chunk starts, then run its task (looked
     up by name in the worker's own registry: nothing but data is sent)."""
     worker = distributed.get_worker()

@@ -11,8 +11,8 @@ worker process, a pydantic model of its params.
 
 `compute` runs one chunk of a task inside a worker: it is what a pool worker or a
 Dask worker calls, and it gives back what the checkpoint records, whatever the
-task: (numbers done, lines of output, the output as text, one line a kept number
-or a value).
+task: a `ChunkResult` (numbers done, lines of output, the output as text, one line
+a kept number or a value).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional
 
 from . import chunk_progress
+from .checkpoint import ChunkResult
 
 Kind = Literal["map", "filter"]
 
@@ -101,16 +102,16 @@ class TaskItemError(Exception):
 _initialized: set[tuple[str, str]] = set()  # (task, params) whose init ran in this process
 
 
-def compute(call: TaskCall, payload) -> tuple[int, int, bytes]:
-    """Run `call`'s task on one chunk's numbers in this process: (numbers done, output
-    lines, output). A filter's output is its kept numbers, one a line; a map's, one JSON
+def compute(call: TaskCall, payload) -> ChunkResult:
+    """Run `call`'s task on one chunk's numbers in this process: its numbers done, its
+    output lines, and its output. A filter's output is its kept numbers, one a line; a map's, one JSON
     array ["n", value] a line (n as a decimal string: JSON readers round big integers)."""
     from .chunks import numbers_of
     from .registry import registry
 
     task = registry().task(call.name)
     if task.payload is not None:
-        return task.payload(payload)
+        return ChunkResult(*task.payload(payload))
     key = (call.name, json.dumps(call.params, sort_keys=True))
     if task.init is not None and key not in _initialized:
         task.init(**call.params)
@@ -128,7 +129,7 @@ def compute(call: TaskCall, payload) -> tuple[int, int, bytes]:
             found += len(values)
             parts.append("".join(json.dumps([str(n), v]) + "\n"
                                  for n, v in zip(numbers, values)).encode())
-    return done, found, b"".join(parts)
+    return ChunkResult(done, found, b"".join(parts))
 
 
 def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:

@@ -19,13 +19,14 @@ locks, so stopping it never wedges the pool for the other workers.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from multiprocessing.connection import Client, Connection
 from typing import Optional
 
 from . import chunk_progress
-from .checkpoint import SPILL_SUFFIX, ChunkOutput, SpilledOutput
+from .checkpoint import SPILL_SUFFIX, ChunkResult, SpilledOutput
 from .numbers import allow_long_integers
 from .task import TaskCall, compute
 
@@ -72,9 +73,8 @@ def run_chunk(token: int, task: TaskCall, payload, spill_folder: Optional[str] =
         _channel.send(("end", token))
 
 
-def _spill(result: tuple[int, int, bytes], token: int,
-           folder: Optional[str]) -> tuple[int, int, ChunkOutput]:
-    tested, primes, text = result
+def _spill(result: ChunkResult, token: int, folder: Optional[str]) -> ChunkResult:
+    text = result.output
     if folder is None or len(text) < SPILL_MIN_BYTES:
         return result
     # named by pid too: a worker a dead daemon left running cannot hit a live one's file
@@ -84,4 +84,4 @@ def _spill(result: tuple[int, int, bytes], token: int,
             out.write(text)
     except OSError:  # the job's folder is gone (the job ended) or the disk failed: send it
         return result
-    return tested, primes, SpilledOutput(path, len(text))
+    return dataclasses.replace(result, output=SpilledOutput(path, len(text)))

@@ -264,7 +264,7 @@ def age(spool, job_id: str, days: float) -> None:
 
 def make_finished_jobs(spool, start_daemon):
     """old-done (with a primes file), old-failed, new-done; then a queued job, aged."""
-    write_config(spool.root, inline_primes_max=5)
+    write_config(spool.root, inline_max=5)
     daemon = start_daemon()
     drop_job(spool, "old-done.yaml", {"id": "old-done", "range": {"start": 0, "stop": 100}})
     drop_job(spool, "old-failed.yaml", "id: old-failed\nnumbers: [-1]\n")

@@ -120,7 +120,7 @@ def test_status_watch_redraws_until_interrupted(spool, start_daemon):
     assert len(snapshots) >= 5, out
     tested = []
     for lines in snapshots:
-        assert lines[0].startswith("ID\tSTATE\tPRIORITY\tPROGRESS"), lines
+        assert lines[0].startswith("ID\tSTATE\tTASK\tPRIORITY\tPROGRESS"), lines
         row = dict(zip(lines[0].split("\t"), lines[1].split("\t")))
         assert row["ID"] == "watched"
         tested.append(int(row["PROGRESS"].split("/")[0]))

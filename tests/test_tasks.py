@@ -12,12 +12,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import (chunks_recorded, drop_job, read_result, run_cli, runner_command,
-                      wait_for_result, wait_ready, wait_until, write_config, write_numbers)
+from conftest import (chunks_recorded, drop_job, free_port, read_result, run_cli, runner_command,
+                      scrape_metrics, wait_for_result, wait_ready, wait_until, write_config,
+                      write_numbers)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -334,4 +336,50 @@ def test_on_error_record_makes_the_exception_the_value_and_counts_it(spool, with
                                 [13, {"error": "ValueError: 13 is unlucky"}], [14, 14], [15, 15]]
     refused = run_cli(spool, "submit", str(numbers), "--task", "squares", "--on-error", "record")
     assert refused.returncode == 2 and "'squares' is a filter" in refused.stderr, refused.stderr
+    assert daemon.stop() == 0
+
+
+def test_a_plugin_job_is_shown_logged_counted_and_cancelled_as_a_primes_job_is(
+        spool, with_plugins, start_daemon):
+    port = free_port()
+    write_config(spool.root, metrics_port=port)
+    daemon = start_daemon()
+    wait_ready(daemon)
+    drop_job(spool, "sq.yaml", {"id": "sq", "task": "squares", "range": {"start": 0, "stop": 50}})
+    assert wait_for_result(spool, "sq")["kept"] == 8
+    drop_job(spool, "slow.yaml", {"id": "slow", "task": "slow", "params": {"seconds": 0.01},
+                                  "range": {"start": 0, "stop": 100_000},
+                                  "pool": {"processes": 2, "chunksize": 50}})
+
+    def moving():
+        rows = json.loads(run_cli(spool, "status", "--json").stdout)["jobs"]
+        row = next((row for row in rows if row["id"] == "slow"), None)
+        return row if row and row["state"] == "running" and row["found"] > 0 else None
+
+    row = wait_until(moving, 30, "the slow job running, its values counted")
+    assert (row["task"], row["output"]) == ("slow", "map") and "primes" not in row, row
+    assert 0 < row["found"] <= row["tested"] < row["total"] == 100_000, row
+    plain = run_cli(spool, "status").stdout.splitlines()
+    by_id = {line.split("\t")[0]: line.split("\t") for line in plain[1:]}
+    assert by_id["slow"][1:3] == ["running", "slow"] and by_id["sq"][1:3] == ["done", "squares"]
+
+    asked = time.monotonic()
+    assert run_cli(spool, "cancel", "slow").returncode == 0
+    assert read_result(spool, "slow")["state"] == "cancelled"
+    assert time.monotonic() - asked < 3  # the command's start-up and a loaded machine included
+    wait_until(lambda: daemon.busy_workers() == [], 5, "the cancelled job's workers stopped")
+    logged = [json.loads(line) for line in run_cli(spool, "logs", "--json").stdout.splitlines()]
+    started = {r["job"]: r for r in logged if r["event"] == "started"}
+    assert started["slow"]["task"] == "slow" and started["sq"]["task"] == "squares"
+    finished = {r["job"]: r for r in logged if r["event"] in ("done", "cancelled")}
+    assert (finished["sq"]["task"], finished["sq"]["found"]) == ("squares", 8)
+    assert finished["slow"]["event"] == "cancelled" and finished["slow"]["task"] == "slow"
+
+    metrics = scrape_metrics(port)
+    assert metrics['runner_numbers_found_total{task="squares"}'] == 8
+    assert metrics['runner_numbers_tested_total{task="squares"}'] == 50
+    assert metrics['runner_jobs_finished_total{state="done",task="squares"}'] == 1
+    assert metrics['runner_jobs_finished_total{state="cancelled",task="slow"}'] == 1
+    assert metrics['runner_chunks_done_total{task="slow"}'] >= 1
+    assert not any("primes" in name for name in metrics), metrics
     assert daemon.stop() == 0
