@@ -472,15 +472,20 @@ def prune(
 
 
 @app.command()
-def tasks(as_json: JsonOption = False):
+def tasks(as_json: JsonOption = False,
+          load_seconds: Annotated[Optional[float], typer.Option(
+              "--load-seconds", min=0.1, show_default=False,
+              help="Seconds a plugin's import may take before it is listed as broken "
+                   "(default: as task_load_seconds in config.yaml).")] = None):
     """List the tasks a job may name (`task:`): name, kind, package and version,
     description and params; and every plugin that failed to load, with its error.
 
     Tasks are registered by installed packages under the entry-point group
     `runner.tasks`. Example: runner tasks --json
     """
-    from .registry import describe, registry
+    from .registry import TASK_LOAD_SECONDS, describe, registry
 
+    registry().guard_loads(load_seconds or TASK_LOAD_SECONDS)  # one that hangs: listed broken
     loaded, broken = registry().everything()
     shown = {"tasks": [describe(task) for task in loaded],
              "broken": [{"name": b.name, "packages": list(b.packages), "target": b.target,

@@ -205,8 +205,11 @@ def _parse(spool: Spool, raw: bytes, name: str, shown: str) -> Job:
     """Check a job file's bytes exactly as the daemon will when it takes the job; the
     job it makes."""
     from .jobfile import parse_job
+    from .registry import registry
 
-    return parse_job(raw, spool.root, _config(spool), name, shown)
+    config = _config(spool)
+    registry().guard_loads(config.task_load_seconds)  # a plugin that hangs: refused, not awaited
+    return parse_job(raw, spool.root, config, name, shown)
 
 
 def _config(spool: Spool):

@@ -16,6 +16,7 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
                       model_validator)
 
 from .errors import ConfigError
+from .registry import TASK_LOAD_SECONDS
 from .spool import CONFIG_FILE_NAME
 StartMethod = Literal["fork", "spawn", "forkserver"]
 
@@ -78,6 +79,7 @@ class Config(_Strict):
     # name before tasks, inline_primes_max, is still read
     inline_max: int = Field(default=100, ge=0, validation_alias=AliasChoices(
         "inline_max", "inline_primes_max"))
+    task_load_seconds: float = Field(default=TASK_LOAD_SECONDS, gt=0)  # a plugin's trial load
     metrics_port: Optional[int] = Field(default=None, ge=1, le=65535)  # None: no metrics
     backend: Literal["local", "dask"] = "local"
     dask: Optional[DaskSettings] = None
@@ -201,6 +203,9 @@ CONFIG_TEMPLATE = """\
 # Up to this many output lines (primes, kept numbers, values) go inline in the result
 # file; more go to a file beside it (outbox/<id>.primes, .kept or .jsonl).
 # inline_max: 100
+# A plugin task is first imported in a process of its own, given this many seconds:
+# one whose import hangs or kills its process is reported broken, and the daemon goes on.
+# task_load_seconds: 20
 # The daemon serves Prometheus metrics at http://127.0.0.1:<port>/metrics when
 # this names a port, e.g. 9464 (null: no metrics).
 # metrics_port: null

@@ -42,6 +42,7 @@ from .config import Config
 from .errors import JobError, SpoolError
 from .job import Job, JobState, peek_job_id
 from .jobfile import load_job
+from .registry import registry
 from .results import Outcome, commit_result, iso, queued_at
 from .run import JobRun
 from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool
@@ -145,6 +146,7 @@ class Daemon:
         # The loop, the pools' result threads and the supervisor hand work to each other
         # many times per chunk; the default 5 ms GIL switch interval would be paid each time.
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        registry().guard_loads(self.config.task_load_seconds)  # a plugin's hang is not ours
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self.request_stop)
         metrics = None

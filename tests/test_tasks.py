@@ -97,6 +97,38 @@ BROKEN = {
         """,
 }
 
+HOSTILE = {  # imports that would take the daemon down if it loaded them itself
+    "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "runner-test-hostile"
+        version = "0.1.0"
+        [project.entry-points."runner.tasks"]
+        hangs = "hangs_on_import:f"
+        kills = "kills_on_import:f"
+        exits = "exits_on_import:f"
+        [tool.setuptools]
+        py-modules = ["hangs_on_import", "kills_on_import", "exits_on_import"]
+        """,
+    "hangs_on_import.py": """
+        import time
+        time.sleep(3600)
+        def f(n): return n
+        """,
+    "kills_on_import.py": """
+        import os, signal
+        os.kill(os.getpid(), signal.SIGKILL)
+        def f(n): return n
+        """,
+    "exits_on_import.py": """
+        import os
+        os._exit(3)
+        def f(n): return n
+        """,
+}
+
 
 def install(package: Path, target: Path) -> None:
     """pip-install `package` into `target`, a folder put on PYTHONPATH: a real install."""
@@ -382,4 +414,36 @@ def test_a_plugin_job_is_shown_logged_counted_and_cancelled_as_a_primes_job_is(
     assert metrics['runner_jobs_finished_total{state="cancelled",task="slow"}'] == 1
     assert metrics['runner_chunks_done_total{task="slow"}'] >= 1
     assert not any("primes" in name for name in metrics), metrics
+    assert daemon.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_a_plugin_whose_import_hangs_or_kills_is_broken_and_the_daemon_lives(
+        spool, plugins, tmp_path, monkeypatch, start_daemon):
+    hostile = tmp_path / "hostile-site"
+    install(write_package(tmp_path / "hostile", HOSTILE), hostile)
+    monkeypatch.setenv("PYTHONPATH", f"{plugins}{os.pathsep}{hostile}")
+    write_config(spool.root, task_load_seconds=2)
+    shown = json.loads(runner_tasks("--json", "--load-seconds", "2").stdout)
+    failed = {task["name"]: task["error"] for task in shown["broken"]}
+    assert "its import still ran after 2 s" in failed["hangs"], failed
+    assert "its import killed its process (SIGKILL)" in failed["kills"], failed
+    assert "its import ended its process (exit code 3)" in failed["exits"], failed
+    assert "collatz" in {task["name"] for task in shown["tasks"]}
+
+    numbers = write_numbers(tmp_path / "n.txt", range(10))
+    refused = run_cli(spool, "submit", str(numbers), "--task", "kills")
+    assert refused.returncode == 2 and "killed its process" in refused.stderr, refused.stderr
+    daemon = start_daemon()
+    wait_ready(daemon)
+    for name in ("hangs", "kills", "exits"):
+        drop_job(spool, f"{name}.yaml", {"id": name, "task": name, "numbers": [4]})
+    drop_job(spool, "fine.yaml", {"id": "fine", "task": "collatz", "numbers": [27]})
+    assert wait_for_result(spool, "fine")["values"] == [[27, 111]]
+    for name, words in (("hangs", "still ran after 2 s"), ("kills", "killed its process"),
+                        ("exits", "exit code 3")):
+        result = wait_for_result(spool, name)
+        assert result["state"] == "failed" and words in result["error"]["message"], result
+        assert f"task {name!r} is broken" in result["error"]["message"], result
+    assert daemon.alive()
     assert daemon.stop() == 0
