@@ -47,7 +47,7 @@ from .chunks import FilePayload, read_lines
 from .numbers import allow_long_integers
 from .config import Config
 from .job import PoolSettings
-from .task import TaskCall, compute
+from .task import TaskUnavailable, compute
 
 log = logging.getLogger("runner.dask")
 
@@ -68,7 +68,10 @@ def compute_chunk(chunk_index: int, blob: bytes) -> ChunkResult:
                                    "worker": worker.address, "pid": os.getpid()})
     allow_long_integers()
     call, payload = pickle.loads(blob)
-    return compute(call, payload)
+    try:
+        return compute(call, payload)
+    except TaskUnavailable as error:
+        raise TaskUnavailable(f"{error} on the Dask worker {worker.address}") from None
 
 
 class DaskBackend(Backend):
@@ -276,7 +279,7 @@ class DaskBackend(Backend):
             self._post(ChunkRaised(token, error))
             return
         job = submission.owner.job
-        blob = pickle.dumps((TaskCall(job.task, job.params, job.on_error), payload),
+        blob = pickle.dumps((job.task_call(), payload),
                             protocol=pickle.HIGHEST_PROTOCOL)
         # A key unique to this submission, as pure=False would give, so that equal chunks
         # are never merged; made here so that it is known before the chunk can start.

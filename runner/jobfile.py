@@ -28,6 +28,7 @@ from .numbers import U64_LIMIT, max_decimal_digits, parse_decimal
 from .config import Config
 from .errors import JobError
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, PRIORITY_MAX, Job, PoolSettings, default_job_id
+from .registry import RegisteredTask
 from .task import Task
 
 _DECIMAL = re.compile(r"-?[0-9]+")
@@ -128,10 +129,11 @@ def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | No
             raise _over_size(len(raw), config.limits.job_file_bytes)
         data, node = _parse_yaml(raw, config.limits.number_bits)
         fields = _validate(data, node)
-        task_name, task, params = _task_and_params(fields, node)
+        found, params = _task_and_params(fields, node)
         job = _resolve(fields, default_job_id(Path(name)), root, config)
-        return dataclasses.replace(job, task=task_name, params=params, kind=task.kind,
-                                   on_error=_on_error(fields, task_name, task))
+        return dataclasses.replace(job, task=found.name, params=params, kind=found.task.kind,
+                                   task_version=found.release,
+                                   on_error=_on_error(fields, found.name, found.task))
     except JobError as exc:
         raise exc.locate(file=shown or f"jobs/{name}", **_where_written(node, exc.field))
 
@@ -307,23 +309,22 @@ def _dotted(loc: tuple) -> str:
     return out
 
 
-def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[str, Task, dict]:
-    """The registered task the job names (default: primes): its name, itself, and the
-    job's params for it, checked
-    against the task's own model: a job names no code, and no param its task lacks."""
+def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[RegisteredTask, dict]:
+    """The registered task the job names (default: primes), and the job's params for it,
+    checked against the task's own model: a job names no code, and no param its task lacks."""
     from .registry import UnknownTaskError, default_task, registry
 
     name = default_task(fields.task)
     try:
-        task = registry().task(name)
+        found = registry().lookup(name)
     except UnknownTaskError as error:
         at = node_at(node, ("task",))
         raise JobError(str(error), field="task", line=at.start_mark.line + 1 if at else None,
                        fix="name a task that `runner tasks` lists, or install the package "
                        "that registers it") from None
-    model = task.params_model()
+    model = found.task.params_model()
     try:
-        return name, task, model.model_validate(fields.params or {}).model_dump(mode="json")
+        return found, model.model_validate(fields.params or {}).model_dump(mode="json")
     except ValidationError as exc:
         error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         key = str(error["loc"][0]) if error["loc"] else "?"

@@ -319,7 +319,7 @@ class PoolManager(Backend):
         token = next(self._tokens)
         self._inflight[token] = Submission(owner, chunk, attempt, pool, timeout, spill_folder)
         job = owner.job
-        pool.submit(token, TaskCall(job.task, job.params, job.on_error), chunk.payload, spill_folder)
+        pool.submit(token, job.task_call(), chunk.payload, spill_folder)
 
     def take(self, token: int) -> Optional[Submission]:
         """The submission a result belongs to, or None if it is no longer wanted."""

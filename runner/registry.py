@@ -52,6 +52,11 @@ class RegisteredTask:
     version: str
     target: str  # the entry point's value, e.g. mytasks:collatz_steps
 
+    @property
+    def release(self) -> str:
+        """Its package and version, `runner-example-tasks 1.0.0`: what workers must have."""
+        return f"{self.package} {self.version}"
+
 
 @dataclass(frozen=True)
 class BrokenTask:

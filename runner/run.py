@@ -23,13 +23,13 @@ from . import events
 from .backend import Backend, Submission
 from .checkpoint import Checkpoint, ChunkResult
 from .chunk_progress import Counts
-from .chunks import Chunk, plan_chunks
+from .chunks import BadNumberLine, Chunk, plan_chunks
 from .config import Config
 from .errors import JobError
 from .job import Job, JobState
 from .results import Outcome, commit_result, output_kind, queued_at
 from .spool import CANCEL_FILE, PROGRESS_FILE, JobDir, Spool
-from .chunks import BadNumberLine
+from .task import TaskItemError, TaskUnavailable
 
 log = logging.getLogger("runner.run")
 
@@ -135,10 +135,21 @@ class JobRun:
         """The task raised: bad input in the chunk, which no retry can mend."""
         self._inflight -= 1
         where = submission.chunk.describe(self.job)
+        job = self.job
         if isinstance(error, BadNumberLine):
-            failure = JobError(f"{error.text!r} {error.what}", file=self.job.numbers_file_shown,
+            failure = JobError(f"{error.text!r} {error.what}", file=job.numbers_file_shown,
                                line=error.line, field="numbers_file",
                                fix="one non-negative decimal integer a line; '#' starts a comment")
+        elif isinstance(error, TaskItemError):
+            record = " (or on_error: record, to make the error that number's value and go on)" \
+                if job.kind == "map" and error.number is not None else ""
+            failure = JobError(f"task {job.task!r} raised {error}", field="task",
+                               fix=f"fix the task in {job.task_version}{record}")
+        elif isinstance(error, TaskUnavailable):
+            failure = JobError(f"{where} cannot run here: {error}", field="task",
+                               fix=f"install {job.task_version} wherever chunks run (each Dask "
+                               "worker), or restart the daemon if it was upgraded under it; "
+                               f"then `runner retry {job.id}`")
         else:
             failure = JobError(f"{where} raised {type(error).__name__}: {error}",
                                fix="report this as a bug in runner, with the job file")

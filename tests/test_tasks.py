@@ -10,8 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -20,64 +18,10 @@ import pytest
 from conftest import (chunks_recorded, drop_job, free_port, read_result, run_cli, runner_command,
                       scrape_metrics, wait_for_result, wait_ready, wait_until, write_config,
                       write_numbers)
+from plugin_helpers import install, install_plugins, write_package
 
 pytestmark = pytest.mark.timeout(120)
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-EXAMPLE = REPOSITORY / "examples" / "collatz"
-
-FAULTY = {
-    "pyproject.toml": """
-        [build-system]
-        requires = ["setuptools>=64"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "runner-test-faulty"
-        version = "0.3.0"
-        [project.entry-points."runner.tasks"]
-        thirteen = "faulty_tasks:refuse_thirteen"
-        slow = "faulty_tasks:SLOW"
-        counted = "faulty_tasks:COUNTED"
-        [tool.setuptools]
-        py-modules = ["faulty_tasks"]
-        """,
-    "faulty_tasks.py": """
-        import os
-        import time
-
-        from runner import Task
-
-
-        def refuse_thirteen(n: int) -> int:
-            \"\"\"n, but not 13.\"\"\"
-            if n == 13:
-                raise ValueError("13 is unlucky")
-            return n
-
-
-        def _slow(n: int, *, seconds: float = 0.02) -> int:
-            end = time.perf_counter() + seconds
-            while time.perf_counter() < end:  # busy: a worker that computes, as a CPU task does
-                pass
-            return os.getpid()
-
-
-        SLOW = Task(item=_slow, doc="The pid that computed n, slowly")
-
-        _inits = []
-
-
-        def _setup(*, tag: str = "x") -> None:
-            _inits.append(tag)
-
-
-        def _counted(n: int, *, tag: str = "x") -> list:
-            return [os.getpid(), len(_inits), _inits[-1] if _inits else None]
-
-
-        COUNTED = Task(item=_counted, init=_setup, doc="Which worker, and its inits so far")
-        """,
-}
 BROKEN = {
     "pyproject.toml": """
         [build-system]
@@ -130,29 +74,11 @@ HOSTILE = {  # imports that would take the daemon down if it loaded them itself
 }
 
 
-def install(package: Path, target: Path) -> None:
-    """pip-install `package` into `target`, a folder put on PYTHONPATH: a real install."""
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                           "--no-build-isolation", "--target", str(target), str(package)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-
-
-def write_package(folder: Path, files: dict[str, str]) -> Path:
-    folder.mkdir(parents=True)
-    for name, text in files.items():
-        (folder / name).write_text(textwrap.dedent(text))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def plugins(tmp_path_factory) -> Path:
     """examples/collatz and the faulty package, installed in one folder."""
     root = tmp_path_factory.mktemp("plugins")
-    target = root / "site"
-    install(EXAMPLE, target)
-    install(write_package(root / "faulty", FAULTY), target)
-    return target
+    return install_plugins(root / "site", root)
 
 
 @pytest.fixture
