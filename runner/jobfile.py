@@ -34,7 +34,7 @@ from .task import Task
 _DECIMAL = re.compile(r"-?[0-9]+")
 CHUNKS_PER_PROCESS = 4
 AUTO_CHUNKSIZE_MAX = 20_000
-SIEVE_CHUNK_SEGMENTS_MAX = 4
+RANGE_CHUNK_BLOCKS_MAX = 4
 CHUNK_SECONDS_TARGET = 0.5  # a picked chunk of big numbers takes about this long at worst
 BITS_PER_DIGIT = 3.33
 _reprlib = reprlib.Repr()
@@ -130,7 +130,7 @@ def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | No
         data, node = _parse_yaml(raw, config.limits.number_bits)
         fields = _validate(data, node)
         found, params = _task_and_params(fields, node)
-        job = _resolve(fields, default_job_id(Path(name)), root, config)
+        job = _resolve(fields, found.task, default_job_id(Path(name)), root, config)
         return dataclasses.replace(job, task=found.name, params=params, kind=found.task.kind,
                                    task_version=found.release,
                                    on_error=_on_error(fields, found.name, found.task))
@@ -460,7 +460,7 @@ def _cluster_pool(processes: int) -> PoolSettings:
     return PoolSettings(processes=processes, maxtasksperchild=None, start_method="dask worker")
 
 
-def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> Job:
+def _resolve(fields: JobFields, task: Task, default_id: str, root: Path, config: Config) -> Job:
     limits, defaults = config.limits, config.defaults
     if fields.id is not None and not JOB_ID_PATTERN.fullmatch(fields.id):
         raise JobError(f"id {_reprlib.repr(fields.id)} {JOB_ID_RULE}", field="id",
@@ -493,14 +493,23 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
         priority=fields.priority,
         retries=retries,
     )
+    source, total, bits = _numbers_source(fields, root, limits)
+    in_blocks = task.range_block is not None and "range" in source \
+        and source["range"][1] <= U64_LIMIT
+    return Job(total=total, chunksize=_chunksize(fields, config, task, total, processes, bits,
+                                                 in_blocks), **source, **common)
+
+
+def _numbers_source(fields: JobFields, root: Path, limits) -> tuple[dict, int, int]:
+    """Where the job's numbers come from (its Job fields for that), checked against the
+    limits; how many there are; and the bits of the biggest (for a file, of its longest
+    number in the first MiB), which the chunk policy weighs them by."""
     if fields.numbers is not None:
         _check_limit(len(fields.numbers), limits.numbers, "numbers (their count)", "limits.numbers")
         for index, number in enumerate(fields.numbers):
             check_number(number, limits.number_bits, f"numbers[{index}]")
-        total = len(fields.numbers)
         bits = max((number.bit_length() for number in fields.numbers), default=0)
-        return Job(total=total, numbers=tuple(fields.numbers),
-                   chunksize=_chunksize(fields, config, total, processes, bits=bits), **common)
+        return {"numbers": tuple(fields.numbers)}, len(fields.numbers), bits
     if fields.range is not None:
         start, stop = fields.range.start, fields.range.stop
         if stop < start:
@@ -508,11 +517,7 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
                            fix="ranges are half-open [start, stop), like Python's range")
         _check_limit(stop - start, limits.range_length, "range (its length)", "limits.range_length")
         _check_bits(max(stop - 1, 0), limits.number_bits, "range.stop")
-        # past 2^64 each number costs a Baillie-PSW test: chunks are sized by that cost
-        chunksize = (_chunksize(fields, config, stop - start, processes, sieved=True)
-                     if stop <= U64_LIMIT else
-                     _chunksize(fields, config, bits=max(stop - 1, 0).bit_length()))
-        return Job(total=stop - start, range=(start, stop), chunksize=chunksize, **common)
+        return {"range": (start, stop)}, stop - start, max(stop - 1, 0).bit_length()
     from .chunks import count_numbers_in_file, longest_number_digits  # numpy: only for a file
 
     relative = resolve_inside(root, fields.numbers_file, "numbers_file")
@@ -524,35 +529,33 @@ def _resolve(fields: JobFields, default_id: str, root: Path, config: Config) -> 
     _check_limit(total, limits.numbers, "its count of numbers", "limits.numbers",
                  field="numbers_file")
     bits = int(longest_number_digits(root / relative) * BITS_PER_DIGIT)
-    return Job(total=total, numbers_file=relative,
-               chunksize=_chunksize(fields, config, total, processes, bits=bits), **common)
+    return {"numbers_file": relative}, total, bits
 
 
-def _chunksize(fields: JobFields, config: Config, numbers: int = 0, processes: int = 1,
-               sieved: bool = False, bits: int = 0) -> int:
+def _chunksize(fields: JobFields, config: Config, task: Task, numbers: int, processes: int,
+               bits: int, in_blocks: bool) -> int:
     """The job's chunksize: its own, else one the runner picks, so that each process has
-    about CHUNKS_PER_PROCESS chunks. A sieved range (below 2^64) gets whole sieve segments
-    a chunk, 1 to SIEVE_CHUNK_SEGMENTS_MAX (each chunk walks the base primes once, and
-    costs about a millisecond more); numbers get defaults.chunksize, raised for a big job
-    to at most AUTO_CHUNKSIZE_MAX numbers (each chunk costs the daemon a fraction of a
-    millisecond). Numbers of `bits` bits past 2^64 get chunks that take about
-    CHUNK_SECONDS_TARGET at worst, so that progress, cancel and timeouts move in steps of
-    that size, unless config.yaml sets defaults.chunksize. Never over limits.chunksize."""
+    about CHUNKS_PER_PROCESS chunks. A range its task takes `in_blocks` (the primes task's
+    sieve segments, below 2^64) gets 1 to RANGE_CHUNK_BLOCKS_MAX whole blocks a chunk
+    (each chunk of a sieve walks the base primes once, and costs about a millisecond
+    more); other numbers get defaults.chunksize, raised for a big job to at most
+    AUTO_CHUNKSIZE_MAX numbers (each chunk costs the daemon a fraction of a millisecond),
+    and, when the task says what a number of `bits` bits may cost (`worst_seconds`), cut
+    to take about CHUNK_SECONDS_TARGET at worst, so that progress, cancel and timeouts
+    move in steps of that size, unless config.yaml sets defaults.chunksize. Never over
+    limits.chunksize."""
     if fields.pool.chunksize is not None:
         return fields.pool.chunksize
-    if sieved:
-        from .tasks.sieve import SIEVE_SEGMENT_NUMBERS  # FLINT: only for a range
-
-        segments = numbers // (processes * CHUNKS_PER_PROCESS * SIEVE_SEGMENT_NUMBERS)
-        picked = max(config.defaults.chunksize,
-                     min(SIEVE_CHUNK_SEGMENTS_MAX, max(1, segments)) * SIEVE_SEGMENT_NUMBERS)
+    defaults = config.defaults
+    if in_blocks:
+        block = task.range_block
+        blocks = numbers // (processes * CHUNKS_PER_PROCESS * block)
+        picked = max(defaults.chunksize, min(RANGE_CHUNK_BLOCKS_MAX, max(1, blocks)) * block)
     else:
-        picked = max(config.defaults.chunksize,
+        picked = max(defaults.chunksize,
                      min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS)))
-    if bits > U64_LIMIT.bit_length() - 1 and "chunksize" not in config.defaults.model_fields_set:
-        from .tasks.primes import worst_seconds_per_number
-
-        picked = min(picked, max(1, int(CHUNK_SECONDS_TARGET / worst_seconds_per_number(bits))))
+        if task.worst_seconds is not None and "chunksize" not in defaults.model_fields_set:
+            picked = min(picked, max(1, int(CHUNK_SECONDS_TARGET / task.worst_seconds(bits))))
     return min(picked, config.limits.chunksize)
 
 

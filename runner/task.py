@@ -40,6 +40,13 @@ class Task:
     init: Optional[Callable[..., None]] = None  # once in each worker process, with the params
     params: Optional[type] = None  # a pydantic model; else taken from item's signature
     doc: Optional[str] = None
+    # about what one number of `bits` bits may cost at worst, in seconds: a job that names
+    # no chunksize then gets chunks of about half a second at worst, so that its progress,
+    # cancel and timeouts move in steps of that size (None: chunks by count alone)
+    worst_seconds: Optional[Callable[[int], float]] = None
+    # a range below 2^64 is cut into whole blocks of this many numbers (the primes task
+    # sieves them a segment at a time); None: a range's numbers are chunked like any others
+    range_block: Optional[int] = None
     # the built-in primes task runs a chunk's payload itself (a sieve for ranges, numpy
     # for files): (numbers done, primes found, the primes as text)
     payload: Optional[Callable[[Any], tuple[int, int, bytes]]] = field(default=None, repr=False)

@@ -132,6 +132,21 @@ def test_range_chunks_are_whole_segments_about_4_a_process(root, stop, segments)
     assert job.chunksize == segments << 20
 
 
+@pytest.mark.parametrize("text, chunksize", [
+    ("range: {start: 0, stop: 100000}", 12_500),  # by count: 4 chunks a process, not one segment
+    ("range: {start: 0, stop: 10000000}", 20_000),
+    ("numbers: [%d]" % (2**64 - 59), 833),  # 0.6 ms a 64-bit number at worst: 0.5 s a chunk
+    ("numbers: [%d]" % (2**99 + 1), 86),  # 100 bits: 5.8 ms
+    ("numbers: [%d, 5]" % (2**199 + 1), 1),  # seconds a number: one a chunk
+    ("range: {start: 0, stop: 100000}\npool: {chunksize: 7}", 7),
+])
+def test_a_task_without_a_sieve_is_chunked_by_count_and_its_cost(root, text, chunksize):
+    """Only the primes task sieves ranges in whole segments; factor's ranges are numbers
+    like any others, and its costly numbers get chunks of about half a second at worst."""
+    config = config_with(root, {"max_processes": 2})
+    assert load(root, f"task: factor\n{text}\n", "j.yaml", config).chunksize == chunksize
+
+
 def test_picked_chunksize_stays_within_limits(root):
     config = config_with(root, {"limits": {"chunksize": 300}})
     assert load(root, "range: {start: 0, stop: 100000}\n", "j.yaml", config).chunksize == 300
