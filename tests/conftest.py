@@ -19,6 +19,12 @@ import yaml
 
 from runner.spool import Spool
 
+# Ctrl-C as a person gives it: a shell starts a background job with SIGINT ignored, and
+# an ignored signal stays ignored in every process started from it, so the tests that
+# send SIGINT (dashboard, logs -f, status --watch, submit --wait) would see it do nothing.
+# A handler here is reset to the default in each process the tests start.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 TEST_CONFIG = {
     "max_processes": 2,
     "rescan_seconds": 0.2,

@@ -373,3 +373,22 @@ def test_a_plugin_whose_import_hangs_or_kills_is_broken_and_the_daemon_lives(
         assert f"task {name!r} is broken" in result["error"]["message"], result
     assert daemon.alive()
     assert daemon.stop() == 0
+
+
+def test_a_task_stuck_in_c_code_past_its_timeout_is_stopped(spool, start_daemon):
+    """FLINT's factoring checks no signals: a 260-bit semiprime holds its worker in C
+    for minutes. The chunk's timeout stops it all the same (the worker is killed)."""
+    import gmpy2
+
+    p = int(gmpy2.next_prime(2**129 + 12345))
+    q = int(gmpy2.next_prime(2**130 + 67890))
+    daemon = start_daemon()
+    wait_ready(daemon)
+    started = time.monotonic()
+    drop_job(spool, "hard.yaml", {"id": "hard", "task": "factor", "numbers": [p * q],
+                                  "timeout": 1, "retries": 0})
+    result = wait_for_result(spool, "hard", timeout=30)
+    assert result["state"] == "failed" and "timeout" in result["error"]["message"], result
+    assert time.monotonic() - started < 15
+    wait_until(lambda: daemon.busy_workers() == [], 5, "the stuck worker stopped")
+    assert daemon.stop() == 0
