@@ -10,7 +10,7 @@
     <root>/jobs/.state/daemons/<host>-<pid>.json   the daemons serving the spool, each flocked by its own
     <root>/jobs/.state/events.jsonl, .1         the events log (events.py), newest last
     <root>/jobs/.state/daemon.log, .1, .2       the daemons' own log
-    <root>/outbox/<id>.yaml, <id>.primes        results
+    <root>/outbox/<id>.yaml, <id>.primes|.kept|.jsonl   results, and output beside them
 
 Nothing else in the runner touches these paths. The daemon watches jobs/ alone,
 and no file ever moves out of it by one rename: watchdog holds a move out of a
@@ -59,9 +59,10 @@ JOB_FILE, SOURCE_FILE = "job.yaml", "source"
 SPEC_FILE, PROGRESS_FILE, CANCEL_FILE = "spec.json", "progress.json", "cancel"
 INPUT_FILE = "input.numbers"  # the job's own copy of a numbers file `runner submit` stored
 DAEMON_LOG_FILE = "daemon.log"
-RESULT_SUFFIX, PRIMES_SUFFIX = ".yaml", ".primes"
-# a job's output beside its result, by its task's kind: primes, kept numbers, values
-OUTPUT_SUFFIXES = {"primes": PRIMES_SUFFIX, "filter": ".kept", "map": ".jsonl"}
+RESULT_SUFFIX = ".yaml"
+# a job's output beside its result, by how its task reports it (results.output_kind):
+# the primes task's primes, a filter's kept numbers, a map's values
+OUTPUT_SUFFIXES = {"primes": ".primes", "filter": ".kept", "map": ".jsonl"}
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe, in C where built
 _FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
@@ -461,9 +462,6 @@ class Spool:
     def result_path(self, job_id: str) -> Path:
         return self.outbox / f"{job_id}{RESULT_SUFFIX}"
 
-    def primes_path(self, job_id: str) -> Path:
-        return self.outbox / f"{job_id}{PRIMES_SUFFIX}"
-
     def store_input_again(self, jobdir: JobDir, name: str) -> Optional[str]:
         """Link a finished job's own copy of its submitted numbers file back into inputs/
         (as `name`), for a new job to adopt; returns its path relative to the root, or
@@ -494,7 +492,7 @@ class Spool:
                     yield folder.name, state, finished
 
     def remove_finished(self, job_id: str, state: JobState) -> bool:
-        """Remove a finished job: its result, its primes file, then its folder (renamed
+        """Remove a finished job: its result, its output file, then its folder (renamed
         out of `state`'s place, then deleted). A crash part-way leaves the folder, which
         `finished_before` dates by its own time, so the next prune finishes the work.
         False if the job was not there (another process removed it first)."""
