@@ -36,7 +36,7 @@ from watchdog.observers import Observer
 
 from . import __version__, events
 from .backlog import Backlog
-from .backend import Backend, ChunkFinished, ChunkRaised, WorkerLost, open_backend
+from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, WorkerLost
 from .numbers import allow_long_integers
 from .config import Config
 from .errors import JobError, SpoolError
@@ -81,6 +81,18 @@ def configure_logging(spool: Spool, verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers)
     if file_error is not None:
         log.warning("logging to stderr only: cannot open %s (%s)", spool.daemon_log, file_error)
+
+
+def open_backend(config: Config, post: Post, emit: Emit) -> Backend:
+    """The backend config.yaml names, posting its messages with `post` and its events
+    with `emit`."""
+    if config.backend == "dask":
+        from .dask_backend import DaskBackend  # distributed: only when asked for
+
+        return DaskBackend(config, post, emit)
+    from .pools import PoolManager
+
+    return PoolManager(config, post, emit)
 
 
 class _Wake:

@@ -41,9 +41,10 @@ import distributed
 from distributed.utils import LoopRunner
 
 from . import events
-from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, Submission, WorkerLost
+from .backend import (Backend, ChunkFinished, ChunkOwner, ChunkRaised, Emit, Post, Submission,
+                      WorkerLost)
 from .checkpoint import ChunkResult
-from .chunks import FilePayload, read_lines
+from .chunks import Chunk, FilePayload, read_lines
 from .numbers import allow_long_integers
 from .config import Config
 from .job import PoolSettings
@@ -126,8 +127,8 @@ class DaskBackend(Backend):
     def release(self, settings: PoolSettings) -> None:
         """Nothing to give back: no pool is held for a job."""
 
-    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float,
-               spill_folder: Optional[str] = None) -> None:
+    def submit(self, settings: PoolSettings, owner: ChunkOwner, chunk: Chunk, attempt: int,
+               timeout: float, spill_folder: Optional[str] = None) -> None:
         """Outputs come back as bytes: a cluster's workers need not see the spool."""
         token = next(self._tokens)
         self._inflight[token] = Submission(owner, chunk, attempt, self._address, timeout)
@@ -145,7 +146,7 @@ class DaskBackend(Backend):
         submission = self._inflight.pop(event.holding, None)
         return [] if submission is None or cause is None else [(submission, cause)]
 
-    def abort_owner(self, owner) -> None:
+    def abort_owner(self, owner: ChunkOwner) -> None:
         dropped = [token for token, s in self._inflight.items() if s.owner is owner]
         for token in dropped:
             del self._inflight[token]

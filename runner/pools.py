@@ -39,8 +39,9 @@ from multiprocessing.connection import Connection, Listener, wait
 from typing import Callable, Optional
 
 from . import events, worker
-from .backend import Backend, ChunkFinished, ChunkRaised, Submission, WorkerLost
+from .backend import Backend, ChunkFinished, ChunkOwner, ChunkRaised, Submission, WorkerLost
 from .chunk_progress import Counts
+from .chunks import Chunk
 from .config import Config
 from .job import PoolSettings
 from .task import TaskCall
@@ -310,8 +311,8 @@ class PoolManager(Backend):
 
     # chunks
 
-    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float,
-               spill_folder: Optional[str] = None) -> None:
+    def submit(self, settings: PoolSettings, owner: ChunkOwner, chunk: Chunk, attempt: int,
+               timeout: float, spill_folder: Optional[str] = None) -> None:
         """Hand `chunk` to the (acquired) pool with `settings`; its outcome reaches `owner`
         through the daemon as the Submission that `take` or `worker_lost` returns. A big
         output may come back as a checkpoint.SpilledOutput in `spill_folder`."""
@@ -327,12 +328,12 @@ class PoolManager(Backend):
         self.supervisor.forget_tested(token)
         return self._inflight.pop(token, None)
 
-    def tested_so_far(self, owner) -> Counts:
+    def tested_so_far(self, owner: ChunkOwner) -> Counts:
         """The counts so far of `owner`'s chunks in flight, as their workers last said."""
         return sum((counts for token, counts in self.supervisor.tested_so_far().items()
                     if token in self._inflight and self._inflight[token].owner is owner), Counts())
 
-    def abort_owner(self, owner) -> None:
+    def abort_owner(self, owner: ChunkOwner) -> None:
         """Drop every chunk of `owner`: a worker computing one is stopped, the others
         are skipped when a worker asks to start them."""
         dropped = {t for t, s in self._inflight.items() if s.owner is owner}

@@ -25,6 +25,19 @@ from runner.spool import Spool
 # A handler here is reset to the default in each process the tests start.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# End-to-end tests start processes (a daemon, the CLI, a cluster, a browser): their
+# modules say so (`pytestmark = pytest.mark.e2e`), and so does any test that asks for one
+# of these fixtures. `python -m pytest -m "not e2e"` runs the rest, in seconds.
+_E2E_FIXTURES = {"start_daemon", "browser", "cluster", "cli_cluster", "dask_spool", "plugins",
+                 "with_plugins", "dashboard"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if _E2E_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.e2e)
+
+
 TEST_CONFIG = {
     "max_processes": 2,
     "rescan_seconds": 0.2,

@@ -21,7 +21,7 @@ from conftest import (BOOK_NUMBERS, BOOK_PRIMES, drop_job, read_result, result_p
                       write_numbers)
 from runner.config import Config, JobDefaults, Limits
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 # -- helpers -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from conftest import (big_reference, chunks_recorded, cpu_seconds, drop_job, rea
                       wait_until, write_config, write_numbers)
 from runner.events import EVENTS_FILE
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 
 def events_of(spool, job_id=None) -> list[dict]:

@@ -22,6 +22,8 @@ from runner.spool import PROGRESS_FILE, Spool
 from conftest import (BOOK_NUMBERS, BOOK_PRIMES, drop_job, run_cli, runner_command,
                       wait_for_result, wait_ready, wait_until, write_config)
 
+pytestmark = pytest.mark.e2e  # it starts processes (see conftest.py)
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 WINDOW_WIDTH, WINDOW_HEIGHT = 1280, 800

@@ -17,7 +17,7 @@ from conftest import (big_reference, chunks_recorded, drop_job, read_result,  # 
                       result_primes, run_cli, wait_for_result, wait_ready, wait_until)
 from dask_helpers import CliCluster, write_dask_config  # noqa: E402
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 BIG, CHUNK = 2 ** 2000, 600  # a chunk of about 0.1 s
 

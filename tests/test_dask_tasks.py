@@ -16,7 +16,7 @@ from conftest import drop_job, wait_for_result, wait_ready  # noqa: E402
 from dask_helpers import CliCluster, write_dask_config  # noqa: E402
 from plugin_helpers import FAULTY, install, install_plugins, write_package  # noqa: E402
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from conftest import (BOOK_NUMBERS, BOOK_PRIMES, drop_job, free_port, run_cli, s
                       state_dir, wait_for_log, wait_for_result, wait_ready, wait_until,
                       write_config)
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 
 def test_metrics_match_the_jobs_run(spool, start_daemon):

@@ -19,7 +19,7 @@ from conftest import (chunks_recorded, drop_job, read_result, result_primes, run
                       runner_command, sieve, wait_for_result, wait_ready, wait_until,
                       write_numbers)
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 SLOW_START = 2 ** 2000  # numbers of 2000 bits: about 0.17 ms each to test
 

@@ -20,7 +20,7 @@ from conftest import (chunks_recorded, drop_job, free_port, read_result, run_cli
                       write_numbers)
 from plugin_helpers import install, install_plugins, write_package
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 BROKEN = {
     "pyproject.toml": """
