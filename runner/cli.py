@@ -454,12 +454,12 @@ def prune(
 
     Example: runner prune --older-than 7d --dry-run
     """
-    from . import client
+    from .retention import prune as prune_jobs
 
     seconds = _seconds(older_than)
     spool = _spool(root)
     try:
-        removed = client.prune(spool, seconds, dry_run)
+        removed = prune_jobs(spool, seconds, dry_run)
     except (RunnerError, OSError) as error:
         _fail(error)
     if as_json:

@@ -22,7 +22,7 @@ from . import events
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      RunnerError, SpoolError)
 from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
-from .results import Outcome, commit_result, iso, queued_at
+from .results import Outcome, commit_result, queued_at
 from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, YAML_LOADER, JobDir,
                     JobInfo, Spool, submitted_input_name)
 
@@ -461,23 +461,6 @@ def retry(spool: Spool, job_id: str) -> str:
         spec["numbers_file"] = stored
     spec["id"] = new_id
     return _enqueue(spool, spec, None, None, jobdir.source_name(), retry_of=job_id)
-
-
-def prune(spool: Spool, older_than_seconds: float, dry_run: bool = False,
-          limit: Optional[int] = None) -> list[dict]:
-    """Remove finished jobs (done, failed, cancelled) whose result is older than
-    `older_than_seconds`: their folders in jobs/.state/ and their outbox/ files. With
-    `dry_run`, only list them. At most `limit` jobs (None: all). Returns what was (or
-    would be) removed: id, state and when it finished (ISO 8601, UTC)."""
-    removed = []
-    for job_id, state, finished in spool.finished_before(time.time() - older_than_seconds):
-        if limit is not None and len(removed) >= limit:
-            break
-        if dry_run or spool.remove_finished(job_id, state):
-            removed.append({"id": job_id, "state": state.value, "finished": iso(finished)})
-            if not dry_run:
-                spool.events.emit(events.PRUNED, job_id, state=state.value)
-    return removed
 
 
 def logs(spool: Spool, job_id: Optional[str] = None, follow: bool = False) -> Iterator[dict]:

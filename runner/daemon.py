@@ -44,6 +44,7 @@ from .job import Job, JobState, peek_job_id
 from .jobfile import load_job
 from .registry import registry
 from .results import Outcome, commit_result, iso, queued_at
+from .retention import prune
 from .run import JobRun
 from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool
 from .writers import Writers, probe_writers
@@ -298,8 +299,6 @@ class Daemon:
         if days is None or now - self._last_prune < PRUNE_EVERY_SECONDS:
             return
         self._last_prune = now
-        from .client import prune
-
         pruned = prune(self.spool, days * 86400, limit=PRUNE_BATCH_JOBS)
         if pruned:
             log.info("pruned %d finished jobs older than retention_days = %g", len(pruned), days)
