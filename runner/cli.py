@@ -18,7 +18,7 @@ from typing_extensions import Annotated
 
 from . import __version__
 from .errors import JobError, RunnerError
-from .job import PRIORITY_MAX
+from .job import PRIORITY_MAX, START_METHODS
 from .spool import Spool
 
 # Plain click help: typer's rich panels import rich.markdown and markdown_it, which doubles
@@ -37,10 +37,7 @@ class OnError(str, Enum):
     record = "record"
 
 
-class StartMethod(str, Enum):
-    fork = "fork"
-    spawn = "spawn"
-    forkserver = "forkserver"
+StartMethod = Enum("StartMethod", {method: method for method in START_METHODS}, type=str)
 
 
 EXIT_USAGE = 2  # not a spool, a bad option or file: nothing was done

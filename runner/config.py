@@ -16,9 +16,10 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
                       model_validator)
 
 from .errors import ConfigError
+from .job import START_METHODS
 from .registry import TASK_LOAD_SECONDS
 from .spool import CONFIG_FILE_NAME
-StartMethod = Literal["fork", "spawn", "forkserver"]
+StartMethod = Literal[START_METHODS]
 
 
 def _cpu_count() -> int:

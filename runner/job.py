@@ -41,6 +41,9 @@ class JobState(str, enum.Enum):
 # -- the resolved job --------------------------------------------------------------
 
 
+START_METHODS = ("fork", "spawn", "forkserver")  # how a pool's workers may start
+
+
 @dataclass(frozen=True)
 class PoolSettings:
     """The pool a job runs on; jobs with equal settings share one persistent pool."""

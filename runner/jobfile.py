@@ -25,9 +25,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .numbers import U64_LIMIT, max_decimal_digits, parse_decimal
-from .config import Config
+from .config import Config, StartMethod
 from .errors import JobError
-from .job import JOB_ID_PATTERN, JOB_ID_RULE, PRIORITY_MAX, Job, PoolSettings, default_job_id
+from .job import (JOB_ID_PATTERN, JOB_ID_RULE, PRIORITY_MAX, START_METHODS, Job, PoolSettings,
+                  default_job_id)
 from .registry import RegisteredTask
 from .task import Task
 
@@ -53,7 +54,7 @@ class PoolFields(_Strict):
     processes: Optional[int] = Field(default=None, ge=1)
     chunksize: Optional[int] = Field(default=None, ge=1)
     maxtasksperchild: Optional[int] = Field(default=None, ge=1)
-    start_method: Optional[Literal["fork", "spawn", "forkserver"]] = None
+    start_method: Optional[StartMethod] = None
     ordered: Optional[bool] = None
 
 
@@ -399,9 +400,9 @@ def explain(error: dict, loc: tuple, model: Optional[type[BaseModel]] = None) ->
         return (f"{_reprlib.repr(loc[-1])} is not a {what}{_did_you_mean(loc[-1], model.model_fields)}",
                 f"use one of: {known}")
     if kind == "literal_error":
-        allowed = ("fork", "spawn", "forkserver")
-        return (f"{_reprlib.repr(value)} is not a start method{_did_you_mean(value, allowed)}",
-                "use fork, spawn or forkserver")
+        return (f"{_reprlib.repr(value)} is not a start method"
+                f"{_did_you_mean(value, START_METHODS)}",
+                f"use {', '.join(START_METHODS[:-1])} or {START_METHODS[-1]}")
     if kind in ("int_type", "float_type", "bool_type", "string_type", "list_type", "model_type",
                 "dict_type"):
         want = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
