@@ -132,21 +132,20 @@ class Supervisor:
     def _read_one(self, channel: _WorkerChannel) -> None:
         try:
             message = channel.conn.recv()
-            kind = message[0]
-            if kind == "hello":
-                channel.pid, channel.pool_id = message[1], message[2]
-            elif kind == "start":
-                go = self._wanted(message[1])
+            if isinstance(message, worker.Hello):
+                channel.pid, channel.pool_id = message.pid, message.pool_id
+            elif isinstance(message, worker.Starting):
+                go = self._wanted(message.token)
                 if go:
-                    channel.holding, channel.started = message[1], time.monotonic()
+                    channel.holding, channel.started = message.token, time.monotonic()
                 channel.conn.send(go)
-            elif kind == "tested":
-                if channel.holding == message[1]:
+            elif isinstance(message, worker.Tested):
+                if channel.holding == message.token:
                     with self._lock:
-                        self._tested[message[1]] = Counts(message[2], message[3])
-            elif kind == "end":
-                if not self._wanted(message[1]):  # its result is in already, or unwanted
-                    self.forget_tested(message[1])
+                        self._tested[message.token] = message.counts
+            elif isinstance(message, worker.Ended):
+                if not self._wanted(message.token):  # its result is in already, or unwanted
+                    self.forget_tested(message.token)
                 channel.holding = None
                 channel.chunks_ended += 1
         except (EOFError, OSError):  # the worker is gone
