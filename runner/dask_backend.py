@@ -61,6 +61,35 @@ RESTART_SECONDS = 30.0
 CLUSTER_POOL_ID = 0  # WorkerLost.pool_id: the cluster is this backend's one pool
 
 
+# -- what the daemon's thread asks of the link thread ----------------------------------
+
+
+@dataclass(frozen=True)
+class _Submit:
+    """Send chunk `token` to the cluster (again, if the connection was lost)."""
+
+    token: int
+
+
+@dataclass(frozen=True)
+class _Cancel:
+    """Cancel these chunks' futures."""
+
+    tokens: list[int]
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Cancel chunk `token` and restart `worker`, which computes it (cancel, timeout)."""
+
+    token: int
+    worker: str
+
+
+class _Shutdown:
+    """Close the connection and end the link thread."""
+
+
 def compute_chunk(chunk_index: int, blob: bytes) -> ChunkResult:
     """Runs on a Dask worker: tell the daemon the chunk starts, then run its task (looked
     up by name in the worker's own registry: nothing but data is sent)."""
@@ -132,7 +161,7 @@ class DaskBackend(Backend):
         """Outputs come back as bytes: a cluster's workers need not see the spool."""
         token = next(self._tokens)
         self._inflight[token] = Submission(owner, chunk, attempt, self._address, timeout)
-        self._commands.put(("submit", token))
+        self._commands.put(_Submit(token))
 
     def take(self, token: int) -> Optional[Submission]:
         with self._lock:
@@ -151,7 +180,7 @@ class DaskBackend(Backend):
         for token in dropped:
             del self._inflight[token]
         if dropped:
-            self._commands.put(("cancel", dropped))
+            self._commands.put(_Cancel(dropped))
 
     def tick(self) -> None:
         """Fail chunks past their timeout (their workers restarted) and tell of chunks
@@ -173,12 +202,12 @@ class DaskBackend(Backend):
             with self._lock:
                 self._causes[token] = (f"it ran past its timeout of {submission.timeout:g} s, "
                                        f"so its worker ({start.worker}) was restarted")
-            self._commands.put(("stop", token, start.worker))
+            self._commands.put(_Stop(token, start.worker))
             self._post(WorkerLost(CLUSTER_POOL_ID, start.pid, token, 0))
 
     def shutdown(self) -> None:
         """Close the connection; chunks running on the cluster are abandoned."""
-        self._commands.put(("shutdown",))
+        self._commands.put(_Shutdown())
         self._link_thread.join(self._connect_timeout + CLOSE_SECONDS + 1)
         self._loop.stop()
 
@@ -216,7 +245,7 @@ class DaskBackend(Backend):
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             try:
-                if self._commands.get(timeout=left)[0] == "shutdown":
+                if isinstance(self._commands.get(timeout=left), _Shutdown):
                     return True
             except queue.Empty:
                 return False
@@ -237,7 +266,7 @@ class DaskBackend(Backend):
                 command = self._commands.get(timeout=COMMAND_POLL_SECONDS)
             except queue.Empty:
                 command = None
-            if command is not None and command[0] == "shutdown":
+            if isinstance(command, _Shutdown):
                 self._connected.clear()
                 _close(client)
                 return True
@@ -248,13 +277,13 @@ class DaskBackend(Backend):
                 if time.monotonic() - self._workers_seen >= WORKERS_SEEN_EVERY_SECONDS:
                     self._see_workers(client)
                 continue
-            if command[0] == "submit":
-                self._send(client, command[1])
-            elif command[0] == "cancel":
-                self._cancel(client, command[1])
-            elif command[0] == "stop":
-                self._cancel(client, [command[1]])
-                threading.Thread(target=_restart_worker, args=(client, command[2]),
+            if isinstance(command, _Submit):
+                self._send(client, command.token)
+            elif isinstance(command, _Cancel):
+                self._cancel(client, command.tokens)
+            elif isinstance(command, _Stop):
+                self._cancel(client, [command.token])
+                threading.Thread(target=_restart_worker, args=(client, command.worker),
                                  name="dask-restart", daemon=True).start()
 
     def _see_workers(self, client: distributed.Client) -> int:
@@ -349,7 +378,7 @@ class DaskBackend(Backend):
         except Exception as error:  # the connection went while fetching the outcome
             log.info("chunk %s: its outcome could not be fetched (%s); it runs again", future.key,
                      error)
-        self._commands.put(("submit", token))  # cancelled by the client: connection lost
+        self._commands.put(_Submit(token))  # cancelled by the client: connection lost
 
     def _chunk_erred(self, token: int, start: "_Started", error: BaseException) -> None:
         if not isinstance(error, distributed.KilledWorker):
