@@ -18,13 +18,13 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import yaml
 
-from . import events
+from . import events, inputs
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      RunnerError, SpoolError)
 from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
 from .results import Outcome, commit_result, queued_at
 from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, YAML_LOADER, JobDir,
-                    JobInfo, Spool, submitted_input_name)
+                    JobInfo, Spool)
 
 CANCEL_WAIT_SECONDS = 5.0
 WAIT_POLL_SECONDS = 0.1
@@ -116,7 +116,7 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
             out.flush()
             os.fsync(out.fileno())
         _check_numbers(spool, temp, name)
-        stored = spool.inputs / submitted_input_name(Path(name).name)
+        stored = spool.inputs / inputs.stored_name(Path(name).name)
         os.rename(temp, stored)
     finally:
         temp.unlink(missing_ok=True)
@@ -452,9 +452,9 @@ def retry(spool: Spool, job_id: str) -> str:
     if not isinstance(spec, dict):  # as dropped, byte for byte: it fails the same way
         return _queue(spool, new_id, raw, jobdir.source_name(), retry_of=job_id)
     saved = jobdir.read_json(SPEC_FILE) or {}
-    submitted_as = saved.get("submitted_as") or spool.keep_input(jobdir, spec.get("numbers_file"))
+    submitted_as = saved.get("submitted_as") or inputs.keep(spool, jobdir, spec.get("numbers_file"))
     if submitted_as:  # its numbers file was `runner submit`'s copy
-        stored = spool.store_input_again(jobdir, submitted_as)
+        stored = inputs.store_again(spool, jobdir, submitted_as)
         if stored is None:
             raise SpoolError(f"job {job_id!r} no longer has its numbers file; submit the "
                              "numbers again")

@@ -34,7 +34,7 @@ from typing import Optional
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from . import __version__, events
+from . import __version__, events, inputs
 from .backlog import Backlog
 from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, WorkerLost
 from .numbers import allow_long_integers
@@ -384,14 +384,14 @@ class Daemon:
         job_id = self.spool.place_running(jobdir, job.id) if self.spool.is_claiming(jobdir) else jobdir.id
         submitted = job.numbers_file
         if submitted is not None:
-            numbers_file, submitted_as = self.spool.adopt_input(jobdir, submitted)
+            numbers_file, submitted_as = inputs.adopt(self.spool, jobdir, submitted)
             job = dataclasses.replace(job, numbers_file=numbers_file, submitted_as=submitted_as)
         job = dataclasses.replace(job, id=job_id)
         # not fsynced: a spec lost to a power cut is made again from job.yaml
         self.spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode(),
                                     durable=False)
         if submitted is not None:
-            self.spool.forget_input(submitted)
+            inputs.forget(self.spool, submitted)
         return job, False
 
     def _fail_unrunnable(self, jobdir: JobDir, error: dict) -> None:
