@@ -543,8 +543,8 @@ def _chunksize(fields: JobFields, config: Config, task: Task, numbers: int, proc
     AUTO_CHUNKSIZE_MAX numbers (each chunk costs the daemon a fraction of a millisecond),
     and, when the task says what a number of `bits` bits may cost (`worst_seconds`), cut
     to take about CHUNK_SECONDS_TARGET at worst, so that progress, cancel and timeouts
-    move in steps of that size, unless config.yaml sets defaults.chunksize. Never over
-    limits.chunksize."""
+    move in steps of that size. Outside blocks, a defaults.chunksize that config.yaml
+    sets is taken as it is. Never over limits.chunksize."""
     if fields.pool.chunksize is not None:
         return fields.pool.chunksize
     defaults = config.defaults
@@ -552,10 +552,12 @@ def _chunksize(fields: JobFields, config: Config, task: Task, numbers: int, proc
         block = task.range_block
         blocks = numbers // (processes * CHUNKS_PER_PROCESS * block)
         picked = max(defaults.chunksize, min(RANGE_CHUNK_BLOCKS_MAX, max(1, blocks)) * block)
+    elif "chunksize" in defaults.model_fields_set:  # the operator's choice, whatever it costs
+        picked = defaults.chunksize
     else:
         picked = max(defaults.chunksize,
                      min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS)))
-        if task.worst_seconds is not None and "chunksize" not in defaults.model_fields_set:
+        if task.worst_seconds is not None:
             picked = min(picked, max(1, int(CHUNK_SECONDS_TARGET / task.worst_seconds(bits))))
     return min(picked, config.limits.chunksize)
 
