@@ -480,7 +480,8 @@ def tasks(as_json: JsonOption = False,
     Tasks are registered by installed packages under the entry-point group
     `runner.tasks`. Example: runner tasks --json
     """
-    from .registry import TASK_LOAD_SECONDS, describe, registry
+    from .config import TASK_LOAD_SECONDS
+    from .registry import describe, registry
 
     registry().guard_loads(load_seconds or TASK_LOAD_SECONDS)  # one that hangs: listed broken
     loaded, broken = registry().everything()

@@ -17,9 +17,9 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
 
 from .errors import ConfigError
 from .job import START_METHODS
-from .registry import TASK_LOAD_SECONDS
 from .spool import CONFIG_FILE_NAME
 StartMethod = Literal[START_METHODS]
+TASK_LOAD_SECONDS = 20.0  # a plugin's trial import may take this long (registry.guard_loads)
 
 
 def _cpu_count() -> int:

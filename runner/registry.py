@@ -29,7 +29,6 @@ from .task import Task, as_task
 GROUP = "runner.tasks"
 TASK_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 DEFAULT_TASK = "primes"
-TASK_LOAD_SECONDS = 20.0  # a plugin's trial load, unless config.yaml's task_load_seconds says
 OWN_PACKAGE = "runner"  # its built-in tasks are trusted: loaded with no trial process
 # loads one entry point (group, name, value from argv) in a process of its own
 _TRIAL_LOAD = """
