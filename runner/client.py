@@ -46,7 +46,7 @@ def submit(spool: Spool, numbers: Optional[Iterable[int]] = None, *,
         spec: dict[str, Any] = {"id": _free_id(spool, job_id, "range"),
                                 "range": {"start": start, "stop": stop}}
         return _enqueue(spool, spec, pool, fields, "api", checked_as="api.submit(range=...)")
-    from .jobfile import check_number
+    from .resolve import check_number
 
     max_bits = _config(spool).limits.number_bits
 

@@ -4,9 +4,9 @@ A job file is loaded safely, anchors and aliases are refused (no "billion
 laughs"), every integer must be written in plain decimal (YAML 1.1 would
 otherwise read `017` as octal and `10:20` as 620), unknown keys are errors, and
 every path it names must stay inside the spool. `load_job` turns a file into a
-resolved `Job` (defaults filled in from config.yaml, every limit checked) or
-raises a `JobError` that says where the problem is and how to fix it, with a
-"did you mean" for misspelt keys and settings.
+resolved `Job` (resolve.py fills in config.yaml's defaults, checks every limit and
+picks the chunksize) or raises a `JobError` that says where the problem is and how
+to fix it, with a "did you mean" for misspelt keys and settings.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import difflib
 import errno
 import os
 import re
-import reprlib
 import stat
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -24,23 +23,15 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .numbers import U64_LIMIT, max_decimal_digits, parse_decimal
 from .config import Config, StartMethod
-from .errors import JobError
-from .job import (JOB_ID_PATTERN, JOB_ID_RULE, PRIORITY_MAX, START_METHODS, Job, PoolSettings,
-                  default_job_id)
+from .errors import JobError, short_repr
+from .job import PRIORITY_MAX, START_METHODS, Job, default_job_id
+from .numbers import max_decimal_digits, parse_decimal
 from .registry import RegisteredTask
+from .resolve import resolve_job
 from .task import Task
 
 _DECIMAL = re.compile(r"-?[0-9]+")
-CHUNKS_PER_PROCESS = 4
-AUTO_CHUNKSIZE_MAX = 20_000
-RANGE_CHUNK_BLOCKS_MAX = 4
-CHUNK_SECONDS_TARGET = 0.5  # a picked chunk of big numbers takes about this long at worst
-BITS_PER_DIGIT = 3.33
-_reprlib = reprlib.Repr()
-_reprlib.maxstring = _reprlib.maxother = 40
-_reprlib.maxlevel = 2
 
 
 # -- the file format ---------------------------------------------------------------
@@ -89,7 +80,7 @@ class _JobLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.Safe
     def construct_decimal_int(self, node: yaml.ScalarNode) -> int:
         where = dict(line=node.start_mark.line + 1, column=node.start_mark.column + 1)
         if not _DECIMAL.fullmatch(node.value):
-            raise JobError(_reprlib.repr(node.value) + " is not a plain decimal integer",
+            raise JobError(short_repr(node.value) + " is not a plain decimal integer",
                            fix="write integers with digits only: no underscores, hex, octal "
                            "or ':'", **where)
         digits = node.value.lstrip("-").lstrip("0") or "0"
@@ -131,7 +122,7 @@ def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | No
         data, node = _parse_yaml(raw, config.limits.number_bits)
         fields = _validate(data, node)
         found, params = _task_and_params(fields, node)
-        job = _resolve(fields, found.task, default_job_id(Path(name)), root, config)
+        job = resolve_job(fields, found.task, default_job_id(Path(name)), root, config)
         return dataclasses.replace(job, task=found.name, params=params, kind=found.task.kind,
                                    task_version=found.release,
                                    on_error=_on_error(fields, found.name, found.task))
@@ -305,7 +296,7 @@ _UNION_BRANCHES = ("int", "float")  # pydantic names the branch of `int | float`
 def _dotted(loc: tuple) -> str:
     out = ""
     for part in loc:
-        part = part if isinstance(part, int) else _reprlib.repr(part).strip("'\"")
+        part = part if isinstance(part, int) else short_repr(part).strip("'\"")
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
@@ -332,12 +323,12 @@ def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[RegisteredTask
         at = node_at(node, ("params", key), key_only=error["type"] == "extra_forbidden")
         known = ", ".join(model.model_fields) or "none"
         if error["type"] == "extra_forbidden":
-            what = (f"{_reprlib.repr(key)} is not a param of task {name!r}"
+            what = (f"{short_repr(key)} is not a param of task {name!r}"
                     f"{_did_you_mean(key, model.model_fields)}")
         elif error["type"] == "missing":
             what = f"task {name!r} needs the param {key!r}"
         else:
-            what = f"params.{key} is {_reprlib.repr(error.get('input'))}: {error['msg']}"
+            what = f"params.{key} is {short_repr(error.get('input'))}: {error['msg']}"
         raise JobError(what, field=f"params.{key}",
                        line=at.start_mark.line + 1 if at else None,
                        column=at.start_mark.column + 1 if at else None,
@@ -390,17 +381,17 @@ def explain(error: dict, loc: tuple, model: Optional[type[BaseModel]] = None) ->
     another YAML file whose `model` (at `loc`'s parent) names its settings."""
     kind, value, name = error["type"], error.get("input"), _dotted(loc)
     if kind == "invalid_key":
-        return (f"a key is {_kind(value)} ({_reprlib.repr(value)}), not a field name",
+        return (f"a key is {_kind(value)} ({short_repr(value)}), not a field name",
                 "write each key as a field name, such as numbers, pool or timeout")
     if kind == "extra_forbidden":
         model = model or _model_for(loc)
         what = {PoolFields: "pool setting", RangeFields: "field of a range",
                 JobFields: "job field"}.get(model, "setting")
         known = ", ".join(model.model_fields)
-        return (f"{_reprlib.repr(loc[-1])} is not a {what}{_did_you_mean(loc[-1], model.model_fields)}",
+        return (f"{short_repr(loc[-1])} is not a {what}{_did_you_mean(loc[-1], model.model_fields)}",
                 f"use one of: {known}")
     if kind == "literal_error":
-        return (f"{_reprlib.repr(value)} is not a start method"
+        return (f"{short_repr(value)} is not a start method"
                 f"{_did_you_mean(value, START_METHODS)}",
                 f"use {', '.join(START_METHODS[:-1])} or {START_METHODS[-1]}")
     if kind in ("int_type", "float_type", "bool_type", "string_type", "list_type", "model_type",
@@ -412,19 +403,19 @@ def explain(error: dict, loc: tuple, model: Optional[type[BaseModel]] = None) ->
             whole = meant_whole_number(value)
             if whole is not None:  # 1e6, 1.0e6, "5": what they meant, written as YAML reads it
                 quoted = isinstance(value, str) and str(whole) == value.strip()
-                return (f"{name} is {_kind(value)} ({_reprlib.repr(value)}), but must be an "
+                return (f"{name} is {_kind(value)} ({short_repr(value)}), but must be an "
                         "integer written in digits",
                         f"write {whole}" + (" without quotes" if quoted else ""))
         if kind == "float_type" and isinstance(value, str) and _is_number(value):
-            return (f"{name} is a string ({_reprlib.repr(value)}), but must be a number",
+            return (f"{name} is a string ({short_repr(value)}), but must be a number",
                     f"write {value.strip()} without quotes")
-        return (f"{name} is {_kind(value)} ({_reprlib.repr(value)}), but must be {want}",
+        return (f"{name} is {_kind(value)} ({short_repr(value)}), but must be {want}",
                 f"write {want}")
     if kind in ("greater_than_equal", "greater_than"):
-        return (f"{name} is {_reprlib.repr(value)}, but {error['msg'].lower()}",
+        return (f"{name} is {short_repr(value)}, but {error['msg'].lower()}",
                 "use a larger value")
     if kind in ("less_than_equal", "less_than"):
-        return (f"{name} is {_reprlib.repr(value)}, but {error['msg'].lower()}",
+        return (f"{name} is {short_repr(value)}, but {error['msg'].lower()}",
                 "use a smaller value")
     if kind == "missing":
         return f"{name} is missing", f"add {name}"
@@ -452,162 +443,3 @@ def meant_whole_number(value: Any) -> Optional[int]:
         return None
     return int(number) if isinstance(value, float) or "e" in value.lower() or "." in value \
         else int(value)
-
-
-def _cluster_pool(processes: int) -> PoolSettings:
-    """A job's pool on a Dask cluster. Its workers are started by `dask worker` and live
-    as it says (`--lifetime`, the nanny's memory limits): the job's start_method and
-    maxtasksperchild are accepted, so the same job files run, and not used."""
-    return PoolSettings(processes=processes, maxtasksperchild=None, start_method="dask worker")
-
-
-def _resolve(fields: JobFields, task: Task, default_id: str, root: Path, config: Config) -> Job:
-    limits, defaults = config.limits, config.defaults
-    if fields.id is not None and not JOB_ID_PATTERN.fullmatch(fields.id):
-        raise JobError(f"id {_reprlib.repr(fields.id)} {JOB_ID_RULE}", field="id",
-                       fix="rename the job, or leave out `id:` to use the file's name")
-    sources = [n for n in ("numbers", "numbers_file", "range") if getattr(fields, n) is not None]
-    if len(sources) != 1:
-        raise JobError(
-            "names no numbers to test" if not sources else f"names both {sources[0]} and {sources[1]}",
-            fix="give exactly one of numbers, numbers_file and range",
-        )
-    processes = fields.pool.processes or defaults.processes or config.processes_per_job
-    cap = ("limits.processes_per_job" if config.processes_per_job < config.total_processes
-           else "max_processes")
-    _check_limit(processes, config.processes_per_job, "pool.processes", cap)
-    if fields.pool.chunksize is not None:
-        _check_limit(fields.pool.chunksize, limits.chunksize, "pool.chunksize", "limits.chunksize")
-    timeout = float(fields.timeout or defaults.timeout)
-    _check_limit(timeout, limits.timeout, "timeout", "limits.timeout")
-    retries = config.default_retries if fields.retries is None else fields.retries
-    _check_limit(retries, limits.retries, "retries", "limits.retries")
-    common = dict(
-        id=fields.id or default_id,
-        pool=PoolSettings(
-            processes=processes,
-            maxtasksperchild=fields.pool.maxtasksperchild or defaults.maxtasksperchild,
-            start_method=fields.pool.start_method or defaults.start_method,
-        ) if config.backend == "local" else _cluster_pool(processes),
-        ordered=defaults.ordered if fields.pool.ordered is None else fields.pool.ordered,
-        timeout=timeout,
-        priority=fields.priority,
-        retries=retries,
-    )
-    source, total, bits = _numbers_source(fields, root, limits)
-    in_blocks = task.range_block is not None and "range" in source \
-        and source["range"][1] <= U64_LIMIT
-    return Job(total=total, chunksize=_chunksize(fields, config, task, total, processes, bits,
-                                                 in_blocks), **source, **common)
-
-
-def _numbers_source(fields: JobFields, root: Path, limits) -> tuple[dict, int, int]:
-    """Where the job's numbers come from (its Job fields for that), checked against the
-    limits; how many there are; and the bits of the biggest (for a file, of its longest
-    number in the first MiB), which the chunk policy weighs them by."""
-    if fields.numbers is not None:
-        _check_limit(len(fields.numbers), limits.numbers, "numbers (their count)", "limits.numbers")
-        for index, number in enumerate(fields.numbers):
-            check_number(number, limits.number_bits, f"numbers[{index}]")
-        bits = max((number.bit_length() for number in fields.numbers), default=0)
-        return {"numbers": tuple(fields.numbers)}, len(fields.numbers), bits
-    if fields.range is not None:
-        start, stop = fields.range.start, fields.range.stop
-        if stop < start:
-            raise JobError(f"range stop {stop} is below its start {start}", field="range",
-                           fix="ranges are half-open [start, stop), like Python's range")
-        _check_limit(stop - start, limits.range_length, "range (its length)", "limits.range_length")
-        _check_bits(max(stop - 1, 0), limits.number_bits, "range.stop")
-        return {"range": (start, stop)}, stop - start, max(stop - 1, 0).bit_length()
-    from .chunks import count_numbers_in_file, longest_number_digits  # numpy: only for a file
-
-    relative = resolve_inside(root, fields.numbers_file, "numbers_file")
-    try:
-        total = count_numbers_in_file(root / relative)
-    except OSError as exc:
-        raise JobError(f"{_reprlib.repr(relative)} cannot be read: {exc.strerror}", field="numbers_file",
-                       fix="make the file readable by the daemon") from exc
-    _check_limit(total, limits.numbers, "its count of numbers", "limits.numbers",
-                 field="numbers_file")
-    bits = int(longest_number_digits(root / relative) * BITS_PER_DIGIT)
-    return {"numbers_file": relative}, total, bits
-
-
-def _chunksize(fields: JobFields, config: Config, task: Task, numbers: int, processes: int,
-               bits: int, in_blocks: bool) -> int:
-    """The job's chunksize: its own, else one the runner picks, so that each process has
-    about CHUNKS_PER_PROCESS chunks. A range its task takes `in_blocks` (the primes task's
-    sieve segments, below 2^64) gets 1 to RANGE_CHUNK_BLOCKS_MAX whole blocks a chunk
-    (each chunk of a sieve walks the base primes once, and costs about a millisecond
-    more); other numbers get defaults.chunksize, raised for a big job to at most
-    AUTO_CHUNKSIZE_MAX numbers (each chunk costs the daemon a fraction of a millisecond),
-    and, when the task says what a number of `bits` bits may cost (`worst_seconds`), cut
-    to take about CHUNK_SECONDS_TARGET at worst, so that progress, cancel and timeouts
-    move in steps of that size. Outside blocks, a defaults.chunksize that config.yaml
-    sets is taken as it is. Never over limits.chunksize."""
-    if fields.pool.chunksize is not None:
-        return fields.pool.chunksize
-    defaults = config.defaults
-    if in_blocks:
-        block = task.range_block
-        blocks = numbers // (processes * CHUNKS_PER_PROCESS * block)
-        picked = max(defaults.chunksize, min(RANGE_CHUNK_BLOCKS_MAX, max(1, blocks)) * block)
-    elif "chunksize" in defaults.model_fields_set:  # the operator's choice, whatever it costs
-        picked = defaults.chunksize
-    else:
-        picked = max(defaults.chunksize,
-                     min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS)))
-        if task.worst_seconds is not None:
-            picked = min(picked, max(1, int(CHUNK_SECONDS_TARGET / task.worst_seconds(bits))))
-    return min(picked, config.limits.chunksize)
-
-
-def resolve_inside(root: Path, name: str, field: str) -> str:
-    """`name` as a path relative to the spool `root`, refused if it leaves the spool.
-
-    Absolute paths, `..` and symlinks anywhere on the way are refused; the file
-    must be a regular file. Nothing is opened, so a FIFO cannot block us.
-    """
-    candidate = Path(name)
-    if "\0" in name or candidate.is_absolute() or ".." in candidate.parts or not candidate.parts:
-        raise JobError(f"{_reprlib.repr(name)} is not a path inside the spool", field=field,
-                       fix="give a path relative to the spool's root, without '..'")
-    current = root
-    for part in candidate.parts:
-        current = current / part
-        try:
-            info = os.lstat(current)
-        except OSError as exc:
-            raise JobError(f"{_reprlib.repr(name)} cannot be read: {exc.strerror}", field=field,
-                           fix=f"check the file's name; paths are relative to the spool's root, "
-                           f"{root}") from exc
-        if stat.S_ISLNK(info.st_mode):
-            raise JobError(f"{_reprlib.repr(name)} goes through a symlink ({current.relative_to(root)})",
-                           field=field, fix="copy the file into the spool instead of linking it")
-    if not stat.S_ISREG(info.st_mode):
-        raise JobError(f"{_reprlib.repr(name)} is not a regular file", field=field,
-                       fix="name a plain file of numbers, one a line")
-    return candidate.as_posix()
-
-
-def _check_limit(value, limit, name: str, setting: str, field: Optional[str] = None) -> None:
-    if value > limit:
-        raise JobError(f"{name} is {value}, over the limit {setting} = {limit}",
-                       field=field or name.split(" ")[0],
-                       fix=f"ask for at most {limit}, or raise {setting} in config.yaml")
-
-
-def check_number(number: int, max_bits: int, field: str) -> None:
-    """A JobError naming `field` unless `number` is one a job may test: from 0 up, of at
-    most `max_bits` bits."""
-    if number < 0:
-        raise JobError(f"{number} is negative", field=field, fix="give integers from 0 up")
-    _check_bits(number, max_bits, field)
-
-
-def _check_bits(number: int, limit: int, field: str) -> None:
-    if number.bit_length() > limit:
-        raise JobError(f"the number has {number.bit_length()} bits, over the limit "
-                       f"limits.number_bits = {limit}", field=field,
-                       fix=f"give numbers of at most {limit} bits, or raise limits.number_bits "
-                       "in config.yaml")
