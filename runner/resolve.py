@@ -33,7 +33,8 @@ def _cluster_pool(processes: int) -> PoolSettings:
     return PoolSettings(processes=processes, maxtasksperchild=None, start_method="dask worker")
 
 
-def resolve_job(fields: "JobFields", task: Task, default_id: str, root: Path, config: Config) -> Job:
+def resolve_job(fields: "JobFields", task: Task, default_id: str, root: Path,
+                config: Config) -> Job:
     """The Job a validated job file makes: its id, its numbers checked against config's
     limits, its pool settings and timeout (config's defaults filled in), its chunksize.
     JobError for what breaks a limit."""

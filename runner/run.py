@@ -126,7 +126,8 @@ class JobRun:
                 if self.checkpoint.is_done(self._next_to_write):  # written before a restart
                     self._next_to_write += 1
                 elif self._next_to_write in self._waiting:
-                    self.checkpoint.record(self._next_to_write, self._waiting.pop(self._next_to_write))
+                    due = self._next_to_write
+                    self.checkpoint.record(due, self._waiting.pop(due))
                 else:
                     break
         self.advance()

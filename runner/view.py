@@ -94,7 +94,8 @@ def print_status(jobs: list[dict], daemons: str) -> None:
     """One row a job: id, state (`waiting` for a running job whose backend is away,
     `suspended` for one whose daemon is gone), task, priority, progress (with a bar on a
     terminal), numbers found (primes, kept, values), rate (numbers/s), ETA and elapsed
-    time; `daemons` (from `daemons_lines`) above it on a terminal, else on stderr, so stdout stays a table."""
+    time; `daemons` (from `daemons_lines`) above it on a terminal, else on stderr, so
+    stdout stays a table."""
     if not sys.stdout.isatty():
         print(daemons, file=sys.stderr)
         print(status_lines(jobs))

@@ -132,7 +132,8 @@ function found(job) {
 // A result's inline list (primes, kept numbers, [n, value] pairs) on one line.
 function inlineList(list) {
   if (!Array.isArray(list)) return null;
-  return list.length ? list.map((item) => Array.isArray(item) ? JSON.stringify(item) : String(item)).join(", ") : "none";
+  if (!list.length) return "none";
+  return list.map((item) => Array.isArray(item) ? JSON.stringify(item) : String(item)).join(", ");
 }
 
 // -- one job ---------------------------------------------------------------------
