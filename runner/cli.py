@@ -18,7 +18,7 @@ from typing_extensions import Annotated
 
 from . import __version__
 from .errors import JobError, RunnerError
-from .job import PRIORITY_MAX, START_METHODS
+from .job import JOB_SUFFIXES, PRIORITY_MAX, START_METHODS
 from .spool import Spool
 
 # Plain click help: typer's rich panels import rich.markdown and markdown_it, which doubles
@@ -196,7 +196,7 @@ def submit(
     try:
         if str(file) == "-":
             job_id = client.submit_numbers(spool, sys.stdin.buffer, "stdin", id, pool, fields)
-        elif file.suffix in (".yaml", ".yml"):
+        elif file.suffix in JOB_SUFFIXES:
             job_id = client.submit_job_file(spool, file, id, pool, fields)
         else:
             try:

@@ -26,11 +26,14 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """What config.yaml and job files are read into: no unknown key, no coercion
+    ("3" is no number), nothing changed once read."""
+
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class JobDefaults(_Strict):
+class JobDefaults(StrictModel):
     """Pool settings and timeout for a job that does not name them."""
 
     processes: Optional[int] = Field(default=None, ge=1)  # None: every allowed core
@@ -42,7 +45,7 @@ class JobDefaults(_Strict):
     retries: Optional[int] = Field(default=None, ge=0)  # None: max_chunk_attempts - 1
 
 
-class Limits(_Strict):
+class Limits(StrictModel):
     """Caps no job may pass; a job over one fails before any work starts."""
 
     job_file_bytes: int = Field(default=1 << 20, ge=1)
@@ -56,14 +59,14 @@ class Limits(_Strict):
     retries: int = Field(default=100, ge=0)
 
 
-class DaskSettings(_Strict):
+class DaskSettings(StrictModel):
     """Where the Dask cluster is, for `backend: dask`."""
 
     scheduler: str = Field(pattern=r"^(tcp|tls|ws|wss|inproc|ucx)://.+")  # e.g. tcp://10.0.0.5:8786
     connect_timeout: float = Field(default=2.0, gt=0)  # seconds one try to reach it may take
 
 
-class Config(_Strict):
+class Config(StrictModel):
     """Everything config.yaml can say."""
 
     max_processes: Optional[int] = Field(default=None, ge=1)  # None: the machine's cores

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from .config import Config, StartMethod
+from .config import Config, StartMethod, StrictModel
 from .errors import JobError, short_repr
 from .job import PRIORITY_MAX, START_METHODS, Job, default_job_id
 from .numbers import max_decimal_digits, parse_decimal
@@ -37,11 +37,7 @@ _DECIMAL = re.compile(r"-?[0-9]+")
 # -- the file format ---------------------------------------------------------------
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class PoolFields(_Strict):
+class PoolFields(StrictModel):
     processes: Optional[int] = Field(default=None, ge=1)
     chunksize: Optional[int] = Field(default=None, ge=1)
     maxtasksperchild: Optional[int] = Field(default=None, ge=1)
@@ -49,12 +45,12 @@ class PoolFields(_Strict):
     ordered: Optional[bool] = None
 
 
-class RangeFields(_Strict):
+class RangeFields(StrictModel):
     start: int = Field(ge=0)
     stop: int = Field(ge=0)
 
 
-class JobFields(_Strict):
+class JobFields(StrictModel):
     id: Optional[str] = None
     numbers: Optional[list[int]] = None
     numbers_file: Optional[str] = None
