@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .spool import QueuedFile
+from .queued import QueuedFile
 from .writers import Writers, probe_writers
 
 # Where no probe can tell: a file seen only by a rescan (no close or move event) must be
@@ -26,7 +26,7 @@ HOLD_UNSETTLED_SECONDS = 2 * SETTLE_SECONDS
 
 
 class Backlog:
-    """Queued files to claim, a heap in run order (spool.QueuedFile.order)."""
+    """Queued files to claim, a heap in run order (queued.QueuedFile.order)."""
 
     def __init__(self) -> None:
         self._heap: list[tuple[tuple, Path]] = []

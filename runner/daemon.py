@@ -228,7 +228,7 @@ class Daemon:
 
     def _handle(self, message: object) -> None:
         if isinstance(message, _FileArrived):
-            queued = self.spool.queued_file(message.name)
+            queued = self.spool.queue.get(message.name)
             if queued is not None:
                 self._backlog.announce(queued)
         elif isinstance(message, ChunkFinished):
@@ -282,7 +282,7 @@ class Daemon:
                 log.error("the spool cannot be repaired (%s); jobs wait until it can", error)
             self._resume_orphans()
             self._apply_retention(now)
-            queued = self.spool.queued()
+            queued = self.spool.queue.files()
             self._queue_was_empty = not queued and not self._backlog
             self._backlog.keep_only({waiting.path.name for waiting in queued})
             limit = self.config.limits.queued_jobs

@@ -12,7 +12,9 @@
     <root>/jobs/.state/daemon.log, .1, .2       the daemons' own log
     <root>/outbox/<id>.yaml, <id>.primes|.kept|.jsonl   results, and output beside them
 
-Nothing else in the runner touches these paths. The daemon watches jobs/ alone,
+Nothing else in the runner touches these paths but three modules that each own one
+of them: queued.py lists jobs/ in run order, inputs.py keeps inputs/, daemons.py keeps
+daemons/. The daemon watches jobs/ alone,
 and no file ever moves out of it by one rename: watchdog holds a move out of a
 watched folder for 0.5 s, and every event behind it. A claim is instead a rename
 within jobs/ (to a hidden name), then a link into the claiming folder and an
@@ -33,7 +35,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import functools
 import json
 import logging
 import multiprocessing.util
@@ -49,7 +50,8 @@ import yaml
 from .checkpoint import SPILL_SUFFIX
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
-from .job import JOB_ID_PATTERN, JOB_SUFFIXES, JobState, peek_job
+from .job import JOB_ID_PATTERN, JobState, peek_job
+from .queued import Queue
 
 log = logging.getLogger("runner.spool")
 
@@ -121,21 +123,6 @@ class JobDir:
 
 
 @dataclass(frozen=True)
-class QueuedFile:
-    """A job file waiting in jobs/, with what orders it: priority (higher first), then
-    modification time (first come, first served), then name."""
-
-    path: Path
-    id: str
-    priority: int
-    mtime: float
-
-    @functools.cached_property
-    def order(self) -> tuple:
-        return (-self.priority, self.mtime, self.path.name)
-
-
-@dataclass(frozen=True)
 class JobInfo:
     """What `status` shows of one job, read from the spool alone."""
 
@@ -168,7 +155,7 @@ class Spool:
         self.events = Events(EventLog(self.state / EVENTS_FILE))
         # name -> (file identity, its QueuedFile): each queued file is peeked once,
         # however often jobs/ is rescanned; only names still queued are kept
-        self._peeked: dict[str, tuple[tuple, QueuedFile]] = {}
+        self.queue = Queue(self.jobs)  # the queued files, in run order
 
     def place(self, state: JobState) -> Path:
         """The folder that holds the jobs in `state` (queued jobs are files in jobs/)."""
@@ -223,49 +210,7 @@ class Spool:
         """A fresh path in the spool's tmp folder, on the spool's filesystem."""
         return self.tmp / f"{uuid.uuid4().hex}.{name}"
 
-    # -- queued ----------------------------------------------------------------
-
-    def queued_files(self) -> list[Path]:
-        """Job files waiting in jobs/, in the order they are to run (see `queued`)."""
-        return [queued.path for queued in self.queued()]
-
-    def queued(self) -> list[QueuedFile]:
-        """Job files waiting in jobs/, in the order they are to run: higher priority
-        first, then oldest first; hidden names (files being written) skipped. A file's
-        id and priority are peeked (job.peek_job) once per name and file identity, and
-        its QueuedFile kept as long as both stay the same (a rescan of 10,000 queued
-        files makes no new object)."""
-        found, peeked = [], {}
-        with os.scandir(self.jobs) as entries:
-            for entry in entries:
-                if entry.name.startswith(".") or not entry.name.endswith(JOB_SUFFIXES):
-                    continue
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                found.append(self._queued_file(entry.name, info, peeked))
-        self._peeked = peeked
-        return sorted(found, key=lambda queued: queued.order)
-
-    def queued_file(self, name: str) -> Optional[QueuedFile]:
-        """The job file `name` in jobs/, if it is there (and not hidden)."""
-        if name.startswith(".") or not name.endswith(JOB_SUFFIXES):
-            return None
-        try:
-            info = os.lstat(self.jobs / name)
-        except OSError:
-            return None
-        return self._queued_file(name, info, self._peeked)
-
-    def _queued_file(self, name: str, info: os.stat_result, peeked: dict) -> QueuedFile:
-        identity = (info.st_ino, info.st_mtime_ns, info.st_size)
-        cached = self._peeked.get(name)
-        if cached is None or cached[0] != identity:
-            path = self.jobs / name
-            cached = (identity, QueuedFile(path, *peek_job(path), info.st_mtime))
-        peeked[name] = cached
-        return cached[1]
+    # -- queueing --------------------------------------------------------------
 
     def enqueue(self, name: str, data: bytes,
                 on_queued: Optional[Callable[[Path], None]] = None) -> Path:
@@ -544,7 +489,7 @@ class Spool:
                     yield JobInfo(name, state, JobDir(folder).read_json(PROGRESS_FILE) or {}, folder)
 
     def _queued_infos(self, only: Optional[str]) -> Iterator[JobInfo]:
-        for queued in self.queued():
+        for queued in self.queue.files():
             if only is None or queued.id == only:
                 yield JobInfo(queued.id, JobState.QUEUED, {"priority": queued.priority},
                               queued.path)

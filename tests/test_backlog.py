@@ -27,15 +27,15 @@ def test_a_file_being_written_is_passed_over_until_its_close_announces_it(spool)
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout.readline().strip() == "open"
-        for queued in spool.queued():
+        for queued in spool.queue.files():
             backlog.add(queued)
-        assert [queued.path for queued in spool.queued()] == [first, second]
+        assert [queued.path for queued in spool.queue.files()] == [first, second]
         assert backlog.next_to_claim() == second  # the first in run order is not whole
         assert backlog.next_to_claim() is None and not backlog
     finally:
         writer.stdin.close()
         writer.wait(10)
-    backlog.announce(spool.queued_file("first.yaml"))  # what its close event does
+    backlog.announce(spool.queue.get("first.yaml"))  # what its close event does
     assert backlog.next_to_claim() == first
     assert backlog.next_to_claim() is None
 

@@ -127,11 +127,11 @@ def test_queued_files_oldest_first_skipping_hidden_and_other_files(spool):
     drop(spool, "notes.txt", mtime=500)
     drop(spool, "job.yaml.part", mtime=500)
     drop(spool, "README", mtime=500)
-    assert spool.queued_files() == [spool.jobs / n for n in ("c.yaml", "b.yaml", "a.yml")]
+    assert spool.queue.paths() == [spool.jobs / n for n in ("c.yaml", "b.yaml", "a.yml")]
 
 
 def test_queued_files_empty(spool):
-    assert spool.queued_files() == []
+    assert spool.queue.paths() == []
 
 
 def test_enqueue_never_overwrites(spool):
@@ -167,7 +167,7 @@ def test_claim_moves_the_file_into_a_locked_folder(spool):
     assert jobdir.source_name() == "job.yaml"
     assert jobdir.lock_fd is not None
     assert not lock_is_free(jobdir.path)
-    assert spool.queued_files() == []
+    assert spool.queue.paths() == []
     assert [p.name for p in spool.jobs.iterdir() if not p.name.startswith(".state")] == []
     jobdir.release()
     assert lock_is_free(jobdir.path)
@@ -389,7 +389,7 @@ def test_half_claimed_before_the_rename_is_dropped(spool):
     (folder / SOURCE_FILE).write_text("job.yaml")
     assert adopt(spool) == []
     assert not folder.exists()
-    assert spool.queued_files() == [path]
+    assert spool.queue.paths() == [path]
 
 
 def test_half_claimed_held_by_a_live_claimer_is_left_alone(spool):
@@ -479,7 +479,7 @@ def test_a_folder_named_like_a_job_file_does_not_break_claim(spool):
     """`mkdir jobs/x.yaml` is a mistake a person can make: claim must not raise (None, or
     a claimed job whose loading then fails as "not a regular file")."""
     (spool.jobs / "x.yaml").mkdir()
-    assert spool.queued_files() == [spool.jobs / "x.yaml"]
+    assert spool.queue.paths() == [spool.jobs / "x.yaml"]
     jobdir = spool.claim(spool.jobs / "x.yaml")
     if jobdir is not None:
         jobdir.release()
@@ -499,7 +499,7 @@ def test_adopt_orphans_survives_a_claimer_that_died_on_a_folder(spool):
     good = drop(spool, "good.yaml")
     for jobdir in spool.adopt_orphans():
         jobdir.release()
-    assert good in spool.queued_files()
+    assert good in spool.queue.paths()
 
 
 # -- priority: the order of the queue ------------------------------------------------------
@@ -513,38 +513,38 @@ def test_queued_runs_higher_priority_first_then_oldest_first(spool):
     drop(spool, "neg.yaml", "priority: -3\nnumbers: [1]\n", mtime=500)
     drop(spool, "nested.yaml", "pool:\n  priority: 9\nnumbers: [1]\n", mtime=600)  # not top-level
     drop(spool, "word.yaml", "priority: high\nnumbers: [1]\n", mtime=700)  # fails; ordered as 0
-    queued = spool.queued()
+    queued = spool.queue.files()
     assert [q.path.name for q in queued] == ["new-high.yaml", "mid-a.yaml", "mid-b.yaml",
                                              "nested.yaml", "word.yaml", "old-low.yaml", "neg.yaml"]
     assert [q.priority for q in queued] == [5, 2, 2, 0, 0, 0, -3]
     assert queued[0].id == "nh" and queued[1].id == "mid-a"
-    assert spool.queued_files() == [q.path for q in queued]
+    assert spool.queue.paths() == [q.path for q in queued]
     assert {info.id: info.progress["priority"] for info in spool.jobs_in(JobState.QUEUED)} == {
         "nh": 5, "mid-a": 2, "mid-b": 2, "nested": 0, "word": 0, "old-low": 0, "neg": -3}
 
 
 def test_queued_peeks_a_file_once_until_it_changes(spool):
     path = drop(spool, "a.yaml", "priority: 1\nnumbers: [1]\n", mtime=1000)
-    assert spool.queued()[0].priority == 1
+    assert spool.queue.files()[0].priority == 1
     # the same size and times: the cached peek stands (the file was not read again)
     path.write_text("priority: 7\nnumbers: [1]\n")
     os.utime(path, (1000, 1000))
-    assert spool.queued()[0].priority == 1
-    assert Spool(spool.root).queued()[0].priority == 7  # a fresh reader peeks it
+    assert spool.queue.files()[0].priority == 1
+    assert Spool(spool.root).queue.files()[0].priority == 7  # a fresh reader peeks it
     os.utime(path, (1001, 1001))  # changed: peeked again
-    assert spool.queued()[0].priority == 7
+    assert spool.queue.files()[0].priority == 7
     path.unlink()
-    assert spool.queued() == [] and spool._peeked == {}  # only names still queued are kept
+    assert spool.queue.files() == [] and spool.queue._peeked == {}  # only names still queued are kept
 
 
 def test_queued_rescans_a_flood_of_10000_files_fast(spool):
     for n in range(10_000):
         (spool.jobs / f"j{n:05}.yaml").write_text(f"priority: {n % 7}\nnumbers: [{n}]\n")
     first = time.perf_counter()
-    queued = spool.queued()
+    queued = spool.queue.files()
     first = time.perf_counter() - first
     again = time.perf_counter()
-    assert spool.queued() == queued
+    assert spool.queue.files() == queued
     again = time.perf_counter() - again
     assert len(queued) == 10_000 and queued[0].priority == 6 and queued[-1].priority == 0
     # the rescan reads no file: a stat of each name, then a sort
