@@ -6,6 +6,7 @@ import contextlib
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +44,25 @@ def drop_and_wait(root: Path, job_id: str, text: str) -> float:
     os.rename(hidden, root / "jobs" / f"{job_id}.yaml")
     while not result.exists():
         time.sleep(0.0002)
+    return time.perf_counter() - start
+
+
+def submit_and_wait(root: Path, numbers: Path, options: list[str]) -> tuple[float, str]:
+    """`runner submit numbers --root root *options`, and the seconds from its start until
+    the job's result exists (so its output file is complete), with the job's id."""
+    start = time.perf_counter()
+    job_id = subprocess.run(["runner", "submit", str(numbers), "--root", str(root), *options],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    result = root / "outbox" / f"{job_id}.yaml"
+    while not result.exists():
+        time.sleep(0.001)
+    return time.perf_counter() - start, job_id
+
+
+def time_script(script: Path, *args: Path) -> float:
+    """Seconds to run the Python script at `script` with `args` in a new interpreter."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(script), *map(str, args)], check=True)
     return time.perf_counter() - start
 
 
