@@ -1,7 +1,7 @@
 """Tasks: map tasks (a plugin's and the built-in factor) on a warm daemon, against the
 book-style script calling the same function.
 
-    python bench/tasks.py [--rounds 3] [--scale 1.0]
+    python bench/tasks.py [--rounds 3] [--scale 1.0] [--case collatz] [--case factor]
 
 Needs examples/collatz installed where `runner` runs (`pip install --no-build-isolation
 -e examples/collatz`). Each round times, side by side, for each case: the script a reader
@@ -18,7 +18,10 @@ outbox/<id>.yaml exists (its values, in outbox/<id>.jsonl, checked against the s
     built-in `--task factor` (the same call).
 
 The runner's jobs name no chunksize: it picks one. `--scale 0.05` makes every count that
-much smaller, for a quick check. Prints each median and the ratios runner / script.
+much smaller, for a quick check; `--case` runs only the cases named. Prints each median
+and the ratios runner / script, of the time and of the CPU time (of the script and its
+workers; of `runner submit` and the daemon with its workers): on a machine shared with
+other work the CPU time says more about the code, the time more about the user's wait.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from common import running_daemon, submit_and_wait, time_script
+from common import (children_cpu_seconds, cpu_seconds, running_daemon, submit_and_wait,
+                    time_script)
 
 SCRIPT_HEAD = """
 import sys
@@ -103,12 +107,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiplies every count of numbers (0.05: a quick check)")
+    parser.add_argument("--case", action="append", choices=[case.name for case in CASES],
+                        help="run only this case (repeatable; default: all)")
     args = parser.parse_args()
-    times: dict[tuple[str, str], list[float]] = {}
+    cases = [case for case in CASES if case.name in (args.case or [case.name])]
+    times: dict[tuple[str, str], list[float]] = {}  # (case, "script" or task): seconds
+    cpu: dict[tuple[str, str], list[float]] = {}  # the same: CPU seconds
     counts: dict[str, int] = {}
-    with tempfile.TemporaryDirectory() as tmp, running_daemon() as (root, _):
+    with tempfile.TemporaryDirectory() as tmp, running_daemon() as (root, daemon):
         tmp = Path(tmp)
-        for case in CASES:
+        for case in cases:
             numbers = case.numbers(random.Random(1), args.scale)
             counts[case.name] = len(numbers)
             (tmp / f"{case.name}.txt").write_text("".join(f"{n}\n" for n in numbers))
@@ -117,25 +125,29 @@ def main() -> None:
             for task in case.tasks:  # each task is loaded in the daemon's workers
                 submit_and_wait(root, tmp / "warm.txt", ["--task", task])
         for _ in range(args.rounds):
-            for case in CASES:
+            for case in cases:
                 numbers, output = tmp / f"{case.name}.txt", tmp / f"{case.name}.out"
+                before = children_cpu_seconds()
                 times.setdefault((case.name, "script"), []).append(
                     time_script(tmp / f"{case.name}.py", numbers, output))
+                cpu.setdefault((case.name, "script"), []).append(children_cpu_seconds() - before)
                 for task in case.tasks:
+                    before = children_cpu_seconds() + cpu_seconds(daemon.pid)
                     seconds, job_id = submit_and_wait(root, numbers, ["--task", task])
                     times.setdefault((case.name, task), []).append(seconds)
+                    cpu.setdefault((case.name, task), []).append(
+                        children_cpu_seconds() + cpu_seconds(daemon.pid) - before)
                     check_values(case, root / "outbox" / f"{job_id}.jsonl", output)
                     (root / "outbox" / f"{job_id}.jsonl").unlink()
     print(f"{args.rounds} rounds, medians (runner: `runner submit` to result on a warm daemon):")
-    for case in CASES:
-        script = statistics.median(times[case.name, "script"])
+    for case in cases:
+        script, script_cpu = (statistics.median(x[case.name, "script"]) for x in (times, cpu))
         print(f"  {counts[case.name]:,} {case.describe}:")
-        print(f"    book-style script, Pool(2).imap: {script:.3f} s")
+        print(f"    book-style script, Pool(2).imap: {script:.3f} s ({script_cpu:.2f} CPU s)")
         for task in case.tasks:
-            ours = statistics.median(times[case.name, task])
-            print(f"    runner --task {task}: {ours:.3f} s, ratio runner / script: "
-                  f"{ours / script:.2f}")
-
+            ours, ours_cpu = (statistics.median(x[case.name, task]) for x in (times, cpu))
+            print(f"    runner --task {task}: {ours:.3f} s ({ours_cpu:.2f} CPU s), "
+                  f"ratio runner / script: {ours / script:.2f} (CPU: {ours_cpu / script_cpu:.2f})")
 
 if __name__ == "__main__":
     main()
