@@ -114,7 +114,9 @@ def main() -> None:
     times: dict[tuple[str, str], list[float]] = {}  # (case, "script" or task): seconds
     cpu: dict[tuple[str, str], list[float]] = {}  # the same: CPU seconds
     counts: dict[str, int] = {}
-    with tempfile.TemporaryDirectory() as tmp, running_daemon() as (root, daemon):
+    # every job's values go to outbox/<id>.jsonl, however few (--scale 0.001)
+    with tempfile.TemporaryDirectory() as tmp, \
+            running_daemon("inline_max: 0\n") as (root, daemon):
         tmp = Path(tmp)
         for case in cases:
             numbers = case.numbers(random.Random(1), args.scale)
