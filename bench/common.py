@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +48,25 @@ def drop_and_wait(root: Path, job_id: str, text: str) -> float:
     return time.perf_counter() - start
 
 
+def submit_and_wait(root: Path, numbers: Path, options: list[str]) -> tuple[float, str]:
+    """`runner submit numbers --root root *options`, and the seconds from its start until
+    the job's result exists (so its output file is complete), with the job's id."""
+    start = time.perf_counter()
+    job_id = subprocess.run(["runner", "submit", str(numbers), "--root", str(root), *options],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    result = root / "outbox" / f"{job_id}.yaml"
+    while not result.exists():
+        time.sleep(0.001)
+    return time.perf_counter() - start, job_id
+
+
+def time_script(script: Path, *args: Path) -> float:
+    """Seconds to run the Python script at `script` with `args` in a new interpreter."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(script), *map(str, args)], check=True)
+    return time.perf_counter() - start
+
+
 def file_creation_us(folder: Path, files: int = 100) -> float:
     """Median microseconds to create an empty file in `folder` (made if missing) right
     now. On ext4 without a journal (this machine's disk) it is about 40 us, but over 1 ms
@@ -82,6 +103,27 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             stack.append(child)
     return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) used so far by `pid` and every process below it,
+    those that ended and were waited for included (0 for a process that is gone)."""
+    ticks = 0
+    for each in [pid, *descendants(pid)]:
+        try:
+            stat = Path(f"/proc/{each}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the command, which may hold spaces
+        ticks += sum(int(field) for field in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds used so far by this process's children that ended and were waited for
+    (and theirs, that they waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rss_mib(pid: int) -> float:

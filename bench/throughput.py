@@ -17,10 +17,10 @@ import argparse
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import submit_and_wait, time_script
 
 BOOK_SCRIPT = """
 import sys, gmpy2
@@ -46,23 +46,7 @@ def make_numbers(path: Path, count: int, seed: int = 1) -> None:
                 break
 
 
-def time_book(script: Path, numbers: Path, out: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, str(script), str(numbers), str(out)], check=True)
-    return time.perf_counter() - start
-
-
 AS_THE_SCRIPT = ["--chunksize", "20000", "--unordered"]
-
-
-def time_runner(root: Path, numbers: Path, options: list[str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    job_id = subprocess.run(["runner", "submit", str(numbers), "--root", str(root), *options],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    result = root / "outbox" / f"{job_id}.yaml"
-    while not result.exists():
-        time.sleep(0.001)
-    return time.perf_counter() - start, job_id
 
 
 def main() -> None:
@@ -83,13 +67,13 @@ def main() -> None:
         try:
             warm = tmp / "warm.txt"
             warm.write_text("17977\n")
-            time_runner(root, warm, [])  # the daemon's pool is now warm
+            submit_and_wait(root, warm, [])  # the daemon's pool is now warm
             book, ours, plain = [], [], []
             for _ in range(args.rounds):
-                book.append(time_book(script, numbers, tmp / "book.primes"))
+                book.append(time_script(script, numbers, tmp / "book.primes"))
                 expected = (tmp / "book.primes").read_text().split()
                 for options, times in ((AS_THE_SCRIPT, ours), ([], plain)):
-                    seconds, job_id = time_runner(root, numbers, options)
+                    seconds, job_id = submit_and_wait(root, numbers, options)
                     times.append(seconds)
                     got = (root / "outbox" / f"{job_id}.primes").read_text().split()
                     in_order = not options  # --unordered: primes in completion order

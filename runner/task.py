@@ -145,8 +145,7 @@ def compute(call: TaskCall, payload) -> ChunkResult:
             parts.append("".join(f"{n}\n" for n in kept).encode())
         else:
             found += len(values)
-            parts.append("".join(json.dumps([str(n), v]) + "\n"
-                                 for n, v in zip(numbers, values)).encode())
+            parts.append(_map_lines(numbers, values))
     return ChunkResult(done, found, b"".join(parts))
 
 
@@ -161,6 +160,13 @@ def _own_task(call: TaskCall) -> Task:
         raise TaskUnavailable(f"task {call.name!r} here is {found.release}, not {call.version} "
                               "as the job was checked with")
     return found.task
+
+
+def _map_lines(numbers: list[int], values: list) -> bytes:
+    """A map's output: one JSON array ["n", value] a line, n as a decimal string."""
+    if all(type(value) is int for value in values):  # the common case, in a tenth of the time
+        return "".join([f'["{n}", {value}]\n' for n, value in zip(numbers, values)]).encode()
+    return "".join(json.dumps([str(n), value]) + "\n" for n, value in zip(numbers, values)).encode()
 
 
 def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:

@@ -19,6 +19,7 @@ from conftest import (chunks_recorded, drop_job, free_port, read_result, run_cli
                       scrape_metrics, wait_for_result, wait_ready, wait_until, write_config,
                       write_numbers)
 from plugin_helpers import install, install_plugins, write_package
+from test_example_tasks import COLLATZ_EDGES, example
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -194,6 +195,18 @@ def test_map_and_filter_results_inline_and_in_files(spool, with_plugins, start_d
     values = [json.loads(line) for line in (spool.outbox / "many.jsonl").read_text().splitlines()]
     assert [int(n) for n, _ in values] == list(range(1, 3001))  # the job's order
     assert values[26] == ["27", 111]
+    assert daemon.stop() == 0
+
+
+def test_a_task_with_a_chunk_function_runs_it_under_a_daemon(spool, with_plugins, start_daemon):
+    daemon = start_daemon()
+    numbers = COLLATZ_EDGES + list(range(5000))
+    drop_job(spool, "fast.yaml", {"id": "fast", "task": "collatz_fast", "numbers": numbers,
+                                  "params": {"cap": 300}, "pool": {"chunksize": 1000}})
+    result = wait_for_result(spool, "fast")
+    assert result["state"] == "done" and result["values_file"] == "fast.jsonl", result
+    values = [json.loads(line) for line in (spool.outbox / "fast.jsonl").read_text().splitlines()]
+    assert values == [[str(n), example.collatz_steps(n, cap=300)] for n in numbers]
     assert daemon.stop() == 0
 
 
