@@ -17,7 +17,7 @@ import yaml
 
 import runner
 from conftest import (BOOK_NUMBERS, BOOK_PRIMES, drop_job, read_result, result_primes, run_cli,
-                      runner_command, sieve, state_dir, wait_for_result, wait_ready, wait_until,
+                      runner_command, sieve, wait_for_result, wait_ready, wait_until,
                       write_numbers)
 from runner.config import Config, JobDefaults, Limits
 
