@@ -471,7 +471,7 @@ class Spool:
         counts = {state: len(entries(self.place(state))) for state in JobState
                   if state is not JobState.QUEUED}
         try:
-            queued = len(self.queued_files())
+            queued = len(self.queue.files())
         except FileNotFoundError:
             queued = 0
         counts[JobState.QUEUED] = queued + len(entries(self.claiming))
