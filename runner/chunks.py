@@ -209,6 +209,17 @@ def holds_only_short_digit_lines(path: Path, max_digits: int) -> bool:
     return True
 
 
+def check_numbers_file(path: Path, max_bits: int) -> None:
+    """Read every line of a numbers file as the workers will, a piece at a time (memory
+    stays small however long it is); BadNumberLine names the first line they would
+    refuse."""
+    if holds_only_short_digit_lines(path, max_decimal_digits(max_bits)):
+        return  # the common case, told in one pass: every line a number within the limit
+    size = os.path.getsize(path)
+    for piece in read_pieces(FilePayload(str(path), 0, size, 1, max_bits)):
+        parse_numbers(piece)
+
+
 def count_numbers_in_file(path: Path) -> int:
     """How many lines of the numbers file hold something other than blanks or a comment."""
     if os.path.getsize(path) <= BYTES_CHECK_MAX:

@@ -276,6 +276,17 @@ def test_plain_file_counted_in_numpy_as_by_pattern(tmp_path, monkeypatch, lines,
     assert chunks._count_lines_by_pattern(tmp_path / "n.txt") == numbers
 
 
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(st.binary(max_size=40),
+                         st.text(alphabet="0123456789\n \t#\r", max_size=40).map(str.encode)))
+def test_a_numbers_file_holds_at_most_one_number_in_two_bytes(tmp_path, content):
+    """What lets `runner submit` know that a file under 200 MB holds no more numbers than
+    the default limits.numbers without counting them (client._within_default_count)."""
+    (tmp_path / "n.txt").write_bytes(content)
+    assert count_numbers_in_file(tmp_path / "n.txt") <= (len(content) + 1) // 2
+
+
 def test_blanks_and_comments_fall_back_to_the_pattern(tmp_path):
     for content in (b"5\n \n7\n", b"5\n# c\n", b"5\r\n7\r\n", b"5\t\n", b"-5\n"):
         (tmp_path / "n.txt").write_bytes(content)
