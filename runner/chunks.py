@@ -213,8 +213,11 @@ def check_numbers_file(path: Path, max_bits: int) -> None:
     """Read every line of a numbers file as the workers will, a piece at a time (memory
     stays small however long it is); BadNumberLine names the first line they would
     refuse."""
-    if holds_only_short_digit_lines(path, max_decimal_digits(max_bits)):
-        return  # the common case, told in one pass: every line a number within the limit
+    # the common case, told in one pass: every line a number of fewer digits than the
+    # most a number of max_bits bits can have, which is within the limit (with as many,
+    # 2**4096 has 4097 bits and 2**4096 - 1 has 4096: those lines are parsed)
+    if holds_only_short_digit_lines(path, max_decimal_digits(max_bits) - 1):
+        return
     size = os.path.getsize(path)
     for piece in read_pieces(FilePayload(str(path), 0, size, 1, max_bits)):
         parse_numbers(piece)

@@ -260,7 +260,6 @@ def test_api_submit_job_file_takes_a_path_as_text(spool, tmp_path):
 NUMBERS_FILE_REFUSALS = sorted(case for case, (name, text, options, _) in BAD_SUBMISSIONS.items()
                                if name == "numbers.txt" and text is not None and not options
                                and case != "too many numbers")
-TOO_BIG = str(10**1234)  # 1235 digits: over the default limits.number_bits
 
 
 @pytest.fixture
@@ -283,12 +282,16 @@ def test_submit_under_default_settings_refuses_bad_lines_in_the_same_words(
     assert queued_state(default_spool) == before, "nothing may be queued"
 
 
+@pytest.mark.parametrize("big, what", [
+    (10**1234, "has 1235 digits"),
+    (2**4096, "has 4097 bits"),  # as many digits as 2**4096 - 1, the largest allowed
+], ids=["digits", "bits"])
 def test_submit_under_default_settings_refuses_a_number_over_the_default_bit_limit(
-        default_spool, tmp_path):
+        default_spool, tmp_path, big, what):
     path = tmp_path / "n.txt"
-    path.write_text(f"7\n{TOO_BIG}\n")
+    path.write_text(f"7\n{big}\n")
     before = queued_state(default_spool)
-    with pytest.raises(api.JobError, match=r"n\.txt, line 2: .* has 1235 digits, over limits"
+    with pytest.raises(api.JobError, match=rf"n\.txt, line 2: .* {what}, over limits"
                        r"\.number_bits = 4096"):
         api.submit_numbers(default_spool, open(path, "rb"), str(path))
     assert queued_state(default_spool) == before, "nothing may be queued"
