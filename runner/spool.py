@@ -36,7 +36,6 @@ import fcntl
 import functools
 import json
 import logging
-import multiprocessing.util
 import os
 import shutil
 import uuid
@@ -86,6 +85,8 @@ class JobDir:
     def __post_init__(self) -> None:
         # a pool worker forked from the daemon (start_method: fork) would hold the job's
         # lock on after the daemon died, and a dead daemon's job would look served
+        import multiprocessing.util  # here: a command that makes no JobDir need not load it
+
         multiprocessing.util.register_after_fork(self, JobDir._forget_lock)
 
     def _forget_lock(self) -> None:
@@ -578,6 +579,8 @@ class Spool:
         path = self.daemons / f"{record['host']}-{record['pid']}.json"
         os.rename(temp, path)
         entry = DaemonEntry(path, fd)
+        import multiprocessing.util
+
         multiprocessing.util.register_after_fork(entry, DaemonEntry.forget)  # as JobDir's
         return entry
 
