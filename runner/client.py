@@ -260,9 +260,14 @@ def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
         if spool.find(asked) is not None or spool.result_path(asked).exists():
             raise JobIdTakenError(asked)
         return asked
-    for n in range(1, 1_000_000):
-        candidate = default if n == 1 else f"{default[:57]}-{n}"
-        if spool.find(candidate) is None and not spool.result_path(candidate).exists():
+    if spool.find(default) is None and not spool.result_path(default).exists():
+        return default
+    # every job's id read once: asking find() for default-2, -3, ... read every queued
+    # file's name each time (a submit into 1,000 queued jobs of one name took 12 s)
+    taken = {info.id for info in spool.list_jobs()}
+    for n in range(2, 1_000_000):
+        candidate = f"{default[:57]}-{n}"
+        if candidate not in taken and not spool.result_path(candidate).exists():
             return candidate
     raise SpoolError(f"no free id like {default!r}")
 
