@@ -23,9 +23,9 @@ from .config_file import NUMBER_BITS_DEFAULT, NUMBERS_DEFAULT, read_config_file
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      RunnerError, SpoolError)
 from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
-from .results import Outcome, commit_result, iso, queued_at
-from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, YAML_LOADER, JobDir,
-                    JobInfo, Spool, submitted_input_name)
+from .results import YAML_LOADER, Outcome, commit_result, iso, queued_at
+from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo, Spool,
+                    submitted_input_name)
 
 CANCEL_WAIT_SECONDS = 5.0
 WAIT_POLL_SECONDS = 0.1

@@ -43,8 +43,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
-import yaml
-
 from .checkpoint import SPILL_SUFFIX
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
@@ -61,7 +59,6 @@ DAEMON_LOG_FILE = "daemon.log"
 RESULT_SUFFIX, PRIMES_SUFFIX = ".yaml", ".primes"
 # a job's output beside its result, by its task's kind: primes, kept numbers, values
 OUTPUT_SUFFIXES = {"primes": PRIMES_SUFFIX, "filter": ".kept", "map": ".jsonl"}
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe, in C where built
 _FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
@@ -548,6 +545,10 @@ class Spool:
 
     def read_result_state(self, job_id: str) -> Optional[JobState]:
         """The state in outbox/<id>.yaml, if that result exists."""
+        import yaml  # here: a command that reads no YAML (runner --help) need not load it
+
+        from .results import YAML_LOADER
+
         try:
             with open(self.result_path(job_id), "rb") as handle:
                 return JobState(yaml.load(handle, Loader=YAML_LOADER)["state"])
