@@ -16,14 +16,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-import yaml
-
 from . import events
-from .config_file import NUMBER_BITS_DEFAULT, NUMBERS_DEFAULT, read_config_file
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      RunnerError, SpoolError)
 from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
-from .results import YAML_LOADER, Outcome, commit_result, iso, queued_at
 from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo, Spool,
                     submitted_input_name)
 
@@ -108,6 +104,8 @@ def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None
 
 def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Optional[str],
                   pool: Optional[dict], fields: Optional[dict]) -> str:
+    from .config_file import NUMBER_BITS_DEFAULT, read_config_file
+
     job_id = _free_id(spool, job_id, default_job_id(Path(name)))
     spool.ensure()
     defaults = not pool and not any(value is not None for value in (fields or {}).values()) \
@@ -144,6 +142,8 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
 def _within_default_count(size: int) -> bool:
     """Whether a numbers file of `size` bytes is sure to hold no more numbers than the
     default limits.numbers: each takes a digit and a newline at least."""
+    from .config_file import NUMBERS_DEFAULT
+
     return (size + 1) // 2 <= NUMBERS_DEFAULT
 
 
@@ -188,7 +188,7 @@ def submit_job_file(spool: Spool, path: Path, job_id: Optional[str] = None,
     free = _free_id(spool, job_id, wanted)
     if free == wanted and not pool and not fields and (job_id is None or peek_job_id(path) == job_id):
         return _queue(spool, free, raw, path.name)  # byte for byte: errors are reported by line
-    spec = yaml.load(raw, Loader=YAML_LOADER)
+    spec = _load_yaml(raw)
     spec["id"] = free
     return _enqueue(spool, spec, pool, fields, path.name, checked_as=str(path))
 
@@ -205,6 +205,8 @@ def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], fields: Optional[di
     spec.update({key: value for key, value in (fields or {}).items() if value is not None})
     # id and priority first: the daemon orders the queue by peeking at the file's head
     spec = {key: spec[key] for key in ("id", "priority") if key in spec} | spec
+    import yaml  # here, as in _load_yaml: runner status reads no YAML
+
     data = yaml.safe_dump(spec, sort_keys=False).encode()
     if checked_as is not None:
         try:
@@ -457,8 +459,8 @@ def retry(spool: Spool, job_id: str) -> str:
     raw = jobdir.file(JOB_FILE).read_bytes()
     new_id = _free_id(spool, None, job_id)
     try:
-        spec = yaml.load(raw, Loader=YAML_LOADER)
-    except yaml.YAMLError:
+        spec = _load_yaml(raw)
+    except _NotYAML:
         spec = None
     if not isinstance(spec, dict):  # as dropped, byte for byte: it fails the same way
         return _queue(spool, new_id, raw, jobdir.source_name(), retry_of=job_id)
@@ -480,6 +482,8 @@ def prune(spool: Spool, older_than_seconds: float, dry_run: bool = False,
     `older_than_seconds`: their folders in jobs/.state/ and their outbox/ files. With
     `dry_run`, only list them. At most `limit` jobs (None: all). Returns what was (or
     would be) removed: id, state and when it finished (ISO 8601, UTC)."""
+    from .results import iso
+
     removed = []
     for job_id, state, finished in spool.finished_before(time.time() - older_than_seconds):
         if limit is not None and len(removed) >= limit:
@@ -507,6 +511,8 @@ def logs(spool: Spool, job_id: Optional[str] = None, follow: bool = False) -> It
 
 
 def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
+    from .results import Outcome, commit_result, queued_at
+
     progress = jobdir.read_json(PROGRESS_FILE) or {}
     now = time.time()
     outcome = Outcome(JobState.CANCELLED, queued_at(jobdir), progress.get("started", now), now,
@@ -527,6 +533,25 @@ def _read_yaml(path: Path) -> Any:
         with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 return "(unreadable: not a regular file)"
-            return yaml.load(handle, Loader=YAML_LOADER)
-    except (OSError, yaml.YAMLError) as exc:
+            return _load_yaml(handle)
+    except (OSError, _NotYAML) as exc:
         return f"(unreadable: {exc})"
+
+
+class _NotYAML(Exception):
+    """What PyYAML said of a document it could not read (yaml.YAMLError, by another name:
+    this module does not import PyYAML until it reads YAML)."""
+
+
+def _load_yaml(source) -> Any:
+    """The YAML document in `source` (bytes, text or a binary file), read safely; _NotYAML
+    if it is not YAML. PyYAML is imported here, by the commands that read YAML: `runner
+    status` reads none, and starts without it."""
+    import yaml
+
+    from .results import YAML_LOADER
+
+    try:
+        return yaml.load(source, Loader=YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise _NotYAML(str(exc)) from exc
