@@ -86,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     start, stop = args.start, args.start + args.width
     job = f"range: {{start: {start}, stop: {stop}}}\npool: {{processes: 2}}\n"
-    config = "inline_primes_max: 0\n"  # a primes file, however few the primes
+    config = "inline_max: 0\n"  # a primes file, however few the primes
     if args.chunksize is not None:
         job = job.replace("processes: 2", f"processes: 2, chunksize: {args.chunksize}")
         if args.chunksize > 1 << 22:  # limits.chunksize's default

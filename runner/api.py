@@ -18,11 +18,12 @@ that passes.
 
 from __future__ import annotations
 
-from .client import (cancel, daemons, inspect, logs, prune, results, retry, status, submit,
+from .client import (cancel, daemons, inspect, logs, results, retry, status, submit,
                      submit_job_file, submit_numbers, wait)
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      NotASpoolError, RunnerError, SpoolError)
 from .job import JobState
+from .retention import prune
 from .spool import Spool
 
 __all__ = ["BadJobIdError", "JobError", "JobIdTakenError", "JobState", "JobStateError",

@@ -8,20 +8,24 @@ belongs to, or that nobody wants it any more. Every method is called from the
 daemon's one thread and must return at once: a backend that waits for a
 server does so in threads of its own.
 
-Two backends: `local` (pools.py, persistent supervised `multiprocessing.Pool`s,
-the default, no server) and `dask` (dask_backend.py, a Dask distributed
-cluster; imported only when config.yaml asks for it).
+Two backends implement it: `local` (pools.py, persistent supervised
+`multiprocessing.Pool`s, the default, no server) and `dask` (dask_backend.py, a
+Dask distributed cluster); this module imports neither (the daemon picks one).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
+from .checkpoint import ChunkResult
 from .chunk_progress import Counts
-from .config import Config
 from .job import PoolSettings
+
+if TYPE_CHECKING:
+    from .chunks import Chunk
+    from .job import Job
 
 Post = Callable[[object], None]
 Emit = Callable[..., None]
@@ -33,7 +37,7 @@ Emit = Callable[..., None]
 @dataclass(frozen=True)
 class ChunkFinished:
     token: int
-    result: Any
+    result: ChunkResult
 
 
 @dataclass(frozen=True)
@@ -50,15 +54,27 @@ class WorkerLost:
     chunks_ended: int
 
 
+class ChunkOwner(Protocol):
+    """Who submits chunks (run.JobRun): its job, and where each chunk's outcome goes."""
+
+    job: "Job"
+
+    def chunk_finished(self, submission: "Submission", result: ChunkResult) -> None: ...
+
+    def chunk_raised(self, submission: "Submission", error: BaseException) -> None: ...
+
+    def chunk_lost(self, submission: "Submission", cause: str) -> None: ...
+
+
 @dataclass
 class Submission:
     """A chunk handed to a backend: who asked (`owner`), what, and which try this is.
-    `pool` is the backend's own record of where it runs."""
+    `pool` is the backend's own record of where it runs, opaque to everyone else."""
 
-    owner: Any
-    chunk: Any
+    owner: ChunkOwner
+    chunk: "Chunk"
     attempt: int
-    pool: Any
+    pool: object
     timeout: float
     spill_folder: Optional[str] = None  # where a worker on this machine may leave a big output
     timed_out: bool = False
@@ -68,50 +84,51 @@ class Submission:
 # -- the interface ---------------------------------------------------------------
 
 
-class Backend:
-    """What the daemon needs from whatever runs its chunks."""
+class Backend(Protocol):
+    """What the daemon needs from whatever runs its chunks. The implementations
+    subclass it, for the two methods with a default."""
 
     def acquire(self, settings: PoolSettings) -> bool:
         """Reserve room to run a job with `settings`; False while there is none (the
         caller asks again at its next advance)."""
-        raise NotImplementedError
+        ...
 
     def release(self, settings: PoolSettings) -> None:
         """A job that `acquire`d with `settings` is done."""
-        raise NotImplementedError
+        ...
 
-    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float,
-               spill_folder: Optional[str] = None) -> None:
+    def submit(self, settings: PoolSettings, owner: ChunkOwner, chunk: "Chunk", attempt: int,
+               timeout: float, spill_folder: Optional[str] = None) -> None:
         """Run `chunk` for `owner` (its job, which has acquired `settings`). Its outcome
         comes back as one message to the daemon, which `take` or `worker_lost` turns
         into this Submission. A backend whose workers share this machine's disk may have
         them leave a big output in `spill_folder` (a checkpoint.SpilledOutput); others
         return it as bytes."""
-        raise NotImplementedError
+        ...
 
     def take(self, token: int) -> Optional[Submission]:
         """The submission a ChunkFinished or ChunkRaised belongs to, or None if it is no
         longer wanted."""
-        raise NotImplementedError
+        ...
 
     def worker_lost(self, event: WorkerLost) -> list[tuple[Submission, str]]:
         """The chunks a WorkerLost took down, each with its cause for people; their
         owners decide whether to submit them again."""
-        raise NotImplementedError
+        ...
 
-    def abort_owner(self, owner) -> None:
+    def abort_owner(self, owner: ChunkOwner) -> None:
         """Drop every chunk of `owner` now: none of its messages comes back through
         `take` or `worker_lost`, and the computing ones are stopped or abandoned."""
-        raise NotImplementedError
+        ...
 
-    def tested_so_far(self, owner) -> Counts:
+    def tested_so_far(self, owner: ChunkOwner) -> Counts:
         """The counts so far of `owner`'s chunks in flight, before their results are in
         (progress within a chunk); none from a backend whose workers do not say."""
         return Counts()
 
     def unavailable(self) -> Optional[str]:
         """Why no chunk can run now, for people (`runner status`); None while they can."""
-        raise NotImplementedError
+        ...
 
     def applied(self, chunks_in_flight: int) -> dict:
         """What runs a job's chunks, where its own pool settings do not say it (a
@@ -121,20 +138,9 @@ class Backend:
 
     def tick(self) -> None:
         """Called often (every few tens of ms): enforce chunk timeouts and tidy up."""
-        raise NotImplementedError
+        ...
 
     def shutdown(self) -> None:
         """Stop everything this backend started; chunks in flight are abandoned."""
-        raise NotImplementedError
+        ...
 
-
-def open_backend(config: Config, post: Post, emit: Emit) -> Backend:
-    """The backend config.yaml names, posting its messages with `post` and its events
-    with `emit`."""
-    if config.backend == "dask":
-        from .dask_backend import DaskBackend  # distributed: only when asked for
-
-        return DaskBackend(config, post, emit)
-    from .pools import PoolManager
-
-    return PoolManager(config, post, emit)

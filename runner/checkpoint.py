@@ -1,9 +1,10 @@
 """A running job's checkpoint: its output so far and a journal of the chunks behind it.
 
-Two append-only files in the job's folder. `primes.part` holds the primes
-written so far; `journal` one line per event: `S index` when a chunk is handed
-to a pool, `D index tested primes end_offset` once its primes are in the output,
-and `R count` when a restart found `count` chunks in flight. A chunk's primes are
+Two append-only files in the job's folder. `output.part` holds the task's output
+written so far (one line a number found: a prime, a kept number, a value);
+`journal` one line per event: `S index` when a chunk is handed to a pool,
+`D index tested found end_offset` once its output is in, and `R count` when a
+restart found `count` chunks in flight. A chunk's output is
 appended before its `D` line, so after a crash at any instant the journal's
 whole lines name exactly the chunks whose output is complete: recovery keeps
 those (and the output up to the last one's end offset), and the job re-runs
@@ -36,20 +37,31 @@ from pathlib import Path
 from typing import Union
 
 JOURNAL_FILE = "journal"
-OUTPUT_FILE = "primes.part"
+OUTPUT_FILE = "output.part"
+_OUTPUT_FILE_BEFORE_TASKS = "primes.part"  # its name before tasks: such a job resumes too
 SPILL_SUFFIX = ".spill"
 _NO_KERNEL_COPY = (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
 
 
 @dataclass(frozen=True)
 class SpilledOutput:
-    """A chunk's primes, as text, that its worker left in the file at `path`."""
+    """A chunk's output, as text, that its worker left in the file at `path`."""
 
     path: str
     size: int
 
 
-ChunkOutput = Union[bytes, SpilledOutput]  # what a chunk's worker returns as its primes
+ChunkOutput = Union[bytes, SpilledOutput]  # a chunk's output: the text, or where it is
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one chunk gave, whatever its task: its numbers done, how many of them gave
+    an output line (`found`), and that output."""
+
+    tested: int
+    found: int
+    output: ChunkOutput
 
 
 class Checkpoint:
@@ -63,7 +75,7 @@ class Checkpoint:
         self._journal_path = folder / JOURNAL_FILE
         self._fsync_seconds = fsync_seconds
         self._last_fsync = time.monotonic()
-        self.tested = self.primes = self.chunks_done = 0
+        self.tested = self.found = self.chunks_done = 0
         self.rerun_after_restart = 0  # chunks re-run because a daemon died holding them
         self._in_flight_at_crash = 0
         self._prefix = 0  # chunks 0 .. prefix-1 are done
@@ -84,6 +96,9 @@ class Checkpoint:
             self._append(f"R {self._in_flight_at_crash}\n")
 
     def _recover(self) -> tuple[int, int]:
+        before_tasks = self.output_path.with_name(_OUTPUT_FILE_BEFORE_TASKS)
+        if before_tasks.exists() and not self.output_path.exists():
+            os.rename(before_tasks, self.output_path)
         try:
             output_size = os.path.getsize(self.output_path)
             with open(self._journal_path, "rb") as handle:
@@ -105,13 +120,13 @@ class Checkpoint:
                     self.rerun_after_restart += numbers[0]
                     in_flight.clear()
                 else:
-                    index, tested, primes, end = numbers
+                    index, tested, found, end = numbers
                     if end > output_size:
                         break
                     in_flight.discard(index)
                     self._mark_done(index)
                     self.tested += tested
-                    self.primes += primes
+                    self.found += found
                     offset = end
             except ValueError:
                 break
@@ -130,7 +145,7 @@ class Checkpoint:
             self._prefix += 1
 
     def is_done(self, index: int) -> bool:
-        """Whether chunk `index`'s primes are already in the output."""
+        """Whether chunk `index`'s output is already recorded."""
         return index < self._prefix or index in self._extra
 
     def _append(self, line: str) -> None:
@@ -142,20 +157,21 @@ class Checkpoint:
         if self.on_disk:
             self._append(f"S {index}\n")
 
-    def record(self, index: int, tested: int, primes: int, output: ChunkOutput) -> None:
-        """Append chunk `index`'s primes (text, or a spill file, removed once recorded),
-        then its journal line; in memory, keep the primes as they came."""
+    def record(self, index: int, result: ChunkResult) -> None:
+        """Append chunk `index`'s output (text, or a spill file, removed once recorded),
+        then its journal line; in memory, keep the output as it came."""
         if self.on_disk:
-            self._write(index, tested, primes, output)
+            self._write(index, result)
         else:
-            self._held = output
+            self._held = result.output
         self._mark_done(index)
-        self.tested += tested
-        self.primes += primes
+        self.tested += result.tested
+        self.found += result.found
         if self.on_disk and time.monotonic() - self._last_fsync >= self._fsync_seconds:
             self.sync()
 
-    def _write(self, index: int, tested: int, primes: int, output: ChunkOutput) -> None:
+    def _write(self, index: int, result: ChunkResult) -> None:
+        output = result.output
         if isinstance(output, SpilledOutput):
             self._output.flush()
             self._copy_in(output)
@@ -165,12 +181,12 @@ class Checkpoint:
             self._output.write(output)
             self._output.flush()
             self.offset += len(output)
-        self._append(f"D {index} {tested} {primes} {self.offset}\n")
+        self._append(f"D {index} {result.tested} {result.found} {self.offset}\n")
         if isinstance(output, SpilledOutput):
             os.unlink(output.path)
 
     def output(self) -> Union[Path, bytes]:
-        """The primes recorded, one a line: the file holding them (the output, or a
+        """The output recorded, one line a number found: the file holding them (the output, or a
         one-chunk job's spill file), or the text itself."""
         if self.on_disk:
             return self.output_path

@@ -16,7 +16,7 @@ from typing_extensions import Annotated
 
 from . import __version__
 from .errors import JobError, RunnerError
-from .job import PRIORITY_MAX
+from .job import JOB_SUFFIXES, PRIORITY_MAX, START_METHODS
 from .spool import Spool
 
 # Plain click help: typer's rich panels import rich.markdown and markdown_it, which doubles
@@ -35,10 +35,7 @@ class OnError(str, Enum):
     record = "record"
 
 
-class StartMethod(str, Enum):
-    fork = "fork"
-    spawn = "spawn"
-    forkserver = "forkserver"
+StartMethod = Enum("StartMethod", {method: method for method in START_METHODS}, type=str)
 
 
 EXIT_USAGE = 2  # not a spool, a bad option or file: nothing was done
@@ -154,7 +151,7 @@ def submit(
     chunksize: Annotated[Optional[int], typer.Option(min=1, help="Numbers per chunk.")] = None,
     maxtasksperchild: Annotated[Optional[int], typer.Option(min=1, help="Chunks per worker before it is replaced.")] = None,
     start_method: Annotated[Optional[StartMethod], typer.Option(help="How workers start.")] = None,
-    unordered: Annotated[bool, typer.Option("--unordered", help="Primes in completion order.")] = False,
+    unordered: Annotated[bool, typer.Option("--unordered", help="Results in completion order.")] = False,
     timeout: Annotated[Optional[float], typer.Option(min=0.001, help="Seconds one chunk may run.")] = None,
     priority: Annotated[Optional[int], typer.Option(
         min=-PRIORITY_MAX, max=PRIORITY_MAX,
@@ -197,7 +194,7 @@ def submit(
     try:
         if str(file) == "-":
             job_id = client.submit_numbers(spool, sys.stdin.buffer, "stdin", id, pool, fields)
-        elif file.suffix in (".yaml", ".yml"):
+        elif file.suffix in JOB_SUFFIXES:
             job_id = client.submit_job_file(spool, file, id, pool, fields)
         else:
             try:
@@ -273,7 +270,7 @@ def _typed_value(flag: str) -> Optional[str]:
 
 def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
     from . import client
-    from .view import WaitProgress, daemons_lines
+    from .view import WaitProgress, daemons_lines, result_counts
 
     try:
         with WaitProgress(job_id) as shown:
@@ -292,8 +289,8 @@ def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
         _print_json(result)
     else:
         why = (result.get("error") or {}).get("message")
-        typer.echo(f"{job_id}: {state}, {result.get('numbers_tested', 0)} tested, "
-                   f"{result.get('primes_found', 0)} primes ({spool.result_path(job_id).relative_to(spool.root)})"
+        typer.echo(f"{job_id}: {state}, {result_counts(result)} "
+                   f"({spool.result_path(job_id).relative_to(spool.root)})"
                    + (f": {why}" if why else ""), err=True)
     return _OUTCOME_EXIT.get(state, EXIT_FAILED)
 
@@ -306,9 +303,9 @@ def status(
         "--watch", "-w", help="Redraw every --interval seconds until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between redraws with --watch.")] = 1.0,
 ):
-    """List the daemons serving the spool, then every job: state, priority, progress (a
-    bar on a terminal), primes, rate, ETA. A running job whose daemon is gone shows as
-    `suspended`.
+    """List the daemons serving the spool, then every job: state, task, priority,
+    progress (a bar on a terminal), numbers found, rate, ETA. A running job whose daemon
+    is gone shows as `suspended`.
 
     Not on a terminal the table is tab-separated, a header first, and the daemons go
     to stderr; with --watch a blank line separates the redraws. --json prints
@@ -452,12 +449,12 @@ def prune(
 
     Example: runner prune --older-than 7d --dry-run
     """
-    from . import client
+    from .retention import prune as prune_jobs
 
     seconds = _seconds(older_than)
     spool = _spool(root)
     try:
-        removed = client.prune(spool, seconds, dry_run)
+        removed = prune_jobs(spool, seconds, dry_run)
     except (RunnerError, OSError) as error:
         _fail(error)
     if as_json:
@@ -470,15 +467,21 @@ def prune(
 
 
 @app.command()
-def tasks(as_json: JsonOption = False):
+def tasks(as_json: JsonOption = False,
+          load_seconds: Annotated[Optional[float], typer.Option(
+              "--load-seconds", min=0.1, show_default=False,
+              help="Seconds a plugin's import may take before it is listed as broken "
+                   "(default: as task_load_seconds in config.yaml).")] = None):
     """List the tasks a job may name (`task:`): name, kind, package and version,
     description and params; and every plugin that failed to load, with its error.
 
     Tasks are registered by installed packages under the entry-point group
     `runner.tasks`. Example: runner tasks --json
     """
+    from .config import TASK_LOAD_SECONDS
     from .registry import describe, registry
 
+    registry().guard_loads(load_seconds or TASK_LOAD_SECONDS)  # one that hangs: listed broken
     loaded, broken = registry().everything()
     shown = {"tasks": [describe(task) for task in loaded],
              "broken": [{"name": b.name, "packages": list(b.packages), "target": b.target,

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from . import events
+from . import events, inputs
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      RunnerError, SpoolError)
 from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
-from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo, Spool,
-                    submitted_input_name)
+from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo,
+                    Spool)
 
 CANCEL_WAIT_SECONDS = 5.0
 WAIT_POLL_SECONDS = 0.1
@@ -43,7 +43,7 @@ def submit(spool: Spool, numbers: Optional[Iterable[int]] = None, *,
         spec: dict[str, Any] = {"id": _free_id(spool, job_id, "range"),
                                 "range": {"start": start, "stop": stop}}
         return _enqueue(spool, spec, pool, fields, "api", checked_as="api.submit(range=...)")
-    from .jobfile import check_number
+    from .resolve import check_number
 
     max_bits = _config(spool).limits.number_bits
 
@@ -119,7 +119,7 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
         _check_numbers(temp, name, NUMBER_BITS_DEFAULT if defaults else
                        _config(spool).limits.number_bits)
         sure = defaults and _within_default_count(os.path.getsize(temp))
-        stored = spool.inputs / submitted_input_name(Path(name).name)
+        stored = spool.inputs / inputs.stored_name(Path(name).name)
         os.rename(temp, stored)
     finally:
         temp.unlink(missing_ok=True)
@@ -225,8 +225,11 @@ def _parse(spool: Spool, raw: bytes, name: str, shown: str) -> Job:
     """Check a job file's bytes exactly as the daemon will when it takes the job; the
     job it makes."""
     from .jobfile import parse_job
+    from .registry import registry
 
-    return parse_job(raw, spool.root, _config(spool), name, shown)
+    config = _config(spool)
+    registry().guard_loads(config.task_load_seconds)  # a plugin that hangs: refused, not awaited
+    return parse_job(raw, spool.root, config, name, shown)
 
 
 def _config(spool: Spool):
@@ -309,16 +312,25 @@ def _summary(spool: Spool, info: JobInfo) -> dict:
         "id": info.id,
         "state": SUSPENDED if suspended else info.state.value,
         "priority": priority or 0,
+        "task": progress.get("task"),  # None until a daemon starts it
+        "output": progress.get("output"),  # how it reports its output: primes, filter, map
         "tested": progress.get("tested", 0),
         "total": progress.get("total"),
-        "primes": progress.get("primes", 0),
+        "found": _found(progress),
         "rate": progress.get("rate") if running else None,
         "eta": progress.get("eta") if running else None,
         "elapsed": round(end - started, 3) if started else None,
     }
+    if summary["output"] in (None, "primes"):  # the key scripts read before there were tasks
+        summary["primes"] = summary["found"]
     if progress.get("waiting"):  # why a running job makes no progress (its backend is away)
         summary["waiting"] = progress["waiting"]
     return summary
+
+
+def _found(progress: dict) -> int:
+    """Numbers that gave an output line, from progress as this or an older daemon wrote it."""
+    return progress.get("found", progress.get("primes", 0))
 
 
 def inspect(spool: Spool, job_id: str) -> dict:
@@ -366,7 +378,7 @@ def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
             _find(spool, job_id)  # says there is no such job
         if info is not None and on_progress is not None:
             row = _summary(spool, info)
-            seen = (row["state"], row["tested"], row["total"], row["primes"])
+            seen = (row["state"], row["tested"], row["total"], row["found"])
             if seen != shown:
                 shown = seen
                 on_progress(row)
@@ -465,34 +477,15 @@ def retry(spool: Spool, job_id: str) -> str:
     if not isinstance(spec, dict):  # as dropped, byte for byte: it fails the same way
         return _queue(spool, new_id, raw, jobdir.source_name(), retry_of=job_id)
     saved = jobdir.read_json(SPEC_FILE) or {}
-    submitted_as = saved.get("submitted_as") or spool.keep_input(jobdir, spec.get("numbers_file"))
+    submitted_as = saved.get("submitted_as") or inputs.keep(spool, jobdir, spec.get("numbers_file"))
     if submitted_as:  # its numbers file was `runner submit`'s copy
-        stored = spool.store_input_again(jobdir, submitted_as)
+        stored = inputs.store_again(spool, jobdir, submitted_as)
         if stored is None:
             raise SpoolError(f"job {job_id!r} no longer has its numbers file; submit the "
                              "numbers again")
         spec["numbers_file"] = stored
     spec["id"] = new_id
     return _enqueue(spool, spec, None, None, jobdir.source_name(), retry_of=job_id)
-
-
-def prune(spool: Spool, older_than_seconds: float, dry_run: bool = False,
-          limit: Optional[int] = None) -> list[dict]:
-    """Remove finished jobs (done, failed, cancelled) whose result is older than
-    `older_than_seconds`: their folders in jobs/.state/ and their outbox/ files. With
-    `dry_run`, only list them. At most `limit` jobs (None: all). Returns what was (or
-    would be) removed: id, state and when it finished (ISO 8601, UTC)."""
-    from .results import iso
-
-    removed = []
-    for job_id, state, finished in spool.finished_before(time.time() - older_than_seconds):
-        if limit is not None and len(removed) >= limit:
-            break
-        if dry_run or spool.remove_finished(job_id, state):
-            removed.append({"id": job_id, "state": state.value, "finished": iso(finished)})
-            if not dry_run:
-                spool.events.emit(events.PRUNED, job_id, state=state.value)
-    return removed
 
 
 def logs(spool: Spool, job_id: Optional[str] = None, follow: bool = False) -> Iterator[dict]:
@@ -517,7 +510,7 @@ def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
     now = time.time()
     outcome = Outcome(JobState.CANCELLED, queued_at(jobdir), progress.get("started", now), now,
                       running_seconds=progress.get("running_seconds"),
-                      tested=progress.get("tested", 0), primes=progress.get("primes", 0))
+                      tested=progress.get("tested", 0), found=_found(progress))
     commit_result(spool, jobdir, outcome, None, 0)
 
 

@@ -12,23 +12,29 @@ from pathlib import Path
 from typing import Literal, Optional, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
+                      model_validator)
 
 from .config_file import NUMBER_BITS_DEFAULT, NUMBERS_DEFAULT, read_config_file
 from .errors import ConfigError
+from .job import START_METHODS
 from .spool import CONFIG_FILE_NAME  # noqa: F401 (the file that load_config reads)
-StartMethod = Literal["fork", "spawn", "forkserver"]
+StartMethod = Literal[START_METHODS]
+TASK_LOAD_SECONDS = 20.0  # a plugin's trial import may take this long (registry.guard_loads)
 
 
 def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """What config.yaml and job files are read into: no unknown key, no coercion
+    ("3" is no number), nothing changed once read."""
+
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class JobDefaults(_Strict):
+class JobDefaults(StrictModel):
     """Pool settings and timeout for a job that does not name them."""
 
     processes: Optional[int] = Field(default=None, ge=1)  # None: every allowed core
@@ -40,7 +46,7 @@ class JobDefaults(_Strict):
     retries: Optional[int] = Field(default=None, ge=0)  # None: max_chunk_attempts - 1
 
 
-class Limits(_Strict):
+class Limits(StrictModel):
     """Caps no job may pass; a job over one fails before any work starts."""
 
     job_file_bytes: int = Field(default=1 << 20, ge=1)
@@ -54,14 +60,14 @@ class Limits(_Strict):
     retries: int = Field(default=100, ge=0)
 
 
-class DaskSettings(_Strict):
+class DaskSettings(StrictModel):
     """Where the Dask cluster is, for `backend: dask`."""
 
     scheduler: str = Field(pattern=r"^(tcp|tls|ws|wss|inproc|ucx)://.+")  # e.g. tcp://10.0.0.5:8786
     connect_timeout: float = Field(default=2.0, gt=0)  # seconds one try to reach it may take
 
 
-class Config(_Strict):
+class Config(StrictModel):
     """Everything config.yaml can say."""
 
     max_processes: Optional[int] = Field(default=None, ge=1)  # None: the machine's cores
@@ -74,7 +80,11 @@ class Config(_Strict):
     rescan_seconds: float = Field(default=1.0, gt=0)
     pool_idle_seconds: float = Field(default=60, ge=0)
     fsync_seconds: float = Field(default=1.0, ge=0)
-    inline_primes_max: int = Field(default=100, ge=0)
+    # how many output lines (primes, kept numbers, values) a result holds inline; its
+    # name before tasks, inline_primes_max, is still read
+    inline_max: int = Field(default=100, ge=0, validation_alias=AliasChoices(
+        "inline_max", "inline_primes_max"))
+    task_load_seconds: float = Field(default=TASK_LOAD_SECONDS, gt=0)  # a plugin's trial load
     metrics_port: Optional[int] = Field(default=None, ge=1, le=65535)  # None: no metrics
     backend: Literal["local", "dask"] = "local"
     dask: Optional[DaskSettings] = None
@@ -174,8 +184,12 @@ CONFIG_TEMPLATE = """\
 # pool_idle_seconds: 60
 # Running jobs' output and checkpoints are flushed to disk (fsync) this often.
 # fsync_seconds: 1.0
-# Up to this many primes go inline in the result file; more go to outbox/<id>.primes.
-# inline_primes_max: 100
+# Up to this many output lines (primes, kept numbers, values) go inline in the result
+# file; more go to a file beside it (outbox/<id>.primes, .kept or .jsonl).
+# inline_max: 100
+# A plugin task is first imported in a process of its own, given this many seconds:
+# one whose import hangs or kills its process is reported broken, and the daemon goes on.
+# task_load_seconds: 20
 # The daemon serves Prometheus metrics at http://127.0.0.1:<port>/metrics when
 # this names a port, e.g. 9464 (null: no metrics).
 # metrics_port: null

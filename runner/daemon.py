@@ -34,15 +34,17 @@ from typing import Optional
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from . import __version__, events
+from . import __version__, events, inputs
 from .backlog import Backlog
-from .backend import Backend, ChunkFinished, ChunkRaised, WorkerLost, open_backend
+from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, WorkerLost
 from .numbers import allow_long_integers
 from .config import Config
 from .errors import JobError, SpoolError
 from .job import Job, JobState, peek_job_id
 from .jobfile import load_job
+from .registry import registry
 from .results import Outcome, commit_result, iso, queued_at
+from .retention import prune
 from .run import JobRun
 from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool
 from .writers import Writers, probe_writers
@@ -80,6 +82,18 @@ def configure_logging(spool: Spool, verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers)
     if file_error is not None:
         log.warning("logging to stderr only: cannot open %s (%s)", spool.daemon_log, file_error)
+
+
+def open_backend(config: Config, post: Post, emit: Emit) -> Backend:
+    """The backend config.yaml names, posting its messages with `post` and its events
+    with `emit`."""
+    if config.backend == "dask":
+        from .dask_backend import DaskBackend  # distributed: only when asked for
+
+        return DaskBackend(config, post, emit)
+    from .pools import PoolManager
+
+    return PoolManager(config, post, emit)
 
 
 class _Wake:
@@ -145,6 +159,7 @@ class Daemon:
         # The loop, the pools' result threads and the supervisor hand work to each other
         # many times per chunk; the default 5 ms GIL switch interval would be paid each time.
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        registry().guard_loads(self.config.task_load_seconds)  # a plugin's hang is not ours
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self.request_stop)
         metrics = None
@@ -284,8 +299,6 @@ class Daemon:
         if days is None or now - self._last_prune < PRUNE_EVERY_SECONDS:
             return
         self._last_prune = now
-        from .client import prune
-
         pruned = prune(self.spool, days * 86400, limit=PRUNE_BATCH_JOBS)
         if pruned:
             log.info("pruned %d finished jobs older than retention_days = %g", len(pruned), days)
@@ -355,7 +368,7 @@ class Daemon:
                        chunks_done=checkpoint.chunks_done,
                        chunks_rerun=checkpoint.rerun_after_restart)
         else:
-            self._emit(events.STARTED, job.id, source=shown, total=job.total,
+            self._emit(events.STARTED, job.id, source=shown, task=job.task, total=job.total,
                        **run.settings())
         self._guarded(run, run.advance)
 
@@ -371,14 +384,14 @@ class Daemon:
         job_id = self.spool.place_running(jobdir, job.id) if self.spool.is_claiming(jobdir) else jobdir.id
         submitted = job.numbers_file
         if submitted is not None:
-            numbers_file, submitted_as = self.spool.adopt_input(jobdir, submitted)
+            numbers_file, submitted_as = inputs.adopt(self.spool, jobdir, submitted)
             job = dataclasses.replace(job, numbers_file=numbers_file, submitted_as=submitted_as)
         job = dataclasses.replace(job, id=job_id)
         # not fsynced: a spec lost to a power cut is made again from job.yaml
         self.spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode(),
                                     durable=False)
         if submitted is not None:
-            self.spool.forget_input(submitted)
+            inputs.forget(self.spool, submitted)
         return job, False
 
     def _fail_unrunnable(self, jobdir: JobDir, error: dict) -> None:
@@ -391,7 +404,7 @@ class Daemon:
             log.warning("job %s failed: %s", jobdir.id, error["message"])
             now = time.time()
             outcome = Outcome(JobState.FAILED, queued_at(jobdir), now, now, error=error)
-            commit_result(self.spool, jobdir, outcome, None, self.config.inline_primes_max)
+            commit_result(self.spool, jobdir, outcome, None, self.config.inline_max)
         except OSError as disk_error:
             log.error("job %s: cannot write its result (%s); it will be tried again",
                       jobdir.id, disk_error)

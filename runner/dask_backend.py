@@ -41,12 +41,14 @@ import distributed
 from distributed.utils import LoopRunner
 
 from . import events
-from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, Submission, WorkerLost
-from .chunks import FilePayload, read_lines
+from .backend import (Backend, ChunkFinished, ChunkOwner, ChunkRaised, Emit, Post, Submission,
+                      WorkerLost)
+from .checkpoint import ChunkResult
+from .chunks import Chunk, FilePayload, read_lines
 from .numbers import allow_long_integers
 from .config import Config
 from .job import PoolSettings
-from .task import TaskCall, compute
+from .task import TaskUnavailable, compute
 
 log = logging.getLogger("runner.dask")
 
@@ -59,7 +61,36 @@ RESTART_SECONDS = 30.0
 CLUSTER_POOL_ID = 0  # WorkerLost.pool_id: the cluster is this backend's one pool
 
 
-def compute_chunk(chunk_index: int, blob: bytes) -> tuple[int, int, bytes]:
+# -- what the daemon's thread asks of the link thread ----------------------------------
+
+
+@dataclass(frozen=True)
+class _Submit:
+    """Send chunk `token` to the cluster (again, if the connection was lost)."""
+
+    token: int
+
+
+@dataclass(frozen=True)
+class _Cancel:
+    """Cancel these chunks' futures."""
+
+    tokens: list[int]
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Cancel chunk `token` and restart `worker`, which computes it (cancel, timeout)."""
+
+    token: int
+    worker: str
+
+
+class _Shutdown:
+    """Close the connection and end the link thread."""
+
+
+def compute_chunk(chunk_index: int, blob: bytes) -> ChunkResult:
     """Runs on a Dask worker: tell the daemon the chunk starts, then run its task (looked
     up by name in the worker's own registry: nothing but data is sent)."""
     worker = distributed.get_worker()
@@ -67,7 +98,10 @@ def compute_chunk(chunk_index: int, blob: bytes) -> tuple[int, int, bytes]:
                                    "worker": worker.address, "pid": os.getpid()})
     allow_long_integers()
     call, payload = pickle.loads(blob)
-    return compute(call, payload)
+    try:
+        return compute(call, payload)
+    except TaskUnavailable as error:
+        raise TaskUnavailable(f"{error} on the Dask worker {worker.address}") from None
 
 
 class DaskBackend(Backend):
@@ -122,12 +156,12 @@ class DaskBackend(Backend):
     def release(self, settings: PoolSettings) -> None:
         """Nothing to give back: no pool is held for a job."""
 
-    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float,
-               spill_folder: Optional[str] = None) -> None:
+    def submit(self, settings: PoolSettings, owner: ChunkOwner, chunk: Chunk, attempt: int,
+               timeout: float, spill_folder: Optional[str] = None) -> None:
         """Outputs come back as bytes: a cluster's workers need not see the spool."""
         token = next(self._tokens)
         self._inflight[token] = Submission(owner, chunk, attempt, self._address, timeout)
-        self._commands.put(("submit", token))
+        self._commands.put(_Submit(token))
 
     def take(self, token: int) -> Optional[Submission]:
         with self._lock:
@@ -141,12 +175,12 @@ class DaskBackend(Backend):
         submission = self._inflight.pop(event.holding, None)
         return [] if submission is None or cause is None else [(submission, cause)]
 
-    def abort_owner(self, owner) -> None:
+    def abort_owner(self, owner: ChunkOwner) -> None:
         dropped = [token for token, s in self._inflight.items() if s.owner is owner]
         for token in dropped:
             del self._inflight[token]
         if dropped:
-            self._commands.put(("cancel", dropped))
+            self._commands.put(_Cancel(dropped))
 
     def tick(self) -> None:
         """Fail chunks past their timeout (their workers restarted) and tell of chunks
@@ -168,12 +202,12 @@ class DaskBackend(Backend):
             with self._lock:
                 self._causes[token] = (f"it ran past its timeout of {submission.timeout:g} s, "
                                        f"so its worker ({start.worker}) was restarted")
-            self._commands.put(("stop", token, start.worker))
+            self._commands.put(_Stop(token, start.worker))
             self._post(WorkerLost(CLUSTER_POOL_ID, start.pid, token, 0))
 
     def shutdown(self) -> None:
         """Close the connection; chunks running on the cluster are abandoned."""
-        self._commands.put(("shutdown",))
+        self._commands.put(_Shutdown())
         self._link_thread.join(self._connect_timeout + CLOSE_SECONDS + 1)
         self._loop.stop()
 
@@ -211,7 +245,7 @@ class DaskBackend(Backend):
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             try:
-                if self._commands.get(timeout=left)[0] == "shutdown":
+                if isinstance(self._commands.get(timeout=left), _Shutdown):
                     return True
             except queue.Empty:
                 return False
@@ -232,7 +266,7 @@ class DaskBackend(Backend):
                 command = self._commands.get(timeout=COMMAND_POLL_SECONDS)
             except queue.Empty:
                 command = None
-            if command is not None and command[0] == "shutdown":
+            if isinstance(command, _Shutdown):
                 self._connected.clear()
                 _close(client)
                 return True
@@ -243,13 +277,13 @@ class DaskBackend(Backend):
                 if time.monotonic() - self._workers_seen >= WORKERS_SEEN_EVERY_SECONDS:
                     self._see_workers(client)
                 continue
-            if command[0] == "submit":
-                self._send(client, command[1])
-            elif command[0] == "cancel":
-                self._cancel(client, command[1])
-            elif command[0] == "stop":
-                self._cancel(client, [command[1]])
-                threading.Thread(target=_restart_worker, args=(client, command[2]),
+            if isinstance(command, _Submit):
+                self._send(client, command.token)
+            elif isinstance(command, _Cancel):
+                self._cancel(client, command.tokens)
+            elif isinstance(command, _Stop):
+                self._cancel(client, [command.token])
+                threading.Thread(target=_restart_worker, args=(client, command.worker),
                                  name="dask-restart", daemon=True).start()
 
     def _see_workers(self, client: distributed.Client) -> int:
@@ -275,7 +309,7 @@ class DaskBackend(Backend):
             self._post(ChunkRaised(token, error))
             return
         job = submission.owner.job
-        blob = pickle.dumps((TaskCall(job.task, job.params, job.on_error), payload),
+        blob = pickle.dumps((job.task_call(), payload),
                             protocol=pickle.HIGHEST_PROTOCOL)
         # A key unique to this submission, as pure=False would give, so that equal chunks
         # are never merged; made here so that it is known before the chunk can start.
@@ -344,7 +378,7 @@ class DaskBackend(Backend):
         except Exception as error:  # the connection went while fetching the outcome
             log.info("chunk %s: its outcome could not be fetched (%s); it runs again", future.key,
                      error)
-        self._commands.put(("submit", token))  # cancelled by the client: connection lost
+        self._commands.put(_Submit(token))  # cancelled by the client: connection lost
 
     def _chunk_erred(self, token: int, start: "_Started", error: BaseException) -> None:
         if not isinstance(error, distributed.KilledWorker):

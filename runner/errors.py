@@ -7,10 +7,20 @@ to fix it; its `to_dict` is what lands under `error:` in a failed result.
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 import shlex
 from dataclasses import dataclass
 
 from .job import JOB_ID_RULE
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 40
+_SHORT.maxlevel = 2
+
+
+def short_repr(value: object) -> str:
+    """`value` as a message quotes it: its repr, cut to about 40 characters."""
+    return _SHORT.repr(value)
 
 
 class RunnerError(Exception):

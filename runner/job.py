@@ -41,6 +41,9 @@ class JobState(str, enum.Enum):
 # -- the resolved job --------------------------------------------------------------
 
 
+START_METHODS = ("fork", "spawn", "forkserver")  # how a pool's workers may start
+
+
 @dataclass(frozen=True)
 class PoolSettings:
     """The pool a job runs on; jobs with equal settings share one persistent pool."""
@@ -74,11 +77,18 @@ class Job:
     params: dict = field(default_factory=dict)  # its params, checked against the task's model
     on_error: str = "fail"  # an exception on one number: "fail" the job, or "record" it as the value
     kind: str = "filter"  # its task's kind when it was checked: "filter" or "map"
+    task_version: str = ""  # its task's "package version" when it was checked
 
     @property
     def numbers_file_shown(self) -> Optional[str]:
         """How messages name the numbers file: as the person gave it."""
         return self.submitted_as or self.numbers_file
+
+    def task_call(self):
+        """The `task.TaskCall` its chunks are sent with: the task by name, never code."""
+        from .task import TaskCall  # the CLI's imports stay light
+
+        return TaskCall(self.task, self.params, self.on_error, self.task_version)
 
     def to_dict(self) -> dict:
         """A plain mapping, kept in the spool so a restarted daemon runs the same job."""

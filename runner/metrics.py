@@ -58,16 +58,21 @@ class Metrics:
         def counter(name: str, documentation: str, labels: tuple = ()) -> Counter:
             return Counter(name, documentation, labels, registry=self.registry)
 
-        self.jobs_finished = counter("runner_jobs_finished", "Jobs this daemon finished, by state.",
-                                     ("state",))
-        self.chunks_done = counter("runner_chunks_done", "Chunks whose primes are in.")
+        self.jobs_finished = counter("runner_jobs_finished",
+                                     "Jobs this daemon finished, by state and task.",
+                                     ("state", "task"))
+        self.chunks_done = counter("runner_chunks_done", "Chunks whose output is in, by task.",
+                                   ("task",))
         self.chunks_retried = counter("runner_chunks_retried",
                                       "Chunks handed to a pool again after their worker died.")
         self.chunks_lost = counter("runner_chunks_lost", "Chunks whose worker died computing them.")
         self.chunks_timed_out = counter("runner_chunks_timed_out",
                                         "Chunks stopped for running past their job's timeout.")
-        self.numbers_tested = counter("runner_numbers_tested", "Numbers tested.")
-        self.primes_found = counter("runner_primes_found", "Primes found.")
+        self.numbers_tested = counter("runner_numbers_tested", "Numbers tested, by task.",
+                                      ("task",))
+        self.numbers_found = counter(
+            "runner_numbers_found", "Numbers that gave output (primes found, numbers kept, "
+            "values), by task.", ("task",))
         self.workers_lost = counter("runner_workers_lost",
                                     "Workers that died unasked (killed, crashed).")
         self.worker_restarts = counter(
@@ -78,8 +83,6 @@ class Metrics:
         self.chunk_seconds = Histogram(
             "runner_chunk_seconds", "Seconds from a chunk's submission to a pool to its result.",
             buckets=CHUNK_SECONDS_BUCKETS, registry=self.registry)
-        for state in _FINISHED.values():  # shown at 0 before the first of each
-            self.jobs_finished.labels(state.value)
         for reason in _RESTART_REASONS.values():
             self.worker_restarts.labels(reason)
 
@@ -87,12 +90,14 @@ class Metrics:
         """Count one event (an `Events` listener)."""
         event = record["event"]
         if event == events.CHUNK_DONE:
-            self.chunks_done.inc()
-            self.numbers_tested.inc(record["tested"])
-            self.primes_found.inc(record["primes"])
+            task = record["task"]
+            self.chunks_done.labels(task).inc()
+            self.numbers_tested.labels(task).inc(record["tested"])
+            self.numbers_found.labels(task).inc(record["found"])
             self.chunk_seconds.observe(record["seconds"])
         elif event in _FINISHED:
-            self.jobs_finished.labels(_FINISHED[event].value).inc()
+            # a job file that failed before naming a task is counted under task ""
+            self.jobs_finished.labels(_FINISHED[event].value, record.get("task", "")).inc()
         elif event == events.CHUNK_RETRIED:
             self.chunks_retried.inc()
         elif event == events.POOL_RECYCLED:

@@ -39,8 +39,9 @@ from multiprocessing.connection import Connection, Listener, wait
 from typing import Callable, Optional
 
 from . import events, worker
-from .backend import Backend, ChunkFinished, ChunkRaised, Submission, WorkerLost
+from .backend import Backend, ChunkFinished, ChunkOwner, ChunkRaised, Submission, WorkerLost
 from .chunk_progress import Counts
+from .chunks import Chunk
 from .config import Config
 from .job import PoolSettings
 from .task import TaskCall
@@ -131,21 +132,20 @@ class Supervisor:
     def _read_one(self, channel: _WorkerChannel) -> None:
         try:
             message = channel.conn.recv()
-            kind = message[0]
-            if kind == "hello":
-                channel.pid, channel.pool_id = message[1], message[2]
-            elif kind == "start":
-                go = self._wanted(message[1])
+            if isinstance(message, worker.Hello):
+                channel.pid, channel.pool_id = message.pid, message.pool_id
+            elif isinstance(message, worker.Starting):
+                go = self._wanted(message.token)
                 if go:
-                    channel.holding, channel.started = message[1], time.monotonic()
+                    channel.holding, channel.started = message.token, time.monotonic()
                 channel.conn.send(go)
-            elif kind == "tested":
-                if channel.holding == message[1]:
+            elif isinstance(message, worker.Tested):
+                if channel.holding == message.token:
                     with self._lock:
-                        self._tested[message[1]] = Counts(message[2], message[3])
-            elif kind == "end":
-                if not self._wanted(message[1]):  # its result is in already, or unwanted
-                    self.forget_tested(message[1])
+                        self._tested[message.token] = message.counts
+            elif isinstance(message, worker.Ended):
+                if not self._wanted(message.token):  # its result is in already, or unwanted
+                    self.forget_tested(message.token)
                 channel.holding = None
                 channel.chunks_ended += 1
         except (EOFError, OSError):  # the worker is gone
@@ -310,8 +310,8 @@ class PoolManager(Backend):
 
     # chunks
 
-    def submit(self, settings: PoolSettings, owner, chunk, attempt: int, timeout: float,
-               spill_folder: Optional[str] = None) -> None:
+    def submit(self, settings: PoolSettings, owner: ChunkOwner, chunk: Chunk, attempt: int,
+               timeout: float, spill_folder: Optional[str] = None) -> None:
         """Hand `chunk` to the (acquired) pool with `settings`; its outcome reaches `owner`
         through the daemon as the Submission that `take` or `worker_lost` returns. A big
         output may come back as a checkpoint.SpilledOutput in `spill_folder`."""
@@ -319,7 +319,7 @@ class PoolManager(Backend):
         token = next(self._tokens)
         self._inflight[token] = Submission(owner, chunk, attempt, pool, timeout, spill_folder)
         job = owner.job
-        pool.submit(token, TaskCall(job.task, job.params, job.on_error), chunk.payload, spill_folder)
+        pool.submit(token, job.task_call(), chunk.payload, spill_folder)
 
     def take(self, token: int) -> Optional[Submission]:
         """The submission a result belongs to, or None if it is no longer wanted."""
@@ -327,12 +327,12 @@ class PoolManager(Backend):
         self.supervisor.forget_tested(token)
         return self._inflight.pop(token, None)
 
-    def tested_so_far(self, owner) -> Counts:
+    def tested_so_far(self, owner: ChunkOwner) -> Counts:
         """The counts so far of `owner`'s chunks in flight, as their workers last said."""
         return sum((counts for token, counts in self.supervisor.tested_so_far().items()
                     if token in self._inflight and self._inflight[token].owner is owner), Counts())
 
-    def abort_owner(self, owner) -> None:
+    def abort_owner(self, owner: ChunkOwner) -> None:
         """Drop every chunk of `owner`: a worker computing one is stopped, the others
         are skipped when a worker asks to start them."""
         dropped = {t for t, s in self._inflight.items() if s.owner is owner}

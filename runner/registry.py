@@ -4,6 +4,9 @@ group `runner.tasks`, found once per process (importlib.metadata does not cache)
 Each entry point is loaded on its own, guarded: one that fails to import, or names
 something that is no task, is recorded with its error and every other task still
 works; two packages claiming one name is an error naming both, and neither runs.
+Where a hang or a crash must not spread (the daemon, `runner tasks`), a plugin is
+first loaded in a process of its own (`guard_loads`): an import that hangs past its
+time, or kills its process, is recorded as broken instead of taking this one down.
 A job can name only what is here: names are `[a-z][a-z0-9_]{0,31}`, never a module,
 a path or a function.
 """
@@ -13,6 +16,9 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Optional
@@ -23,6 +29,16 @@ from .task import Task, as_task
 GROUP = "runner.tasks"
 TASK_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 DEFAULT_TASK = "primes"
+OWN_PACKAGE = "runner"  # its built-in tasks are trusted: loaded with no trial process
+# loads one entry point (group, name, value from argv) in a process of its own
+_TRIAL_LOAD = """
+import sys
+from importlib.metadata import entry_points
+group, name, value = sys.argv[1:]
+for point in entry_points(group=group, name=name):
+    if point.value == value:
+        point.load()
+"""
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,11 @@ class RegisteredTask:
     package: str
     version: str
     target: str  # the entry point's value, e.g. mytasks:collatz_steps
+
+    @property
+    def release(self) -> str:
+        """Its package and version, `runner-example-tasks 1.0.0`: what workers must have."""
+        return f"{self.package} {self.version}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +79,12 @@ class Registry:
         self._points = points
         self._loaded: dict[str, RegisteredTask] = {}
         self._broken: dict[str, BrokenTask] = {}
+        self._trial_seconds: Optional[float] = None
+
+    def guard_loads(self, seconds: float) -> None:
+        """From now on, load each plugin first in a process of its own, given `seconds`:
+        one whose import hangs or kills its process is broken, and this process lives."""
+        self._trial_seconds = seconds
 
     def task(self, name: str) -> Task:
         """The task registered as `name`; UnknownTaskError saying why not, with a "did
@@ -105,6 +132,11 @@ class Registry:
             self._broken[name] = BrokenTask(name, packages, target,
                                             "is not a task name ([a-z][a-z0-9_]{0,31})")
         else:
+            failed = self._trial_load(points[0], packages[0])
+            if failed is not None:
+                self._broken[name] = BrokenTask(name, packages, target,
+                                                f"{target} failed to load: {failed}")
+                return
             try:
                 task = as_task(points[0].load())
             except (Exception, SystemExit) as error:  # a plugin's own bug: reported, never fatal
@@ -116,6 +148,25 @@ class Registry:
             self._loaded[name] = RegisteredTask(name, task, packages[0], version, target)
 
 
+    def _trial_load(self, point, package: str) -> Optional[str]:
+        """Why loading `point` in a process of its own hung or killed it; None if it
+        did not (an import that raises is left to the load here, which says the same)."""
+        if self._trial_seconds is None or package == OWN_PACKAGE:
+            return None
+        try:
+            trial = subprocess.run(
+                [sys.executable, "-c", _TRIAL_LOAD, GROUP, point.name, point.value],
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=self._trial_seconds)
+        except subprocess.TimeoutExpired:
+            return (f"its import still ran after {self._trial_seconds:g} s (does it wait for "
+                    "something?); task_load_seconds in config.yaml allows more")
+        if trial.returncode < 0:
+            return f"its import killed its process ({_signal_name(-trial.returncode)})"
+        if trial.returncode and b"Traceback" not in trial.stderr:
+            return f"its import ended its process (exit code {trial.returncode})"
+        return None
+
+
 @functools.cache
 def registry() -> Registry:
     """The tasks installed, their entry points found the first time it is asked for."""
@@ -125,6 +176,13 @@ def registry() -> Registry:
         if not same:  # a package seen twice on the path (an editable install) counts once
             claims.setdefault(point.name, []).append(point)
     return Registry(claims)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _package(point) -> str:

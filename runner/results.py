@@ -1,7 +1,8 @@
 """The result file: one per job, outbox/<id>.yaml, written once and whole.
 
-A few primes go inline (`primes: [...]`); more go to outbox/<id>.primes, one a
-line in the order the job asked for, and the result names that file. A failed
+A task's output goes inline when it is short (`primes: [...]`, `numbers_kept:`,
+`values:`); more goes to a file beside the result (outbox/<id>.primes, .kept or
+.jsonl), one a line in the order the job asked for, and the result names that file. A failed
 job's result says under `error:` what is wrong, where, and how to fix it.
 """
 
@@ -60,7 +61,7 @@ class Outcome:
     running_seconds: Optional[float] = None  # of the time from start to finish (None: all)
     job: Optional[Job] = None
     tested: int = 0
-    primes: int = 0
+    found: int = 0  # numbers that gave an output line (primes, kept numbers, values)
     error: Optional[dict] = None
     chunks: dict = field(default_factory=dict)
     settings: Optional[dict] = None  # as the job ran (JobRun.settings); None: the job's own
@@ -95,10 +96,10 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
             document["params"] = outcome.job.params
     document |= {"source": f"jobs/{jobdir.source_name()}", "numbers_tested": outcome.tested}
     if count_key:
-        document[count_key] = outcome.primes
+        document[count_key] = outcome.found
     output_file = output_name = None
     if output is not None and outcome.state is JobState.DONE:
-        if outcome.primes <= inline_max:
+        if outcome.found <= inline_max:
             text = output if isinstance(output, bytes) else output.read_bytes()
             document[inline_key] = _inline(kind, text)
         else:
@@ -124,15 +125,18 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
         document["chunks"] = outcome.chunks
     if outcome.error is not None:
         document["error"] = outcome.error
-    progress = {"state": outcome.state.value, "tested": outcome.tested, "primes": outcome.primes,
+    progress = {"state": outcome.state.value, "task": document.get("task"), "output": kind,
+                "tested": outcome.tested, "found": outcome.found,
                 "total": outcome.job.total if outcome.job else 0,
                 "priority": outcome.job.priority if outcome.job else 0,
                 "started": outcome.started_at, "finished": outcome.finished_at}
     spool.write_atomically(jobdir.file(PROGRESS_FILE), json.dumps(progress).encode(), durable=False)
     text = result_text(document, wrapped=inline_key)
     spool.commit_result(jobdir, outcome.state, text.encode(), output_file, output_name)
-    details = {"tested": outcome.tested, "primes": outcome.primes,
+    details = {"tested": outcome.tested, "found": outcome.found,
                "seconds": document["timings"]["seconds"]}
+    if outcome.job is not None:
+        details["task"] = outcome.job.task
     if outcome.chunks:
         details["chunks"] = outcome.chunks
     if outcome.error is not None:

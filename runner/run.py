@@ -1,7 +1,7 @@
 """One job being run by the daemon: its chunks fed to a pool, its results gathered.
 
 A `JobRun` keeps a bounded number of chunks in flight (so memory stays flat and
-a cancel takes effect at once), writes each chunk's primes to the checkpoint as
+a cancel takes effect at once), writes each chunk's output to the checkpoint as
 soon as the job's order allows (input order when `ordered`, else completion
 order), retries a chunk whose worker died up to the job's `retries` times, each
 retry after a backoff that doubles (held here and handed to the pool at a later
@@ -21,14 +21,15 @@ from typing import Optional
 
 from . import events
 from .backend import Backend, Submission
-from .checkpoint import Checkpoint, ChunkOutput
-from .chunks import Chunk, plan_chunks
+from .checkpoint import Checkpoint, ChunkResult
+from .chunk_progress import Counts
+from .chunks import BadNumberLine, Chunk, plan_chunks
 from .config import Config
 from .errors import JobError
 from .job import Job, JobState
-from .results import Outcome, commit_result, queued_at
+from .results import Outcome, commit_result, output_kind, queued_at
 from .spool import CANCEL_FILE, PROGRESS_FILE, JobDir, Spool
-from .chunks import BadNumberLine
+from .task import TaskItemError, TaskUnavailable
 
 log = logging.getLogger("runner.run")
 
@@ -57,7 +58,7 @@ class JobRun:
                                      recover=resumed)
         self._window = config.chunks_ahead_per_process * job.pool.processes
         self._inflight = 0
-        self._waiting: dict[int, tuple[int, int, ChunkOutput]] = {}  # ordered: done, not written
+        self._waiting: dict[int, ChunkResult] = {}  # ordered: done, not written
         self._next_to_write = 0
         self._exhausted = False
         self._has_pool = False
@@ -111,21 +112,22 @@ class JobRun:
                              str(self.jobdir.path))
         self._inflight += 1
 
-    def chunk_finished(self, submission: Submission, result: tuple[int, int, ChunkOutput]) -> None:
-        """A chunk's primes are in: write them when the job's order allows."""
+    def chunk_finished(self, submission: Submission, result: ChunkResult) -> None:
+        """A chunk's output is in: write it when the job's order allows."""
         self._inflight -= 1
         index = submission.chunk.index
-        self._emit(events.CHUNK_DONE, chunk=index, tested=result[0], primes=result[1],
-                   seconds=time.monotonic() - submission.submitted_at)
+        self._emit(events.CHUNK_DONE, chunk=index, task=self.job.task, tested=result.tested,
+                   found=result.found, seconds=time.monotonic() - submission.submitted_at)
         if not self.job.ordered:
-            self.checkpoint.record(index, *result)
+            self.checkpoint.record(index, result)
         else:
             self._waiting[index] = result
             while True:  # write every chunk the order now allows
                 if self.checkpoint.is_done(self._next_to_write):  # written before a restart
                     self._next_to_write += 1
                 elif self._next_to_write in self._waiting:
-                    self.checkpoint.record(self._next_to_write, *self._waiting.pop(self._next_to_write))
+                    due = self._next_to_write
+                    self.checkpoint.record(due, self._waiting.pop(due))
                 else:
                     break
         self.advance()
@@ -134,10 +136,21 @@ class JobRun:
         """The task raised: bad input in the chunk, which no retry can mend."""
         self._inflight -= 1
         where = submission.chunk.describe(self.job)
+        job = self.job
         if isinstance(error, BadNumberLine):
-            failure = JobError(f"{error.text!r} {error.what}", file=self.job.numbers_file_shown,
+            failure = JobError(f"{error.text!r} {error.what}", file=job.numbers_file_shown,
                                line=error.line, field="numbers_file",
                                fix="one non-negative decimal integer a line; '#' starts a comment")
+        elif isinstance(error, TaskItemError):
+            record = " (or on_error: record, to make the error that number's value and go on)" \
+                if job.kind == "map" and error.number is not None else ""
+            failure = JobError(f"task {job.task!r} raised {error}", field="task",
+                               fix=f"fix the task in {job.task_version}{record}")
+        elif isinstance(error, TaskUnavailable):
+            failure = JobError(f"{where} cannot run here: {error}", field="task",
+                               fix=f"install {job.task_version} wherever chunks run (each Dask "
+                               "worker), or restart the daemon if it was upgraded under it; "
+                               f"then `runner retry {job.id}`")
         else:
             failure = JobError(f"{where} raised {type(error).__name__}: {error}",
                                fix="report this as a bug in runner, with the job file")
@@ -227,16 +240,15 @@ class JobRun:
         outcome = Outcome(
             state=state, queued_at=queued_at(self.jobdir), started_at=self.started_at,
             finished_at=time.time(), running_seconds=self.running_seconds(), job=self.job,
-            tested=self.checkpoint.tested,
-            primes=self.checkpoint.primes, error=error,
+            tested=self.checkpoint.tested, found=self.checkpoint.found, error=error,
             chunks={"done": self.checkpoint.chunks_done, "retried": self._retries,
                     "rerun_after_restart": self.checkpoint.rerun_after_restart},
             settings=self.settings(),
         )
         commit_result(self.spool, self.jobdir, outcome, self.checkpoint.output(),
-                      self._config.inline_primes_max)
-        log.info("job %s %s: %d tested, %d primes", self.job.id, state.value,
-                 outcome.tested, outcome.primes)
+                      self._config.inline_max)
+        log.info("job %s %s: %d tested, %d found", self.job.id, state.value,
+                 outcome.tested, outcome.found)
 
     def _emit(self, event: str, **details) -> None:
         self.spool.events.emit(event, self.job.id, **details)
@@ -250,14 +262,14 @@ class JobRun:
         """How long the job has run under a daemon, this one and those before it."""
         return self._ran_before + time.time() - self._resumed_at
 
-    def tested_so_far(self) -> tuple[int, int]:
-        """(numbers tested, primes found) up to now: the chunks written to the checkpoint,
-        those done and waiting for their turn in the order, and the numbers done of those
-        in flight as their workers last said (a chunk whose worker dies leaves the counts)."""
+    def tested_so_far(self) -> Counts:
+        """Numbers tested and found up to now: the chunks written to the checkpoint, those
+        done and waiting for their turn in the order, and the numbers done of those in
+        flight as their workers last said (a chunk whose worker dies leaves the counts)."""
         waiting = self._waiting.values()
-        computing = self._manager.tested_so_far(self)
-        return (self.checkpoint.tested + sum(result[0] for result in waiting) + computing.tested,
-                self.checkpoint.primes + sum(result[1] for result in waiting) + computing.found)
+        return (Counts(self.checkpoint.tested + sum(result.tested for result in waiting),
+                       self.checkpoint.found + sum(result.found for result in waiting))
+                + self._manager.tested_so_far(self))
 
     def write_progress(self, force: bool = False) -> None:
         """Publish progress for `runner status`, at most every PROGRESS_EVERY_SECONDS."""
@@ -265,7 +277,8 @@ class JobRun:
         if not force and (self.finished or now - self._progress_written < PROGRESS_EVERY_SECONDS):
             return
         self._progress_written = now
-        tested, primes = self.tested_so_far()
+        counts = self.tested_so_far()
+        tested = counts.tested
         total = self.job.total
         samples = self._samples
         samples.append((now, tested))
@@ -274,8 +287,9 @@ class JobRun:
         since, tested_then = samples[0]
         # a lost chunk's numbers leave the count: the rate may dip below 0 for a moment
         rate = max(0.0, (tested - tested_then) / (now - since)) if now > since else 0.0
-        progress = {"state": JobState.RUNNING.value, "tested": tested,
-                    "primes": primes, "total": total,
+        progress = {"state": JobState.RUNNING.value, "task": self.job.task,
+                    "output": output_kind(self.job), "tested": tested, "found": counts.found,
+                    "total": total,
                     "rate": round(rate, 1), "eta": round((total - tested) / rate, 1) if rate else None,
                     "priority": self.job.priority,
                     "started": self.started_at, "updated": time.time(),

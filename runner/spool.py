@@ -10,7 +10,7 @@
     <root>/jobs/.state/daemons/<host>-<pid>.json   the daemons serving the spool, each flocked by its own
     <root>/jobs/.state/events.jsonl, .1         the events log (events.py), newest last
     <root>/jobs/.state/daemon.log, .1, .2       the daemons' own log
-    <root>/outbox/<id>.yaml, <id>.primes        results
+    <root>/outbox/<id>.yaml, <id>.primes|.kept|.jsonl   results, and output beside them
 
 Nothing else in the runner touches these paths. The daemon watches jobs/ alone,
 and no file ever moves out of it by one rename: watchdog holds a move out of a
@@ -56,9 +56,10 @@ JOB_FILE, SOURCE_FILE = "job.yaml", "source"
 SPEC_FILE, PROGRESS_FILE, CANCEL_FILE = "spec.json", "progress.json", "cancel"
 INPUT_FILE = "input.numbers"  # the job's own copy of a numbers file `runner submit` stored
 DAEMON_LOG_FILE = "daemon.log"
-RESULT_SUFFIX, PRIMES_SUFFIX = ".yaml", ".primes"
-# a job's output beside its result, by its task's kind: primes, kept numbers, values
-OUTPUT_SUFFIXES = {"primes": PRIMES_SUFFIX, "filter": ".kept", "map": ".jsonl"}
+RESULT_SUFFIX = ".yaml"
+# a job's output beside its result, by how its task reports it (results.output_kind):
+# the primes task's primes, a filter's kept numbers, a map's values
+OUTPUT_SUFFIXES = {"primes": ".primes", "filter": ".kept", "map": ".jsonl"}
 _FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
@@ -397,51 +398,6 @@ class Spool:
         self.write_atomically(self.outbox / f"{job_id}{RESULT_SUFFIX}", result)
         self._archive(jobdir, state)
 
-    def adopt_input(self, jobdir: JobDir, numbers_file: str) -> tuple[str, Optional[str]]:
-        """Give a running job its own link to a numbers file that `runner submit` stored
-        in inputs/ (removed with `forget_input` once the job's spec names the link);
-        other files stay where the job named them. Returns the path the job should use,
-        and the name the file was submitted as (None if not submitted)."""
-        submitted_as = self._link_input(jobdir, numbers_file)
-        if submitted_as is None:
-            return numbers_file, None
-        return jobdir.file(INPUT_FILE).relative_to(self.root).as_posix(), submitted_as
-
-    def keep_input(self, jobdir: JobDir, numbers_file: object) -> Optional[str]:
-        """Make sure a finished job holds its own copy of the numbers file that `runner
-        submit` stored for it as `numbers_file` (a job that ended before it ran, cancelled
-        while queued or refused at validation, has none yet), and drop inputs/' name for
-        it. Returns the name it was submitted as; None if `numbers_file` is no such file
-        or the job has no copy of it."""
-        if not isinstance(numbers_file, str):
-            return None
-        try:
-            submitted_as = self._link_input(jobdir, numbers_file)
-        except FileNotFoundError:  # inputs/ no longer has it: the job's own copy, if any
-            return Path(numbers_file).name.split("-", 1)[-1] \
-                if jobdir.file(INPUT_FILE).exists() else None
-        if submitted_as is not None:
-            self.forget_input(numbers_file)
-        return submitted_as
-
-    def _link_input(self, jobdir: JobDir, numbers_file: str) -> Optional[str]:
-        """Link inputs/' `numbers_file` into the job's folder; the name it was submitted
-        as, or None (nothing linked) if `numbers_file` is not in inputs/."""
-        source = self.root / numbers_file
-        if source.parent != self.inputs:
-            return None
-        try:
-            os.link(source, jobdir.file(INPUT_FILE))
-        except FileExistsError:
-            pass  # linked before (a crash, or an earlier retry)
-        return source.name.split("-", 1)[-1]
-
-    def forget_input(self, numbers_file: str) -> None:
-        """Drop inputs/' name for a numbers file a job has adopted."""
-        source = self.root / numbers_file
-        if source.parent == self.inputs:
-            source.unlink(missing_ok=True)
-
     def _archive(self, jobdir: JobDir, state: JobState) -> None:
         if state is JobState.DONE:  # a failed or cancelled job keeps it for `runner retry`
             jobdir.file(INPUT_FILE).unlink(missing_ok=True)
@@ -458,20 +414,6 @@ class Spool:
 
     def result_path(self, job_id: str) -> Path:
         return self.outbox / f"{job_id}{RESULT_SUFFIX}"
-
-    def primes_path(self, job_id: str) -> Path:
-        return self.outbox / f"{job_id}{PRIMES_SUFFIX}"
-
-    def store_input_again(self, jobdir: JobDir, name: str) -> Optional[str]:
-        """Link a finished job's own copy of its submitted numbers file back into inputs/
-        (as `name`), for a new job to adopt; returns its path relative to the root, or
-        None if the job has no copy."""
-        stored = self.inputs / submitted_input_name(name)
-        try:
-            os.link(jobdir.file(INPUT_FILE), stored)
-        except FileNotFoundError:
-            return None
-        return stored.relative_to(self.root).as_posix()
 
     # -- pruning ---------------------------------------------------------------
 
@@ -492,7 +434,7 @@ class Spool:
                     yield folder.name, state, finished
 
     def remove_finished(self, job_id: str, state: JobState) -> bool:
-        """Remove a finished job: its result, its primes file, then its folder (renamed
+        """Remove a finished job: its result, its output file, then its folder (renamed
         out of `state`'s place, then deleted). A crash part-way leaves the folder, which
         `finished_before` dates by its own time, so the next prune finishes the work.
         False if the job was not there (another process removed it first)."""
@@ -666,11 +608,6 @@ class Spool:
             job_id, priority = peek_job(folder / JOB_FILE, JobDir(folder).source_name())
             if only is None or job_id == only:
                 yield JobInfo(job_id, JobState.QUEUED, {"priority": priority}, folder / JOB_FILE)
-
-
-def submitted_input_name(name: str) -> str:
-    """A fresh name in inputs/ for a numbers file submitted as `name` (kept for messages)."""
-    return f"{uuid.uuid4().hex[:12]}-{name[-200:]}"
 
 
 def _move_out_of_jobs(hidden: Path, dest: Path) -> None:

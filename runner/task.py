@@ -11,8 +11,8 @@ worker process, a pydantic model of its params.
 
 `compute` runs one chunk of a task inside a worker: it is what a pool worker or a
 Dask worker calls, and it gives back what the checkpoint records, whatever the
-task: (numbers done, lines of output, the output as text, one line a kept number
-or a value).
+task: a `ChunkResult` (numbers done, lines of output, the output as text, one line
+a kept number or a value).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional
 
 from . import chunk_progress
+from .checkpoint import ChunkResult
 
 Kind = Literal["map", "filter"]
 
@@ -39,6 +40,13 @@ class Task:
     init: Optional[Callable[..., None]] = None  # once in each worker process, with the params
     params: Optional[type] = None  # a pydantic model; else taken from item's signature
     doc: Optional[str] = None
+    # about what one number of `bits` bits may cost at worst, in seconds: a job that names
+    # no chunksize then gets chunks of about half a second at worst, so that its progress,
+    # cancel and timeouts move in steps of that size (None: chunks by count alone)
+    worst_seconds: Optional[Callable[[int], float]] = None
+    # a range below 2^64 is cut into whole blocks of this many numbers (the primes task
+    # sieves them a segment at a time); None: a range's numbers are chunked like any others
+    range_block: Optional[int] = None
     # the built-in primes task runs a chunk's payload itself (a sieve for ranges, numpy
     # for files): (numbers done, primes found, the primes as text)
     payload: Optional[Callable[[Any], tuple[int, int, bytes]]] = field(default=None, repr=False)
@@ -84,36 +92,47 @@ class TaskCall:
     name: str
     params: dict = field(default_factory=dict)
     on_error: str = "fail"  # "record": an exception on a number is that number's value
+    # "package version" of the task the job was checked with: a worker whose own
+    # registry has another (a Dask worker, a package upgraded under the daemon) refuses it
+    version: str = ""
+
+
+class TaskUnavailable(Exception):
+    """This worker cannot run the task a chunk names: it lacks it, or has another version."""
 
 
 class TaskItemError(Exception):
-    """A task raised on one number: which number, the exception and where it was raised
-    (picklable, so it crosses from the worker to the daemon whole)."""
+    """A task raised on one number (or in its init, `number` None): which number, the
+    exception and where it was raised (picklable: it crosses from the worker whole)."""
 
-    def __init__(self, number: int, error: str, where: str):
+    def __init__(self, number: Optional[int], error: str, where: str):
         super().__init__(number, error, where)
         self.number, self.error, self.where = number, error, where
 
     def __str__(self) -> str:
-        return f"{self.error} on the number {self.number}, raised at {self.where}"
+        on = "in its init" if self.number is None else f"on the number {self.number}"
+        return f"{self.error} {on}, raised at {self.where}"
 
 
 _initialized: set[tuple[str, str]] = set()  # (task, params) whose init ran in this process
 
 
-def compute(call: TaskCall, payload) -> tuple[int, int, bytes]:
-    """Run `call`'s task on one chunk's numbers in this process: (numbers done, output
-    lines, output). A filter's output is its kept numbers, one a line; a map's, one JSON
-    array ["n", value] a line (n as a decimal string: JSON readers round big integers)."""
+def compute(call: TaskCall, payload) -> ChunkResult:
+    """Run `call`'s task on one chunk's numbers in this process: its numbers done, its
+    output lines, and its output. A filter's output is its kept numbers, one a line; a
+    map's, one JSON array ["n", value] a line (n as a decimal string: JSON readers round
+    big integers). TaskUnavailable if this process has not the task's version."""
     from .chunks import numbers_of
-    from .registry import registry
 
-    task = registry().task(call.name)
+    task = _own_task(call)
     if task.payload is not None:
-        return task.payload(payload)
+        return ChunkResult(*task.payload(payload))
     key = (call.name, json.dumps(call.params, sort_keys=True))
     if task.init is not None and key not in _initialized:
-        task.init(**call.params)
+        try:
+            task.init(**call.params)
+        except Exception as error:
+            raise _item_error(None, error) from None
         _initialized.add(key)
     done = found = 0
     parts: list[bytes] = []
@@ -128,7 +147,20 @@ def compute(call: TaskCall, payload) -> tuple[int, int, bytes]:
             found += len(values)
             parts.append("".join(json.dumps([str(n), v]) + "\n"
                                  for n, v in zip(numbers, values)).encode())
-    return done, found, b"".join(parts)
+    return ChunkResult(done, found, b"".join(parts))
+
+
+def _own_task(call: TaskCall) -> Task:
+    from .registry import UnknownTaskError, registry
+
+    try:
+        found = registry().lookup(call.name)
+    except UnknownTaskError as error:
+        raise TaskUnavailable(str(error)) from None
+    if call.version and found.release != call.version:
+        raise TaskUnavailable(f"task {call.name!r} here is {found.release}, not {call.version} "
+                              "as the job was checked with")
+    return found.task
 
 
 def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:
@@ -164,7 +196,7 @@ def _found(task: Task, values: list) -> int:
     return sum(map(bool, values)) if task.kind == "filter" else len(values)
 
 
-def _item_error(number: int, error: Exception) -> TaskItemError:
+def _item_error(number: Optional[int], error: Exception) -> TaskItemError:
     frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
     where = f"{frame.filename}:{frame.lineno} in {frame.name}" if frame else "?"
     return TaskItemError(number, f"{type(error).__name__}: {error}", where)

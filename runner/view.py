@@ -28,13 +28,32 @@ def _rate(job: dict) -> str:
     return "-" if job.get("rate") is None else f"{job['rate']:,.0f}/s"
 
 
-_HEADER = ("ID", "STATE", "PRIORITY", "PROGRESS", "PRIMES", "RATE", "ETA", "ELAPSED")
+# FOUND: the numbers that gave output, as the job's task counts it (primes, kept numbers,
+# values); TASK is "-" until a daemon starts the job and reads its task
+_HEADER = ("ID", "STATE", "TASK", "PRIORITY", "PROGRESS", "FOUND", "RATE", "ETA", "ELAPSED")
+_BAR_AFTER = 5  # the bar, on a terminal, goes right of PROGRESS
+# what a job's output lines are, by how it reports them (results.output_kind)
+_FOUND_NOUNS = {"primes": "primes", "filter": "kept", "map": "values"}
 
 
 def _row(job: dict) -> tuple[str, ...]:
     state = "waiting" if job.get("waiting") else job["state"]  # running, but its backend is away
-    return (job["id"], state, str(job.get("priority", 0)), _progress(job),
-            str(job["primes"]), _rate(job), _seconds(job.get("eta")), _seconds(job.get("elapsed")))
+    return (job["id"], state, job.get("task") or "-", str(job.get("priority", 0)), _progress(job),
+            str(job["found"]), _rate(job), _seconds(job.get("eta")), _seconds(job.get("elapsed")))
+
+
+def _found_noun(job: dict) -> str:
+    return _FOUND_NOUNS.get(job.get("output") or "primes", "found")
+
+
+def result_counts(result: dict) -> str:
+    """A result's counts in words: `1000 tested, 168 primes` (`12 kept` for a filter
+    task, `2 errors` when a task's errors were recorded)."""
+    counts = [f"{result.get('numbers_tested', 0)} tested"]
+    for key, noun in (("primes_found", "primes"), ("kept", "kept"), ("errors", "errors")):
+        if key in result:
+            counts.append(f"{result[key]} {noun}")
+    return ", ".join(counts)
 
 
 def status_lines(jobs: list[dict]) -> str:
@@ -59,13 +78,13 @@ def status_table(jobs: list[dict], daemons: str = ""):
     from rich.progress_bar import ProgressBar
     from rich.table import Table
 
-    table = Table(*_HEADER[:4], "", *_HEADER[4:], box=None)
+    table = Table(*_HEADER[:_BAR_AFTER], "", *_HEADER[_BAR_AFTER:], box=None)
     for job in jobs:
         cells = _row(job)
         total = job.get("total")
         bar = ProgressBar(total=total, completed=job["tested"], width=20, **BAR_STYLES) \
             if total else ""
-        table.add_row(*cells[:4], bar, *cells[4:])
+        table.add_row(*cells[:_BAR_AFTER], bar, *cells[_BAR_AFTER:])
     head = [Text(daemons, style="bold red" if daemons.startswith("no daemon") else "dim")] \
         if daemons else []
     return Group(*head, table) if jobs else Group(*head, table, "(no jobs)")
@@ -73,9 +92,10 @@ def status_table(jobs: list[dict], daemons: str = ""):
 
 def print_status(jobs: list[dict], daemons: str) -> None:
     """One row a job: id, state (`waiting` for a running job whose backend is away,
-    `suspended` for one whose daemon is gone), priority, progress (with a bar on a
-    terminal), primes found, rate (numbers/s), ETA and elapsed time; `daemons` (from
-    `daemons_lines`) above it on a terminal, else on stderr, so stdout stays a table."""
+    `suspended` for one whose daemon is gone), task, priority, progress (with a bar on a
+    terminal), numbers found (primes, kept, values), rate (numbers/s), ETA and elapsed
+    time; `daemons` (from `daemons_lines`) above it on a terminal, else on stderr, so
+    stdout stays a table."""
     if not sys.stdout.isatty():
         print(daemons, file=sys.stderr)
         print(status_lines(jobs))
@@ -87,12 +107,14 @@ def print_status(jobs: list[dict], daemons: str) -> None:
 
 def progress_line(job: dict) -> str:
     """One job's progress as a plain `key=value` line, e.g.
-    `big running tested=2000/5000 primes=303 rate=1200 eta=2.5`."""
+    `big running tested=2000/5000 primes=303 rate=1200 eta=2.5` (`kept=` for a filter
+    task, `values=` for a map task)."""
     total = job.get("total")
     tested = f"{job['tested']}/{total}" if total else str(job["tested"])
     rate = "-" if job.get("rate") is None else f"{job['rate']:.0f}"
     eta = "-" if job.get("eta") is None else f"{job['eta']:g}"
-    return f"{job['id']} {job['state']} tested={tested} primes={job['primes']} rate={rate} eta={eta}"
+    return (f"{job['id']} {job['state']} tested={tested} {_found_noun(job)}={job['found']} "
+            f"rate={rate} eta={eta}")
 
 
 class WaitProgress:
@@ -107,9 +129,9 @@ class WaitProgress:
                                        TimeRemainingColumn)
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(**BAR_STYLES),
-                                 MofNCompleteColumn(), TextColumn("{task.fields[primes]} primes"),
+                                 MofNCompleteColumn(), TextColumn("{task.fields[found]}"),
                                  TimeRemainingColumn(), console=Console(stderr=True))
-            self._task = self._bar.add_task(job_id, total=None, primes=0)
+            self._task = self._bar.add_task(job_id, total=None, found="")
             self._bar.start()
 
     def say(self, text: str) -> None:
@@ -124,7 +146,8 @@ class WaitProgress:
             print(progress_line(job), file=sys.stderr, flush=True)
         else:
             self._bar.update(self._task, total=job.get("total") or None,
-                             completed=job["tested"], primes=job["primes"],
+                             completed=job["tested"],
+                             found=f"{job['found']} {_found_noun(job)}",
                              description=f"{job['id']} {job['state']}")
 
     def __enter__(self) -> "WaitProgress":

@@ -1,12 +1,13 @@
 """The worker side of a supervised pool: what runs inside each pool process.
 
 Each worker opens its own connection to the daemon's supervisor (see pools.py)
-when the pool starts it. Around every chunk it sends `start` and waits for a
-go-ahead (a chunk of a job cancelled meanwhile is skipped), then sends `end`.
+when the pool starts it, and says `Hello`. Around every chunk it sends `Starting`
+and waits for a go-ahead (a chunk of a job cancelled meanwhile is skipped), then
+sends `Ended`.
 The connection is the worker's alone, so a worker killed at any instant cannot
 wedge another worker's channel; and its end-of-file tells the supervisor, at
 once, that the worker is gone and which chunk it held. While a chunk runs, the
-worker also sends how many of its numbers are done (chunk_progress.py).
+worker also sends how many of its numbers are done (`Tested`, chunk_progress.py).
 
 A chunk whose output is SPILL_MIN_BYTES or more is written to a spill file in the
 job's folder and only its name returned: the Pool's one result pipe would
@@ -19,13 +20,16 @@ locks, so stopping it never wedges the pool for the other workers.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
+from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection
 from typing import Optional
 
 from . import chunk_progress
-from .checkpoint import SPILL_SUFFIX, ChunkOutput, SpilledOutput
+from .chunk_progress import Counts
+from .checkpoint import SPILL_SUFFIX, ChunkResult, SpilledOutput
 from .numbers import allow_long_integers
 from .task import TaskCall, compute
 
@@ -38,6 +42,40 @@ _channel: Connection | None = None
 _computing = False
 
 
+# -- what a worker tells its supervisor (pools.py), in order ---------------------------
+
+
+@dataclass(frozen=True)
+class Hello:
+    """A worker has started, in the pool `pool_id`."""
+
+    pid: int
+    pool_id: int
+
+
+@dataclass(frozen=True)
+class Starting:
+    """The worker is about to compute chunk `token`; it waits for True (go) or False
+    (skip it: its job was cancelled meanwhile)."""
+
+    token: int
+
+
+@dataclass(frozen=True)
+class Tested:
+    """How far chunk `token` has got (at most every chunk_progress.REPORT_EVERY_SECONDS)."""
+
+    token: int
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The worker is done with chunk `token` (its result follows through the Pool)."""
+
+    token: int
+
+
 def initialize(address: str, authkey: bytes, pool_id: int) -> None:
     """Pool initializer: connect to the supervisor and say who we are."""
     global _channel
@@ -45,7 +83,7 @@ def initialize(address: str, authkey: bytes, pool_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle
     signal.signal(ABORT_SIGNAL, _abort_if_computing)
     _channel = Client(address, authkey=authkey)
-    _channel.send(("hello", os.getpid(), pool_id))
+    _channel.send(Hello(os.getpid(), pool_id))
 
 
 def _abort_if_computing(signum, frame) -> None:
@@ -59,22 +97,22 @@ def run_chunk(token: int, task: TaskCall, payload, spill_folder: Optional[str] =
     to a spill file in `spill_folder` (written while the chunk still counts as computing,
     so a worker lost meanwhile loses only this chunk)."""
     global _computing
-    _channel.send(("start", token))
+    _channel.send(Starting(token))
     if not _channel.recv():
         return SKIPPED
     _computing = True
-    chunk_progress.open_report(lambda tested, found: _channel.send(("tested", token, tested, found)))
+    chunk_progress.open_report(
+        lambda tested, found: _channel.send(Tested(token, Counts(tested, found))))
     try:
         return _spill(compute(task, payload), token, spill_folder)
     finally:
         chunk_progress.close_report()
         _computing = False
-        _channel.send(("end", token))
+        _channel.send(Ended(token))
 
 
-def _spill(result: tuple[int, int, bytes], token: int,
-           folder: Optional[str]) -> tuple[int, int, ChunkOutput]:
-    tested, primes, text = result
+def _spill(result: ChunkResult, token: int, folder: Optional[str]) -> ChunkResult:
+    text = result.output
     if folder is None or len(text) < SPILL_MIN_BYTES:
         return result
     # named by pid too: a worker a dead daemon left running cannot hit a live one's file
@@ -84,4 +122,4 @@ def _spill(result: tuple[int, int, bytes], token: int,
             out.write(text)
     except OSError:  # the job's folder is gone (the job ended) or the disk failed: send it
         return result
-    return tested, primes, SpilledOutput(path, len(text))
+    return dataclasses.replace(result, output=SpilledOutput(path, len(text)))

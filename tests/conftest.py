@@ -19,6 +19,25 @@ import yaml
 
 from runner.spool import Spool
 
+# Ctrl-C as a person gives it: a shell starts a background job with SIGINT ignored, and
+# an ignored signal stays ignored in every process started from it, so the tests that
+# send SIGINT (dashboard, logs -f, status --watch, submit --wait) would see it do nothing.
+# A handler here is reset to the default in each process the tests start.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# End-to-end tests start processes (a daemon, the CLI, a cluster, a browser): their
+# modules say so (`pytestmark = pytest.mark.e2e`), and so does any test that asks for one
+# of these fixtures. `python -m pytest -m "not e2e"` runs the rest, in seconds.
+_E2E_FIXTURES = {"start_daemon", "browser", "cluster", "cli_cluster", "dask_spool", "plugins",
+                 "with_plugins", "dashboard"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if _E2E_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.e2e)
+
+
 TEST_CONFIG = {
     "max_processes": 2,
     "rescan_seconds": 0.2,

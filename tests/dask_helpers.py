@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
-from conftest import write_config
+from conftest import free_port, write_config
 
 from runner.dask_backend import START_TOPIC
 
@@ -46,3 +48,43 @@ class ChunkStarts:
                     self.kill.discard(message["chunk"])
                 self.killed.append(message["pid"])
                 os.kill(message["pid"], signal.SIGKILL)
+
+
+class CliCluster:
+    """`dask scheduler` on a fixed port and `dask worker` machines, started on demand."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.scheduler: subprocess.Popen | None = None
+        self.machines: list[subprocess.Popen] = []
+
+    def _spawn(self, *args: str) -> subprocess.Popen:
+        env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
+        return subprocess.Popen([sys.executable, "-m", "dask", *args], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    def start(self, machines: int = 2) -> None:
+        self.scheduler = self._spawn("scheduler", "--host", "127.0.0.1", "--port", str(self.port),
+                                     "--no-dashboard")
+        self.machines = [self._spawn("worker", self.address, "--nworkers", "1", "--nthreads", "1",
+                                     "--no-dashboard", "--name", f"machine-{n}")
+                         for n in range(machines)]
+
+    def lose_machine(self, index: int) -> None:
+        """SIGKILL a machine's nanny and worker at once."""
+        _kill_group(self.machines[index])
+
+    def kill(self) -> None:
+        for process in [*self.machines, *([self.scheduler] if self.scheduler else [])]:
+            _kill_group(process)
+        self.scheduler, self.machines = None, []
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(10)

@@ -13,7 +13,7 @@ import pytest
 from conftest import drop_job, sieve, wait_for_result, write_config
 from runner import api
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

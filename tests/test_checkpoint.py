@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.checkpoint import JOURNAL_FILE, OUTPUT_FILE, SPILL_SUFFIX, Checkpoint, SpilledOutput
+from runner.checkpoint import (JOURNAL_FILE, OUTPUT_FILE, SPILL_SUFFIX, Checkpoint, ChunkResult,
+                               SpilledOutput)
 
 CHUNKS = {  # index: (tested, primes, text)
     0: (10, 4, b"2\n3\n5\n7\n"),
@@ -33,7 +34,7 @@ def open_checkpoint(folder: Path) -> Checkpoint:
 
 def record(checkpoint: Checkpoint, *indexes: int) -> None:
     for index in indexes:
-        checkpoint.record(index, *CHUNKS[index])
+        checkpoint.record(index, ChunkResult(*CHUNKS[index]))
 
 
 def size(*indexes: int) -> int:
@@ -49,7 +50,7 @@ def output(folder: Path) -> bytes:
 
 
 def state(checkpoint: Checkpoint, up_to: int = 8) -> tuple:
-    return (checkpoint.tested, checkpoint.primes, checkpoint.chunks_done,
+    return (checkpoint.tested, checkpoint.found, checkpoint.chunks_done,
             {i for i in range(up_to) if checkpoint.is_done(i)}, checkpoint.offset)
 
 
@@ -101,7 +102,7 @@ def test_recover_out_of_order_completion(folder):
     recovered = open_checkpoint(folder)
     assert recovered.chunks_done == 4
     assert {i for i in range(8) if recovered.is_done(i)} == {0, 2, 4, 5}
-    assert recovered.tested == 40 and recovered.primes == 9
+    assert recovered.tested == 40 and recovered.found == 9
     record(recovered, 1, 3)
     assert {i for i in range(8) if recovered.is_done(i)} == {0, 1, 2, 3, 4, 5}
     recovered.close()
@@ -256,7 +257,7 @@ def test_spilled_output_is_copied_in_order_and_removed(folder):
     record(checkpoint, 0)
     big = b"".join(b"%d\n" % n for n in range(10**12, 10**12 + 20_000))
     spilled = spill(folder, "1-7", big)
-    checkpoint.record(1, 20_000, 20_000, spilled)
+    checkpoint.record(1, ChunkResult(20_000, 20_000, spilled))
     record(checkpoint, 2)
     checkpoint.close()
     assert output(folder) == CHUNKS[0][2] + big + CHUNKS[2][2]
@@ -275,7 +276,7 @@ def test_spilled_output_falls_back_to_a_plain_copy(folder, monkeypatch):
     monkeypatch.setattr(os, "copy_file_range", refuse)
     checkpoint = open_checkpoint(folder)
     record(checkpoint, 0)
-    checkpoint.record(1, 5, 2, spill(folder, "1-8", b"53\n59\n"))
+    checkpoint.record(1, ChunkResult(5, 2, spill(folder, "1-8", b"53\n59\n")))
     record(checkpoint, 2)
     checkpoint.close()
     assert output(folder) == CHUNKS[0][2] + b"53\n59\n" + CHUNKS[2][2]
@@ -305,14 +306,14 @@ def test_one_chunk_checkpoint_writes_no_file(folder):
     checkpoint.close()
     assert list(folder.iterdir()) == []
     assert checkpoint.output() == CHUNKS[0][2]
-    assert (checkpoint.tested, checkpoint.primes, checkpoint.chunks_done) == (10, 4, 1)
+    assert (checkpoint.tested, checkpoint.found, checkpoint.chunks_done) == (10, 4, 1)
     assert checkpoint.is_done(0)
 
 
 def test_one_chunk_checkpoint_gives_its_spill_file_as_the_output(folder):
     checkpoint = Checkpoint(folder, fsync_seconds=0.0, on_disk=False)
     spilled = spill(folder, "0-1", b"53\n59\n")
-    checkpoint.record(0, 5, 2, spilled)
+    checkpoint.record(0, ChunkResult(5, 2, spilled))
     checkpoint.close()
     assert checkpoint.output() == Path(spilled.path)
     assert Path(spilled.path).read_bytes() == b"53\n59\n"  # kept: it goes to outbox/ as it is
@@ -348,3 +349,15 @@ def test_checkpoint_not_to_recover_is_discarded(folder):
     record(fresh, 0)
     fresh.close()
     assert output(folder) == CHUNKS[0][2]
+
+
+def test_a_checkpoint_written_before_tasks_is_resumed(folder):
+    checkpoint = open_checkpoint(folder)
+    record(checkpoint, 0, 1)
+    checkpoint.close()
+    (folder / OUTPUT_FILE).rename(folder / "primes.part")  # its name before tasks
+    recovered = open_checkpoint(folder)
+    assert state(recovered, 2) == (20, 8, 2, {0, 1}, size(0, 1))
+    recovered.close()
+    assert output(folder) == CHUNKS[0][2] + CHUNKS[1][2]
+    assert not (folder / "primes.part").exists()

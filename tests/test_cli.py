@@ -23,7 +23,7 @@ from conftest import (BOOK_NUMBERS, BOOK_PRIMES, drop_job, read_result, result_p
 from runner import api
 from runner.config import Config, JobDefaults, Limits
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -293,16 +293,17 @@ def test_status_and_inspect_agree_with_outbox(spool, start_daemon, numbers_txt, 
         details = inspect_json(spool, job_id)
         assert details["id"] == job_id and details["state"] == result["state"]
         assert details["result"] == result
-    assert by_id["numbers"]["state"] == "done" and by_id["numbers"]["primes"] == 168
+    assert by_id["numbers"]["state"] == "done" and by_id["numbers"]["found"] == 168
+    assert (by_id["numbers"]["task"], by_id["numbers"]["primes"]) == ("primes", 168)
     assert by_id["numbers"]["tested"] == 1000
     assert by_id["bad"]["state"] == "failed"
 
     plain = ok(run_cli(spool, "status")).stdout.splitlines()
-    assert plain[0].split("\t") == ["ID", "STATE", "PRIORITY", "PROGRESS", "PRIMES", "RATE",
-                                     "ETA", "ELAPSED"]
+    assert plain[0].split("\t") == ["ID", "STATE", "TASK", "PRIORITY", "PROGRESS", "FOUND",
+                                     "RATE", "ETA", "ELAPSED"]
     rows = {line.split("\t")[0]: line.split("\t") for line in plain[1:]}
     assert set(rows) == {"numbers", "bad"}
-    assert rows["numbers"][1:7] == ["done", "0", "1000/1000 (100%)", "168", "-", "-"]
+    assert rows["numbers"][1:8] == ["done", "primes", "0", "1000/1000 (100%)", "168", "-", "-"]
     assert rows["bad"][1] == "failed"
 
     shown = ok(run_cli(spool, "inspect", "numbers")).stdout

@@ -27,7 +27,7 @@ def test_defaults_without_a_config_file(tmp_path):
     assert config.max_running_jobs == 4
     assert config.chunks_ahead_per_process == 2
     assert config.max_chunk_attempts == 3
-    assert config.inline_primes_max == 100
+    assert config.inline_max == 100
     assert config.defaults.chunksize == 1000
     assert config.defaults.start_method == "forkserver"
     assert config.defaults.ordered is True

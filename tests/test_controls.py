@@ -15,7 +15,7 @@ from conftest import (big_reference, chunks_recorded, cpu_seconds, drop_job, rea
                       wait_until, write_config, write_numbers)
 from runner.events import EVENTS_FILE
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 
 def events_of(spool, job_id=None) -> list[dict]:
@@ -264,7 +264,7 @@ def age(spool, job_id: str, days: float) -> None:
 
 def make_finished_jobs(spool, start_daemon):
     """old-done (with a primes file), old-failed, new-done; then a queued job, aged."""
-    write_config(spool.root, inline_primes_max=5)
+    write_config(spool.root, inline_max=5)
     daemon = start_daemon()
     drop_job(spool, "old-done.yaml", {"id": "old-done", "range": {"start": 0, "stop": 100}})
     drop_job(spool, "old-failed.yaml", "id: old-failed\nnumbers: [-1]\n")
@@ -272,7 +272,7 @@ def make_finished_jobs(spool, start_daemon):
     for name in ("old-done", "old-failed", "new-done"):
         wait_for_result(spool, name)
     assert daemon.stop() == 0
-    assert spool.primes_path("old-done").exists()
+    assert (spool.outbox / "old-done.primes").exists()
     age(spool, "old-done", 10)
     age(spool, "old-failed", 8)
     age(spool, "new-done", 1)
@@ -294,7 +294,7 @@ def test_prune_dry_run_lists_and_prune_removes_old_finished_jobs(spool, start_da
     for gone in ("old-done", "old-failed"):
         assert not spool.result_path(gone).exists()
         assert spool.find(gone) is None
-    assert not spool.primes_path("old-done").exists()
+    assert not (spool.outbox / "old-done.primes").exists()
     assert not state_dir(spool, "done", "old-done").exists()
     ids = {job["id"]: job["state"] for job in json.loads(ok(run_cli(spool, "status", "--json")).stdout)["jobs"]}
     assert ids == {"new-done": "done", "waiting": "queued"}

@@ -18,7 +18,7 @@ import yaml
 from conftest import drop_job, reference_primes, result_primes, write_config, write_numbers
 
 KILLS = int(os.environ.get("RUNNER_CRASH_KILLS", "12"))
-pytestmark = pytest.mark.timeout(120 + 3 * KILLS)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120 + 3 * KILLS)]
 
 
 def _make_jobs(spool, rng: random.Random, count: int, first: int) -> dict[str, tuple]:

@@ -18,7 +18,7 @@ from conftest import (BOOK_NUMBERS, BOOK_PRIMES, big_reference, chunks_recorded,
                       read_result, result_primes, sieve, state_dir, wait_for_result, wait_ready,
                       wait_until, write_config)
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 # -- helpers -----------------------------------------------------------------------

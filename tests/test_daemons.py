@@ -20,6 +20,8 @@ from conftest import (drop_job, run_cli, runner_command, wait_for_log, wait_for_
                       wait_ready, wait_until)
 from test_dashboard import DashboardProcess
 
+pytestmark = pytest.mark.e2e  # it starts processes (see conftest.py)
+
 # about 0.5 ms a number on one core: 40 chunks of 400, 4 to 8 s on two workers
 SLOW = {"range": {"start": 2 ** 3000, "stop": 2 ** 3000 + 16_000},
         "pool": {"processes": 2, "chunksize": 400}}

@@ -22,6 +22,8 @@ from runner.spool import PROGRESS_FILE, Spool
 from conftest import (BOOK_NUMBERS, BOOK_PRIMES, drop_job, run_cli, runner_command,
                       wait_for_result, wait_ready, wait_until, write_config)
 
+pytestmark = pytest.mark.e2e  # it starts processes (see conftest.py)
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 WINDOW_WIDTH, WINDOW_HEIGHT = 1280, 800
@@ -289,6 +291,7 @@ def browser():
 
 _READ_ROWS = """return Array.from(document.querySelectorAll('#jobs tbody tr')).map(tr => ({
   id: tr.dataset.job, state: tr.querySelector('.state').textContent, text: tr.innerText,
+  task: tr.querySelector('.task').textContent, found: tr.querySelector('.found').textContent,
   tested: Number(tr.querySelector('.progress').dataset.tested),
   total: tr.querySelector('.progress').dataset.total}));"""
 _READ_ERROR = """const box = document.getElementById('job-error');
@@ -300,14 +303,14 @@ return box.hidden ? null : {message: document.getElementById('error-message').te
 
 
 def _rows(driver) -> dict[str, dict]:
-    """The list's rows as {id: {state, tested, total, text}}, read in one go by the page
+    """The list's rows as {id: {state, task, found, tested, total, text}}, read in one go by the page
     itself (it redraws them every second, so element handles go stale)."""
     return {row["id"]: row for row in driver.execute_script(_READ_ROWS)}
 
 
 def _slow_running(driver):
     rows = _rows(driver)
-    ready = {"book", "bad", "slow"} <= rows.keys() and rows["slow"]["state"] == "running"
+    ready = {"book", "bad", "factored", "slow"} <= rows.keys() and rows["slow"]["state"] == "running"
     return rows if ready and rows["slow"]["tested"] > 0 else None
 
 
@@ -344,14 +347,19 @@ def test_browser_shows_jobs_live_and_a_failed_jobs_error(spool, start_daemon, br
     try:
         drop_job(spool, "book.yaml", {"id": "book", "numbers": BOOK_NUMBERS})
         drop_job(spool, "bad.yaml", BAD_JOB)
+        drop_job(spool, "factored.yaml", {"id": "factored", "task": "factor", "numbers": [12, 97]})
         drop_job(spool, "slow.yaml", {"id": "slow", "range": {"start": SLOW_START, "stop": SLOW_START + 60_000},
                                       "pool": {"processes": 1, "chunksize": 200}})
         assert wait_for_result(spool, "book")["state"] == "done"
         assert wait_for_result(spool, "bad")["state"] == "failed"
+        assert wait_for_result(spool, "factored")["state"] == "done"
 
         browser.get(dashboard.url + "/")
         rows = wait_until(lambda: _slow_running(browser), 30, "the three jobs listed, slow one running")
         assert rows["book"]["state"] == "done" and "17 / 17 (100%)" in rows["book"]["text"]
+        assert (rows["book"]["task"], rows["book"]["found"]) == ("primes", "14 primes")
+        assert (rows["factored"]["task"], rows["factored"]["found"]) == ("factor", "2 values")
+        assert (rows["bad"]["task"], rows["bad"]["found"]) == ("–", "0")  # failed before its task was read
         assert rows["bad"]["state"] == "failed"
         assert rows["slow"]["total"] == "60000"
         first = rows["slow"]["tested"]
@@ -360,7 +368,7 @@ def test_browser_shows_jobs_live_and_a_failed_jobs_error(spool, start_daemon, br
         wait_until(lambda: (_slow_running(browser) or rows)["slow"]["tested"] >= 3000, 30,
                    "the slow job 5% done (so the bar shows in the screenshot)")
         counts = " ".join(browser.find_element("id", "counts").text.split())
-        assert "1 running" in counts and "1 done" in counts and "1 failed" in counts
+        assert "1 running" in counts and "2 done" in counts and "1 failed" in counts
         served = browser.find_element("id", "daemons").text
         assert served.startswith(f"daemon pid {daemon.pid} on ") and "(local, 2 processes)" in served
         slow = browser.execute_script(

@@ -18,7 +18,7 @@ from conftest import (BOOK_NUMBERS, BOOK_PRIMES, big_reference, chunks_recorded,
                       wait_for_result, wait_ready, wait_until, write_numbers)
 from dask_helpers import ChunkStarts, write_dask_config  # noqa: E402
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 WORKERS = 2
 # one chunk of 2000-bit numbers takes about 0.1 s

@@ -7,63 +7,19 @@ other), and the whole cluster is killed mid-job and started again (the job resum
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 pytest.importorskip("distributed")
 
-from conftest import (big_reference, chunks_recorded, drop_job, free_port, read_result,  # noqa: E402
+from conftest import (big_reference, chunks_recorded, drop_job, read_result,  # noqa: E402
                       result_primes, run_cli, wait_for_result, wait_ready, wait_until)
-from dask_helpers import write_dask_config  # noqa: E402
+from dask_helpers import CliCluster, write_dask_config  # noqa: E402
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 BIG, CHUNK = 2 ** 2000, 600  # a chunk of about 0.1 s
-
-
-class CliCluster:
-    """`dask scheduler` on a fixed port and `dask worker` machines, started on demand."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        self.scheduler: subprocess.Popen | None = None
-        self.machines: list[subprocess.Popen] = []
-
-    def _spawn(self, *args: str) -> subprocess.Popen:
-        env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
-        return subprocess.Popen([sys.executable, "-m", "dask", *args], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-
-    def start(self, machines: int = 2) -> None:
-        self.scheduler = self._spawn("scheduler", "--host", "127.0.0.1", "--port", str(self.port),
-                                     "--no-dashboard")
-        self.machines = [self._spawn("worker", self.address, "--nworkers", "1", "--nthreads", "1",
-                                     "--no-dashboard", "--name", f"machine-{n}")
-                         for n in range(machines)]
-
-    def lose_machine(self, index: int) -> None:
-        """SIGKILL a machine's nanny and worker at once."""
-        _kill_group(self.machines[index])
-
-    def kill(self) -> None:
-        for process in [*self.machines, *([self.scheduler] if self.scheduler else [])]:
-            _kill_group(process)
-        self.scheduler, self.machines = None, []
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(10)
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_a_numbers_file_chunk_as_bytes_gives_the_same_primes(tmp_path):
 def test_the_local_backend_never_imports_distributed():
     probe = ("import sys, runner.cli, runner.daemon, runner.backend; "
              "from runner.config import Config; "
-             "runner.backend.open_backend(Config(), lambda m: None, lambda *a, **k: None).shutdown(); "
+             "runner.daemon.open_backend(Config(), lambda m: None, lambda *a, **k: None).shutdown(); "
              "print('distributed' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import drop_job, result_primes, state_dir, wait_for_log, wait_for_result, wait_ready
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 
 def test_result_cannot_be_written_the_job_waits_then_finishes_once(spool, start_daemon):

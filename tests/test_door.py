@@ -15,6 +15,8 @@ from conftest import drop_job, read_result, run_cli, runner_command, write_confi
 from runner import api
 from runner.spool import Spool
 
+pytestmark = pytest.mark.e2e  # it runs the CLI (see conftest.py)
+
 COMMANDS = [("status",), ("status", "--json"), ("inspect", "x"), ("submit", "FILE"),
             ("cancel", "x"), ("retry", "x"), ("prune", "--older-than", "1d"), ("logs",),
             ("start", "--drain"), ("dashboard", "--port", "0")]

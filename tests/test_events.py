@@ -185,7 +185,8 @@ def test_events_of_a_done_a_failed_and_a_cancelled_job(spool, start_daemon, tmp_
     assert {r["job"] for r in book} == {"book"}
     assert book[0]["pid"] != daemon.pid and book[1]["pid"] == daemon.pid  # submit, then daemon
     assert book[1]["total"] == 17 and book[1]["chunksize"] == 5
-    assert book[2]["tested"] == 17 and book[2]["primes"] == len(BOOK_PRIMES)
+    assert book[2]["tested"] == 17 and book[2]["found"] == len(BOOK_PRIMES)
+    assert book[2]["task"] == "primes"
     assert book[2]["chunks"]["done"] == 4
     times = [r["time"] for r in book]
     assert times == sorted(times)
@@ -305,12 +306,12 @@ def test_events_and_metrics_of_a_job_whose_worker_was_sigkilled_mid_chunk(spool,
     assert metrics["runner_chunks_lost_total"] == 1
     assert metrics["runner_chunks_retried_total"] == 1
     assert metrics['runner_worker_restarts_total{reason="lost"}'] == 1
-    assert metrics["runner_chunks_done_total"] == 12
+    assert metrics['runner_chunks_done_total{task="primes"}'] == 12
     assert metrics["runner_chunk_seconds_count"] == 12
-    assert metrics["runner_numbers_tested_total"] == count
-    assert metrics["runner_primes_found_total"] == result["primes_found"]
+    assert metrics['runner_numbers_tested_total{task="primes"}'] == count
+    assert metrics['runner_numbers_found_total{task="primes"}'] == result["primes_found"]
     assert metrics['runner_jobs{state="done"}'] == 1
-    assert metrics['runner_jobs_finished_total{state="done"}'] == 1
+    assert metrics['runner_jobs_finished_total{state="done",task="primes"}'] == 1
     assert daemon.stop() == 0
 
 

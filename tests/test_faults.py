@@ -14,7 +14,7 @@ import pytest
 from conftest import (big_reference, chunks_recorded, cpu_seconds, drop_job, read_result,
                       result_primes, wait_for_result, wait_ready, wait_until, write_config)
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 # -- data --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from runner import __version__
 from runner.config import Config, load_config
 from runner.errors import JobError
 from runner.job import Job, PoolSettings
@@ -52,6 +53,7 @@ def refused(root: Path, text: str | bytes, name: str = "job.yaml",
 # -- valid jobs, resolved with config's defaults -----------------------------------
 
 
+BUILT_IN = f"runner {__version__}"  # the primes task's package and version, as jobs record it
 DEFAULTS = {"max_processes": 3, "defaults": {"chunksize": 7, "start_method": "spawn",
                                              "ordered": False, "timeout": 12,
                                              "maxtasksperchild": 5}}
@@ -63,7 +65,7 @@ def test_numbers_job_takes_defaults_from_config(root):
     assert job == Job(id="primes", pool=PoolSettings(processes=3, maxtasksperchild=5,
                                                      start_method="spawn"),
                       chunksize=7, ordered=False, timeout=12.0, total=5,
-                      numbers=(2, 3, 4, 0, 1))
+                      numbers=(2, 3, 4, 0, 1), task_version=BUILT_IN)
     assert isinstance(job.timeout, float)
 
 
@@ -73,7 +75,7 @@ def test_numbers_file_job_counts_its_lines(root):
     (root / "data" / "n.txt").write_text("# header\n2\n\n  3  # three\n4\n5")
     job = load(root, "numbers_file: data/n.txt\n", "f.yml", config)
     assert job == Job(id="f", pool=PoolSettings(3, 5, "spawn"), chunksize=7, ordered=False,
-                      timeout=12.0, total=4, numbers_file="data/n.txt")
+                      timeout=12.0, total=4, numbers_file="data/n.txt", task_version=BUILT_IN)
 
 
 def test_range_job(root):
@@ -82,7 +84,8 @@ def test_range_job(root):
     config = config_with(root, DEFAULTS)
     job = load(root, "range: {start: 10, stop: 110}\n", "r.yaml", config)
     assert job == Job(id="r", pool=PoolSettings(3, 5, "spawn"), chunksize=1 << 20,
-                      ordered=False, timeout=12.0, total=100, range=(10, 110))
+                      ordered=False, timeout=12.0, total=100, range=(10, 110),
+                      task_version=BUILT_IN)
 
 
 @pytest.mark.parametrize("text, chunksize", [
@@ -127,6 +130,21 @@ def test_range_chunks_are_whole_segments_about_4_a_process(root, stop, segments)
     config = config_with(root, {"max_processes": 2})
     job = load(root, f"range: {{start: 0, stop: {stop}}}\n", "j.yaml", config)
     assert job.chunksize == segments << 20
+
+
+@pytest.mark.parametrize("text, chunksize", [
+    ("range: {start: 0, stop: 100000}", 12_500),  # by count: 4 chunks a process, not one segment
+    ("range: {start: 0, stop: 10000000}", 20_000),
+    ("numbers: [%d]" % (2**64 - 59), 833),  # 0.6 ms a 64-bit number at worst: 0.5 s a chunk
+    ("numbers: [%d]" % (2**99 + 1), 86),  # 100 bits: 5.8 ms
+    ("numbers: [%d, 5]" % (2**199 + 1), 1),  # seconds a number: one a chunk
+    ("range: {start: 0, stop: 100000}\npool: {chunksize: 7}", 7),
+])
+def test_a_task_without_a_sieve_is_chunked_by_count_and_its_cost(root, text, chunksize):
+    """Only the primes task sieves ranges in whole segments; factor's ranges are numbers
+    like any others, and its costly numbers get chunks of about half a second at worst."""
+    config = config_with(root, {"max_processes": 2})
+    assert load(root, f"task: factor\n{text}\n", "j.yaml", config).chunksize == chunksize
 
 
 def test_picked_chunksize_stays_within_limits(root):

@@ -19,7 +19,7 @@ from conftest import (chunks_recorded, drop_job, read_result, result_primes, run
                       runner_command, sieve, wait_for_result, wait_ready, wait_until,
                       write_numbers)
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 SLOW_START = 2 ** 2000  # numbers of 2000 bits: about 0.17 ms each to test
 
@@ -74,11 +74,12 @@ def test_a_running_job_shows_its_rate_and_eta_to_other_processes(spool, start_da
 
     def measured():
         details = json.loads(ok(run_cli(spool, "inspect", "slow", "--json")).stdout)
-        return details if details["state"] == "running" and details["rate"] else None
+        # the first samples may see a few numbers only (a loaded machine, a chunk starting)
+        return details if details["state"] == "running" and (details["rate"] or 0) > 100 \
+            else None
 
-    details = wait_until(measured, 30, "a rate for the running job")
+    details = wait_until(measured, 30, "a rate over 100 numbers/s for the running job")
     assert 0 < details["tested"] < details["total"] == 40_000
-    assert details["rate"] > 100, details
     expected_eta = (details["total"] - details["tested"]) / details["rate"]
     assert details["eta"] == pytest.approx(expected_eta, rel=0.02, abs=0.1), details
     assert details["priority"] == 0 and details["elapsed"] > 0
@@ -120,7 +121,7 @@ def test_status_watch_redraws_until_interrupted(spool, start_daemon):
     assert len(snapshots) >= 5, out
     tested = []
     for lines in snapshots:
-        assert lines[0].startswith("ID\tSTATE\tPRIORITY\tPROGRESS"), lines
+        assert lines[0].startswith("ID\tSTATE\tTASK\tPRIORITY\tPROGRESS"), lines
         row = dict(zip(lines[0].split("\t"), lines[1].split("\t")))
         assert row["ID"] == "watched"
         tested.append(int(row["PROGRESS"].split("/")[0]))

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import drop_job, wait_for_result, write_config
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 
 def test_jobs_past_the_queue_limit_fail_naming_the_limit(spool, start_daemon):

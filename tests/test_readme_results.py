@@ -17,6 +17,8 @@ from conftest import read_result, runner_command, write_config
 from runner.config import CONFIG_TEMPLATE
 from runner.spool import Spool
 
+pytestmark = pytest.mark.e2e  # it starts processes (see conftest.py)
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 SAMPLES = REPOSITORY / "jobs" / "samples"
 # the lines whose values change from run to run

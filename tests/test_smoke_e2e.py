@@ -7,7 +7,7 @@ import pytest
 from conftest import (drop_job, read_result, result_primes, sieve, state_dir, wait_for_result,
                       wait_ready, wait_until, write_config, write_numbers)
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 
 def test_case_study_numbers_file_and_range(spool, start_daemon):

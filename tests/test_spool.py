@@ -576,10 +576,10 @@ def test_finished_before_and_remove_finished(spool):
     cutoff = time.time() - 7 * 86400
     found = sorted((job_id, state) for job_id, state, _ in spool.finished_before(cutoff))
     assert found == [("old-done", JobState.DONE), ("old-failed", JobState.FAILED)]
-    assert spool.primes_path("old-done").exists()
+    assert (spool.outbox / "old-done.primes").exists()
     assert spool.remove_finished("old-done", JobState.DONE)
     assert not spool.remove_finished("old-done", JobState.DONE)  # gone already
-    assert not spool.result_path("old-done").exists() and not spool.primes_path("old-done").exists()
+    assert not spool.result_path("old-done").exists() and not (spool.outbox / "old-done.primes").exists()
     assert not (spool.place(JobState.DONE) / "old-done").exists()
     assert spool.find("old-done") is None
     assert os.listdir(spool.tmp) == []

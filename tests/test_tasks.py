@@ -10,72 +10,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import (chunks_recorded, drop_job, read_result, run_cli, runner_command,
-                      wait_for_result, wait_ready, wait_until, write_config, write_numbers)
+from conftest import (chunks_recorded, drop_job, free_port, read_result, run_cli, runner_command,
+                      scrape_metrics, wait_for_result, wait_ready, wait_until, write_config,
+                      write_numbers)
+from plugin_helpers import install, install_plugins, write_package
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-EXAMPLE = REPOSITORY / "examples" / "collatz"
-
-FAULTY = {
-    "pyproject.toml": """
-        [build-system]
-        requires = ["setuptools>=64"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "runner-test-faulty"
-        version = "0.3.0"
-        [project.entry-points."runner.tasks"]
-        thirteen = "faulty_tasks:refuse_thirteen"
-        slow = "faulty_tasks:SLOW"
-        counted = "faulty_tasks:COUNTED"
-        [tool.setuptools]
-        py-modules = ["faulty_tasks"]
-        """,
-    "faulty_tasks.py": """
-        import os
-        import time
-
-        from runner import Task
-
-
-        def refuse_thirteen(n: int) -> int:
-            \"\"\"n, but not 13.\"\"\"
-            if n == 13:
-                raise ValueError("13 is unlucky")
-            return n
-
-
-        def _slow(n: int, *, seconds: float = 0.02) -> int:
-            end = time.perf_counter() + seconds
-            while time.perf_counter() < end:  # busy: a worker that computes, as a CPU task does
-                pass
-            return os.getpid()
-
-
-        SLOW = Task(item=_slow, doc="The pid that computed n, slowly")
-
-        _inits = []
-
-
-        def _setup(*, tag: str = "x") -> None:
-            _inits.append(tag)
-
-
-        def _counted(n: int, *, tag: str = "x") -> list:
-            return [os.getpid(), len(_inits), _inits[-1] if _inits else None]
-
-
-        COUNTED = Task(item=_counted, init=_setup, doc="Which worker, and its inits so far")
-        """,
-}
 BROKEN = {
     "pyproject.toml": """
         [build-system]
@@ -95,30 +41,44 @@ BROKEN = {
         """,
 }
 
-
-def install(package: Path, target: Path) -> None:
-    """pip-install `package` into `target`, a folder put on PYTHONPATH: a real install."""
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                           "--no-build-isolation", "--target", str(target), str(package)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-
-
-def write_package(folder: Path, files: dict[str, str]) -> Path:
-    folder.mkdir(parents=True)
-    for name, text in files.items():
-        (folder / name).write_text(textwrap.dedent(text))
-    return folder
+HOSTILE = {  # imports that would take the daemon down if it loaded them itself
+    "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "runner-test-hostile"
+        version = "0.1.0"
+        [project.entry-points."runner.tasks"]
+        hangs = "hangs_on_import:f"
+        kills = "kills_on_import:f"
+        exits = "exits_on_import:f"
+        [tool.setuptools]
+        py-modules = ["hangs_on_import", "kills_on_import", "exits_on_import"]
+        """,
+    "hangs_on_import.py": """
+        import time
+        time.sleep(3600)
+        def f(n): return n
+        """,
+    "kills_on_import.py": """
+        import os, signal
+        os.kill(os.getpid(), signal.SIGKILL)
+        def f(n): return n
+        """,
+    "exits_on_import.py": """
+        import os
+        os._exit(3)
+        def f(n): return n
+        """,
+}
 
 
 @pytest.fixture(scope="module")
 def plugins(tmp_path_factory) -> Path:
     """examples/collatz and the faulty package, installed in one folder."""
     root = tmp_path_factory.mktemp("plugins")
-    target = root / "site"
-    install(EXAMPLE, target)
-    install(write_package(root / "faulty", FAULTY), target)
-    return target
+    return install_plugins(root / "site", root)
 
 
 @pytest.fixture
@@ -334,4 +294,101 @@ def test_on_error_record_makes_the_exception_the_value_and_counts_it(spool, with
                                 [13, {"error": "ValueError: 13 is unlucky"}], [14, 14], [15, 15]]
     refused = run_cli(spool, "submit", str(numbers), "--task", "squares", "--on-error", "record")
     assert refused.returncode == 2 and "'squares' is a filter" in refused.stderr, refused.stderr
+    assert daemon.stop() == 0
+
+
+def test_a_plugin_job_is_shown_logged_counted_and_cancelled_as_a_primes_job_is(
+        spool, with_plugins, start_daemon):
+    port = free_port()
+    write_config(spool.root, metrics_port=port)
+    daemon = start_daemon()
+    wait_ready(daemon)
+    drop_job(spool, "sq.yaml", {"id": "sq", "task": "squares", "range": {"start": 0, "stop": 50}})
+    assert wait_for_result(spool, "sq")["kept"] == 8
+    drop_job(spool, "slow.yaml", {"id": "slow", "task": "slow", "params": {"seconds": 0.01},
+                                  "range": {"start": 0, "stop": 100_000},
+                                  "pool": {"processes": 2, "chunksize": 50}})
+
+    def moving():
+        rows = json.loads(run_cli(spool, "status", "--json").stdout)["jobs"]
+        row = next((row for row in rows if row["id"] == "slow"), None)
+        return row if row and row["state"] == "running" and row["found"] > 0 else None
+
+    row = wait_until(moving, 30, "the slow job running, its values counted")
+    assert (row["task"], row["output"]) == ("slow", "map") and "primes" not in row, row
+    assert 0 < row["found"] <= row["tested"] < row["total"] == 100_000, row
+    plain = run_cli(spool, "status").stdout.splitlines()
+    by_id = {line.split("\t")[0]: line.split("\t") for line in plain[1:]}
+    assert by_id["slow"][1:3] == ["running", "slow"] and by_id["sq"][1:3] == ["done", "squares"]
+
+    asked = time.monotonic()
+    assert run_cli(spool, "cancel", "slow").returncode == 0
+    assert read_result(spool, "slow")["state"] == "cancelled"
+    assert time.monotonic() - asked < 3  # the command's start-up and a loaded machine included
+    wait_until(lambda: daemon.busy_workers() == [], 5, "the cancelled job's workers stopped")
+    logged = [json.loads(line) for line in run_cli(spool, "logs", "--json").stdout.splitlines()]
+    started = {r["job"]: r for r in logged if r["event"] == "started"}
+    assert started["slow"]["task"] == "slow" and started["sq"]["task"] == "squares"
+    finished = {r["job"]: r for r in logged if r["event"] in ("done", "cancelled")}
+    assert (finished["sq"]["task"], finished["sq"]["found"]) == ("squares", 8)
+    assert finished["slow"]["event"] == "cancelled" and finished["slow"]["task"] == "slow"
+
+    metrics = scrape_metrics(port)
+    assert metrics['runner_numbers_found_total{task="squares"}'] == 8
+    assert metrics['runner_numbers_tested_total{task="squares"}'] == 50
+    assert metrics['runner_jobs_finished_total{state="done",task="squares"}'] == 1
+    assert metrics['runner_jobs_finished_total{state="cancelled",task="slow"}'] == 1
+    assert metrics['runner_chunks_done_total{task="slow"}'] >= 1
+    assert not any("primes" in name for name in metrics), metrics
+    assert daemon.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_a_plugin_whose_import_hangs_or_kills_is_broken_and_the_daemon_lives(
+        spool, plugins, tmp_path, monkeypatch, start_daemon):
+    hostile = tmp_path / "hostile-site"
+    install(write_package(tmp_path / "hostile", HOSTILE), hostile)
+    monkeypatch.setenv("PYTHONPATH", f"{plugins}{os.pathsep}{hostile}")
+    write_config(spool.root, task_load_seconds=2)
+    shown = json.loads(runner_tasks("--json", "--load-seconds", "2").stdout)
+    failed = {task["name"]: task["error"] for task in shown["broken"]}
+    assert "its import still ran after 2 s" in failed["hangs"], failed
+    assert "its import killed its process (SIGKILL)" in failed["kills"], failed
+    assert "its import ended its process (exit code 3)" in failed["exits"], failed
+    assert "collatz" in {task["name"] for task in shown["tasks"]}
+
+    numbers = write_numbers(tmp_path / "n.txt", range(10))
+    refused = run_cli(spool, "submit", str(numbers), "--task", "kills")
+    assert refused.returncode == 2 and "killed its process" in refused.stderr, refused.stderr
+    daemon = start_daemon()
+    wait_ready(daemon)
+    for name in ("hangs", "kills", "exits"):
+        drop_job(spool, f"{name}.yaml", {"id": name, "task": name, "numbers": [4]})
+    drop_job(spool, "fine.yaml", {"id": "fine", "task": "collatz", "numbers": [27]})
+    assert wait_for_result(spool, "fine")["values"] == [[27, 111]]
+    for name, words in (("hangs", "still ran after 2 s"), ("kills", "killed its process"),
+                        ("exits", "exit code 3")):
+        result = wait_for_result(spool, name)
+        assert result["state"] == "failed" and words in result["error"]["message"], result
+        assert f"task {name!r} is broken" in result["error"]["message"], result
+    assert daemon.alive()
+    assert daemon.stop() == 0
+
+
+def test_a_task_stuck_in_c_code_past_its_timeout_is_stopped(spool, start_daemon):
+    """FLINT's factoring checks no signals: a 260-bit semiprime holds its worker in C
+    for minutes. The chunk's timeout stops it all the same (the worker is killed)."""
+    import gmpy2
+
+    p = int(gmpy2.next_prime(2**129 + 12345))
+    q = int(gmpy2.next_prime(2**130 + 67890))
+    daemon = start_daemon()
+    wait_ready(daemon)
+    started = time.monotonic()
+    drop_job(spool, "hard.yaml", {"id": "hard", "task": "factor", "numbers": [p * q],
+                                  "timeout": 1, "retries": 0})
+    result = wait_for_result(spool, "hard", timeout=30)
+    assert result["state"] == "failed" and "timeout" in result["error"]["message"], result
+    assert time.monotonic() - started < 15
+    wait_until(lambda: daemon.busy_workers() == [], 5, "the stuck worker stopped")
     assert daemon.stop() == 0

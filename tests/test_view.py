@@ -12,9 +12,9 @@ from runner.view import status_table
 SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
            "truecolor": ColorSystem.TRUECOLOR}
 JOBS = [{"id": "finished", "state": "done", "priority": 0, "tested": 100, "total": 100,
-         "primes": 25, "rate": None, "eta": None, "elapsed": 1.0},
+         "task": "primes", "found": 25, "rate": None, "eta": None, "elapsed": 1.0},
         {"id": "half", "state": "running", "priority": 0, "tested": 50, "total": 100,
-         "primes": 10, "rate": 10.0, "eta": 5.0, "elapsed": 1.0}]
+         "task": "primes", "found": 10, "rate": 10.0, "eta": 5.0, "elapsed": 1.0}]
 
 
 def bar_cells(system: str | None) -> dict[str, list[tuple[str, object]]]:

@@ -23,6 +23,8 @@ from runner import writers
 from runner.spool import Spool
 from runner.writers import Writers, probe_writers
 
+pytestmark = pytest.mark.e2e  # it starts processes (see conftest.py)
+
 PAUSE_SECONDS = 1.5  # longer than the rescan period (0.2 s in tests) and the old 1 s settle
 PIECES = 4  # three pauses
 # 40 KB: more than a tar record (10 KB: tar -x writes a record at a time), and about 4 s

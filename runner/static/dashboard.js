@@ -110,13 +110,30 @@ function renderList(data) {
   const rows = jobs.map((job) => el("tr", {"data-job": job.id},
     el("td", {class: "id"}, jobLink(job.id)),
     el("td", {}, stateBadge(job.state)),
+    el("td", {class: "task"}, job.task ?? "–"),
     el("td", {class: "progress-col"}, progressBar(job)),
-    el("td", {class: "num primes"}, count(job.primes)),
+    el("td", {class: "num found"}, found(job)),
     el("td", {class: "num rate-col rate"}, rate(job.rate)),
     el("td", {class: "num eta-col eta"}, job.state === "running" ? duration(job.eta) : "–"),
     el("td", {class: "num elapsed"}, duration(job.elapsed))));
   table.tBodies[0].replaceChildren(...rows);
   document.getElementById("empty").hidden = jobs.length > 0;
+}
+
+// The numbers that gave output, as the job's task counts them: "168 primes", "12 kept";
+// a bare count for a job whose task is not read yet (queued) or never was (a bad file).
+const FOUND_NOUNS = {primes: "primes", filter: "kept", map: "values"};
+
+function found(job) {
+  if (!present(job.task)) return count(job.found);
+  return count(job.found) + " " + (FOUND_NOUNS[job.output] ?? "found");
+}
+
+// A result's inline list (primes, kept numbers, [n, value] pairs) on one line.
+function inlineList(list) {
+  if (!Array.isArray(list)) return null;
+  if (!list.length) return "none";
+  return list.map((item) => Array.isArray(item) ? JSON.stringify(item) : String(item)).join(", ");
 }
 
 // -- one job ---------------------------------------------------------------------
@@ -160,7 +177,8 @@ function renderJob(job) {
   document.getElementById("job-state").replaceChildren(stateBadge(job.state));
   document.getElementById("job-progress").replaceChildren(progressBar(job));
   fields(document.getElementById("job-figures"), [
-    ["primes found", count(job.primes)],
+    ["task", job.task],
+    ["found", found(job)],
     ["rate", present(job.rate) ? rate(job.rate) : null],
     ["ETA", job.state === "running" && present(job.eta) ? duration(job.eta) : null],
     ["elapsed", duration(job.elapsed)],
@@ -179,16 +197,21 @@ function renderJob(job) {
 
   document.getElementById("job-result").hidden = !job.result;
   if (result) {
-    const primes = Array.isArray(result.primes)
-      ? (result.primes.length ? result.primes.map(String).join(", ") : "none") : null;
+    const outputFile = result.primes_file ?? result.kept_file ?? result.values_file;
     const timings = result.timings || {};
     fields(document.getElementById("result-fields"), [
       ["result file", asText(job.result_file)],
       ["state", asText(result.state)],
+      ["task", asText(result.task)],
+      ["params", asText(result.params)],
       ["numbers tested", count(result.numbers_tested)],
       ["primes found", count(result.primes_found)],
-      ["primes", primes],
-      ["primes file", present(result.primes_file) ? "outbox/" + result.primes_file : null],
+      ["kept", present(result.kept) ? count(result.kept) : null],
+      ["errors", present(result.errors) ? count(result.errors) : null],
+      ["primes", inlineList(result.primes)],
+      ["numbers kept", inlineList(result.numbers_kept)],
+      ["values", inlineList(result.values)],
+      ["output file", present(outputFile) ? "outbox/" + outputFile : null],
       ["input", asText(result.input)],
       ["settings", asText(result.settings)],
       ["started", asText(timings.started)],

@@ -110,8 +110,3 @@ def primes_among_u64(array: np.ndarray) -> np.ndarray:
     return candidates[primes_mask_u64(candidates)]
 
 
-def worst_seconds_per_number(bits: int) -> float:
-    """About what testing one number of `bits` bits may cost at worst (a prime, which
-    passes every round): 1.45 ms at 1024 bits and 9.7 ms at 2048 on this project's 2-core
-    machines, growing as bits^2.7; below 2^64 FLINT's test costs about a microsecond."""
-    return 1.45e-3 * (bits / 1024) ** 2.7

@@ -29,8 +29,9 @@ import numpy as np
 from ..numbers import U64_LIMIT
 
 BASE_PRIME_CAP = 1 << 25
-_SEGMENT_ODDS = 1 << 19  # odd numbers per segment: 512 KiB of flags
-SIEVE_SEGMENT_NUMBERS = 2 * _SEGMENT_ODDS  # the numbers one segment covers
+from .builtin import SIEVE_SEGMENT_NUMBERS  # the numbers one segment covers
+
+_SEGMENT_ODDS = SIEVE_SEGMENT_NUMBERS // 2  # odd numbers per segment: 512 KiB of flags
 _BLOCK_PRIMES = 1 << 16  # base primes handled at once (bounds temporaries)
 _SLICE_BELOW = 1 << 12  # base primes below this strike by slice assignment
 _FULL_SIEVE_PER_NUMBER = 512  # see _sieve_limit

@@ -1,0 +1,189 @@
+"""A validated job file made into a `Job`: its numbers checked against config.yaml's
+limits, its pool settings and timeout with config's defaults filled in, and its chunk
+policy (what chunksize a job that names none gets, by its task's cost).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from .config import Config
+from .errors import JobError, short_repr
+from .job import JOB_ID_PATTERN, JOB_ID_RULE, Job, PoolSettings
+from .numbers import U64_LIMIT
+from .task import Task
+
+if TYPE_CHECKING:
+    from .jobfile import JobFields
+
+CHUNKS_PER_PROCESS = 4
+AUTO_CHUNKSIZE_MAX = 20_000
+RANGE_CHUNK_BLOCKS_MAX = 4
+CHUNK_SECONDS_TARGET = 0.5  # a picked chunk of big numbers takes about this long at worst
+BITS_PER_DIGIT = 3.33
+
+
+def _cluster_pool(processes: int) -> PoolSettings:
+    """A job's pool on a Dask cluster. Its workers are started by `dask worker` and live
+    as it says (`--lifetime`, the nanny's memory limits): the job's start_method and
+    maxtasksperchild are accepted, so the same job files run, and not used."""
+    return PoolSettings(processes=processes, maxtasksperchild=None, start_method="dask worker")
+
+
+def resolve_job(fields: "JobFields", task: Task, default_id: str, root: Path,
+                config: Config) -> Job:
+    """The Job a validated job file makes: its id, its numbers checked against config's
+    limits, its pool settings and timeout (config's defaults filled in), its chunksize.
+    JobError for what breaks a limit."""
+    limits, defaults = config.limits, config.defaults
+    if fields.id is not None and not JOB_ID_PATTERN.fullmatch(fields.id):
+        raise JobError(f"id {short_repr(fields.id)} {JOB_ID_RULE}", field="id",
+                       fix="rename the job, or leave out `id:` to use the file's name")
+    sources = [n for n in ("numbers", "numbers_file", "range") if getattr(fields, n) is not None]
+    if len(sources) != 1:
+        raise JobError(
+            "names no numbers to test" if not sources else f"names both {sources[0]} and {sources[1]}",
+            fix="give exactly one of numbers, numbers_file and range",
+        )
+    processes = fields.pool.processes or defaults.processes or config.processes_per_job
+    cap = ("limits.processes_per_job" if config.processes_per_job < config.total_processes
+           else "max_processes")
+    _check_limit(processes, config.processes_per_job, "pool.processes", cap)
+    if fields.pool.chunksize is not None:
+        _check_limit(fields.pool.chunksize, limits.chunksize, "pool.chunksize", "limits.chunksize")
+    timeout = float(fields.timeout or defaults.timeout)
+    _check_limit(timeout, limits.timeout, "timeout", "limits.timeout")
+    retries = config.default_retries if fields.retries is None else fields.retries
+    _check_limit(retries, limits.retries, "retries", "limits.retries")
+    common = dict(
+        id=fields.id or default_id,
+        pool=PoolSettings(
+            processes=processes,
+            maxtasksperchild=fields.pool.maxtasksperchild or defaults.maxtasksperchild,
+            start_method=fields.pool.start_method or defaults.start_method,
+        ) if config.backend == "local" else _cluster_pool(processes),
+        ordered=defaults.ordered if fields.pool.ordered is None else fields.pool.ordered,
+        timeout=timeout,
+        priority=fields.priority,
+        retries=retries,
+    )
+    source, total, bits = _numbers_source(fields, root, limits)
+    in_blocks = task.range_block is not None and "range" in source \
+        and source["range"][1] <= U64_LIMIT
+    return Job(total=total, chunksize=_chunksize(fields, config, task, total, processes, bits,
+                                                 in_blocks), **source, **common)
+
+
+def _numbers_source(fields: "JobFields", root: Path, limits) -> tuple[dict, int, int]:
+    """Where the job's numbers come from (its Job fields for that), checked against the
+    limits; how many there are; and the bits of the biggest (for a file, of its longest
+    number in the first MiB), which the chunk policy weighs them by."""
+    if fields.numbers is not None:
+        _check_limit(len(fields.numbers), limits.numbers, "numbers (their count)", "limits.numbers")
+        for index, number in enumerate(fields.numbers):
+            check_number(number, limits.number_bits, f"numbers[{index}]")
+        bits = max((number.bit_length() for number in fields.numbers), default=0)
+        return {"numbers": tuple(fields.numbers)}, len(fields.numbers), bits
+    if fields.range is not None:
+        start, stop = fields.range.start, fields.range.stop
+        if stop < start:
+            raise JobError(f"range stop {stop} is below its start {start}", field="range",
+                           fix="ranges are half-open [start, stop), like Python's range")
+        _check_limit(stop - start, limits.range_length, "range (its length)", "limits.range_length")
+        check_bits(max(stop - 1, 0), limits.number_bits, "range.stop")
+        return {"range": (start, stop)}, stop - start, max(stop - 1, 0).bit_length()
+    from .chunks import count_numbers_in_file, longest_number_digits  # numpy: only for a file
+
+    relative = resolve_inside(root, fields.numbers_file, "numbers_file")
+    try:
+        total = count_numbers_in_file(root / relative)
+    except OSError as exc:
+        raise JobError(f"{short_repr(relative)} cannot be read: {exc.strerror}", field="numbers_file",
+                       fix="make the file readable by the daemon") from exc
+    _check_limit(total, limits.numbers, "its count of numbers", "limits.numbers",
+                 field="numbers_file")
+    bits = int(longest_number_digits(root / relative) * BITS_PER_DIGIT)
+    return {"numbers_file": relative}, total, bits
+
+
+def _chunksize(fields: "JobFields", config: Config, task: Task, numbers: int, processes: int,
+               bits: int, in_blocks: bool) -> int:
+    """The job's chunksize: its own, else one the runner picks, so that each process has
+    about CHUNKS_PER_PROCESS chunks. A range its task takes `in_blocks` (the primes task's
+    sieve segments, below 2^64) gets 1 to RANGE_CHUNK_BLOCKS_MAX whole blocks a chunk
+    (each chunk of a sieve walks the base primes once, and costs about a millisecond
+    more); other numbers get defaults.chunksize, raised for a big job to at most
+    AUTO_CHUNKSIZE_MAX numbers (each chunk costs the daemon a fraction of a millisecond),
+    and, when the task says what a number of `bits` bits may cost (`worst_seconds`), cut
+    to take about CHUNK_SECONDS_TARGET at worst, so that progress, cancel and timeouts
+    move in steps of that size. Outside blocks, a defaults.chunksize that config.yaml
+    sets is taken as it is. Never over limits.chunksize."""
+    if fields.pool.chunksize is not None:
+        return fields.pool.chunksize
+    defaults = config.defaults
+    if in_blocks:
+        block = task.range_block
+        blocks = numbers // (processes * CHUNKS_PER_PROCESS * block)
+        picked = max(defaults.chunksize, min(RANGE_CHUNK_BLOCKS_MAX, max(1, blocks)) * block)
+    elif "chunksize" in defaults.model_fields_set:  # the operator's choice, whatever it costs
+        picked = defaults.chunksize
+    else:
+        picked = max(defaults.chunksize,
+                     min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS)))
+        if task.worst_seconds is not None:
+            picked = min(picked, max(1, int(CHUNK_SECONDS_TARGET / task.worst_seconds(bits))))
+    return min(picked, config.limits.chunksize)
+
+
+def resolve_inside(root: Path, name: str, field: str) -> str:
+    """`name` as a path relative to the spool `root`, refused if it leaves the spool.
+
+    Absolute paths, `..` and symlinks anywhere on the way are refused; the file
+    must be a regular file. Nothing is opened, so a FIFO cannot block us.
+    """
+    candidate = Path(name)
+    if "\0" in name or candidate.is_absolute() or ".." in candidate.parts or not candidate.parts:
+        raise JobError(f"{short_repr(name)} is not a path inside the spool", field=field,
+                       fix="give a path relative to the spool's root, without '..'")
+    current = root
+    for part in candidate.parts:
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except OSError as exc:
+            raise JobError(f"{short_repr(name)} cannot be read: {exc.strerror}", field=field,
+                           fix=f"check the file's name; paths are relative to the spool's root, "
+                           f"{root}") from exc
+        if stat.S_ISLNK(info.st_mode):
+            raise JobError(f"{short_repr(name)} goes through a symlink ({current.relative_to(root)})",
+                           field=field, fix="copy the file into the spool instead of linking it")
+    if not stat.S_ISREG(info.st_mode):
+        raise JobError(f"{short_repr(name)} is not a regular file", field=field,
+                       fix="name a plain file of numbers, one a line")
+    return candidate.as_posix()
+
+
+def _check_limit(value, limit, name: str, setting: str, field: Optional[str] = None) -> None:
+    if value > limit:
+        raise JobError(f"{name} is {value}, over the limit {setting} = {limit}",
+                       field=field or name.split(" ")[0],
+                       fix=f"ask for at most {limit}, or raise {setting} in config.yaml")
+
+
+def check_number(number: int, max_bits: int, field: str) -> None:
+    """A JobError naming `field` unless `number` is one a job may test: from 0 up, of at
+    most `max_bits` bits."""
+    if number < 0:
+        raise JobError(f"{number} is negative", field=field, fix="give integers from 0 up")
+    check_bits(number, max_bits, field)
+
+
+def check_bits(number: int, limit: int, field: str) -> None:
+    if number.bit_length() > limit:
+        raise JobError(f"the number has {number.bit_length()} bits, over the limit "
+                       f"limits.number_bits = {limit}", field=field,
+                       fix=f"give numbers of at most {limit} bits, or raise limits.number_bits "
+                       "in config.yaml")
