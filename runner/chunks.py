@@ -57,7 +57,8 @@ def count_digit_lines(text: bytes) -> Optional[int]:
     # no blank line: two newlines side by side, or one first
     if len(text) <= BYTES_CHECK_MAX:
         return None if text.startswith(b"\n") or b"\n\n" in text else text.count(b"\n") + ends_open
-    import numpy as np  # bytes.find is slow for a two-byte pattern whose first byte is every twentieth
+    # numpy: bytes.find is slow for a two-byte pattern whose first byte is every twentieth
+    import numpy as np
 
     newline = np.frombuffer(text, dtype=np.uint8) == _NEWLINE_BYTE
     if newline[0] or (newline[1:] & newline[:-1]).any():
