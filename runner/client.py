@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from . import events, inputs
+from .daemons import serving
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      RunnerError, SpoolError)
 from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
@@ -290,7 +291,7 @@ def status(spool: Spool) -> list[dict]:
 def daemons(spool: Spool) -> list[dict]:
     """The daemons serving the spool now (host, pid, since, backend, processes, version),
     oldest first; empty when none does, and then no job runs."""
-    return spool.live_daemons()
+    return serving(spool)
 
 
 def no_daemon_hint(spool: Spool) -> str:

@@ -34,7 +34,7 @@ from typing import Optional
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from . import __version__, events, inputs
+from . import __version__, daemons, events, inputs
 from .backlog import Backlog
 from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, WorkerLost
 from .numbers import allow_long_integers
@@ -207,7 +207,7 @@ class Daemon:
     def _register(self):
         """Enter this daemon in the spool (`runner status` shows it), saying first which
         daemons already serve it: they share the work, each job run by one of them."""
-        for other in self.spool.live_daemons():
+        for other in daemons.serving(self.spool):
             log.warning("another daemon already serves this spool: pid %s on %s, since %s "
                         "(%s); both take jobs, each job runs on one of them",
                         other.get("pid"), other.get("host"), other.get("since"),
@@ -215,7 +215,7 @@ class Daemon:
         backend = self.config.backend
         if self.config.dask is not None and backend == "dask":
             backend = f"dask {self.config.dask.scheduler}"
-        return self.spool.register_daemon({
+        return daemons.register(self.spool, {
             "host": socket.gethostname(), "pid": os.getpid(), "since": iso(time.time()),
             "backend": backend, "processes": self.config.total_processes,
             "version": __version__})

@@ -110,7 +110,7 @@ class JobDir:
         return self._source_name
 
     def read_json(self, name: str) -> Optional[dict]:
-        return _json_or_none(self.file(name))
+        return json_or_none(self.file(name))
 
     def release(self) -> None:
         if self.lock_fd is not None:
@@ -131,24 +131,6 @@ class QueuedFile:
     @functools.cached_property
     def order(self) -> tuple:
         return (-self.priority, self.mtime, self.path.name)
-
-
-@dataclass
-class DaemonEntry:
-    """This daemon's entry in the spool, locked while `fd` is open."""
-
-    path: Path
-    fd: int
-
-    def remove(self) -> None:
-        """Take the entry out of the spool: the daemon no longer serves it."""
-        self.path.unlink(missing_ok=True)
-        os.close(self.fd)
-
-    def forget(self) -> None:
-        """In a forked child: close its copy of the entry's descriptor (the daemon's own
-        keeps the lock)."""
-        os.close(self.fd)
 
 
 @dataclass(frozen=True)
@@ -422,7 +404,7 @@ class Spool:
         time `cutoff`; when it finished is its result file's modification time. One stat
         a job, no file read."""
         for state in _FINISHED:
-            for folder in _subfolders(self.place(state)):
+            for folder in entries(self.place(state)):
                 try:
                     finished = os.stat(self.result_path(folder.name)).st_mtime
                 except FileNotFoundError:  # its result was removed by hand
@@ -459,7 +441,7 @@ class Spool:
         """Jobs whose owner died, now locked by this process: claims it left half-way
         (`is_claiming` says so; the caller carries on with them) and running jobs.
         Jobs whose result was committed are only archived."""
-        for folder in _subfolders(self.claiming):
+        for folder in entries(self.claiming):
             lock_fd = _try_lock(folder)
             if lock_fd is None:
                 continue
@@ -472,7 +454,7 @@ class Spool:
             else:  # died before its rename: the file is still queued in jobs/
                 jobdir.release()
                 shutil.rmtree(folder, ignore_errors=True)
-        for folder in _subfolders(self.place(JobState.RUNNING)):
+        for folder in entries(self.place(JobState.RUNNING)):
             lock_fd = _try_lock(folder)
             if lock_fd is None:
                 continue
@@ -509,43 +491,7 @@ class Spool:
         jobdir.lock_fd = _try_lock(jobdir.path)
         return jobdir.lock_fd is not None
 
-    # -- daemons ---------------------------------------------------------------
-
-    def register_daemon(self, record: dict) -> "DaemonEntry":
-        """Say in the spool that this process serves it, with `record` (host, pid, ...).
-        The entry is flocked before it appears, and the kernel drops the lock when this
-        process dies, so a reader never takes a live daemon for a dead one."""
-        temp = self.temp_path("daemon.json")
-        temp.write_text(json.dumps(record), encoding="utf-8")
-        fd = os.open(temp, os.O_RDONLY)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        path = self.daemons / f"{record['host']}-{record['pid']}.json"
-        os.rename(temp, path)
-        entry = DaemonEntry(path, fd)
-        import multiprocessing.util
-
-        multiprocessing.util.register_after_fork(entry, DaemonEntry.forget)  # as JobDir's
-        return entry
-
-    def live_daemons(self) -> list[dict]:
-        """The records of the daemons serving the spool now, oldest first. An entry whose
-        lock is free was left by a daemon that died: it is removed."""
-        found = []
-        for path in _subfolders(self.daemons):
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:  # removed meanwhile: its daemon stopped
-                continue
-            try:
-                if _held(fd):
-                    record = _json_or_none(path)
-                    if record is not None:
-                        found.append(record)
-                else:
-                    path.unlink(missing_ok=True)
-            finally:
-                os.close(fd)
-        return sorted(found, key=lambda record: record.get("since", ""))
+    # -- who holds a job -------------------------------------------------------
 
     def is_served(self, jobdir: JobDir) -> bool:
         """Whether a live process holds the running job's folder (its daemon is alive)."""
@@ -554,7 +500,7 @@ class Spool:
         except OSError:  # it moved on: finished, so it was served
             return True
         try:
-            return _held(fd)
+            return lock_held(fd)
         finally:
             os.close(fd)
 
@@ -579,13 +525,13 @@ class Spool:
     def count_jobs(self) -> dict[JobState, int]:
         """How many jobs each state holds, by counting names (no file is read): cheap
         enough for every metrics scrape. A job moving meanwhile may count twice or not."""
-        counts = {state: len(_subfolders(self.place(state))) for state in JobState
+        counts = {state: len(entries(self.place(state))) for state in JobState
                   if state is not JobState.QUEUED}
         try:
             queued = len(self.queued_files())
         except FileNotFoundError:
             queued = 0
-        counts[JobState.QUEUED] = queued + len(_subfolders(self.claiming))
+        counts[JobState.QUEUED] = queued + len(entries(self.claiming))
         return counts
 
     def jobs_in(self, *states: JobState, only: Optional[str] = None) -> Iterator[JobInfo]:
@@ -604,7 +550,7 @@ class Spool:
             if only is None or queued.id == only:
                 yield JobInfo(queued.id, JobState.QUEUED, {"priority": queued.priority},
                               queued.path)
-        for folder in _subfolders(self.claiming):
+        for folder in entries(self.claiming):
             job_id, priority = peek_job(folder / JOB_FILE, JobDir(folder).source_name())
             if only is None or job_id == only:
                 yield JobInfo(job_id, JobState.QUEUED, {"priority": priority}, folder / JOB_FILE)
@@ -650,7 +596,7 @@ def _try_lock(folder: Path) -> Optional[int]:
     return fd
 
 
-def _held(fd: int) -> bool:
+def lock_held(fd: int) -> bool:
     """Whether a live process holds an exclusive flock on `fd`'s file (tested with a
     shared lock, dropped at once, so two readers never stand in each other's way)."""
     try:
@@ -661,14 +607,16 @@ def _held(fd: int) -> bool:
     return False
 
 
-def _json_or_none(path: Path) -> Optional[dict]:
+def json_or_none(path: Path) -> Optional[dict]:
+    """The JSON document at `path`; None if it is gone or not whole JSON."""
     try:
         return json.loads(path.read_bytes())
     except (OSError, ValueError):
         return None
 
 
-def _subfolders(folder: Path) -> list[Path]:
+def entries(folder: Path) -> list[Path]:
+    """What `folder` holds, sorted by name; nothing if it is gone."""
     try:
         return [folder / name for name in sorted(os.listdir(folder))]
     except FileNotFoundError:
