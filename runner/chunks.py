@@ -7,22 +7,31 @@ parses its own range. A range job's chunk is a (start, stop) pair.
 
 The numbers file format: one non-negative decimal integer a line; blank lines
 and `#` comments (whole-line or after a number) are allowed.
+
+numpy is imported by the functions that need it, when first called: `runner submit`
+checks and counts a small numbers file with bytes methods alone, in less time than
+numpy's import takes (about 40 ms).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Union
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterator, Optional, Union
 
 from .job import Job
 from .numbers import INT_STR_SAFE_DIGITS, U64_LIMIT, max_decimal_digits, parse_decimal
 
+if TYPE_CHECKING:
+    import numpy as np
+
 READ_BLOCK_BYTES = 1 << 20
+# texts up to this size are checked in bytes methods, which take at most about a
+# millisecond here: importing numpy would cost more than numpy saves on them
+BYTES_CHECK_MAX = 1 << 16
 _DESCRIBE_BITS = 128  # bigger numbers are named by their offset in messages
 _COMMENT = re.compile(rb"#[^\n]*")
 _NUMBER_LINE = re.compile(rb"^[ \t\r\v\f]*[^ \t\r\n\v\f#]", re.M)  # a line a number is on
@@ -31,8 +40,7 @@ _NEWLINE_BYTE = ord("\n")
 _ZERO_BYTE = ord("0")  # the bytes below it, but newlines, are blanks, "#" and punctuation
 _NINE_BYTE = ord("9")
 _COMMENT_BYTE = ord("#")
-_BLANK_BYTES = np.zeros(256, dtype=bool)  # what a line may hold besides its number
-_BLANK_BYTES[list(b" \t\r\v\f\n")] = True
+_BLANKS = b" \t\r\v\f\n"  # what a line may hold besides its number
 
 
 def count_digit_lines(text: bytes) -> Optional[int]:
@@ -46,10 +54,14 @@ def count_digit_lines(text: bytes) -> Optional[int]:
                  and not text.startswith((b"\n", b"\r"))
                  and text.count(b"\r") == text.count(b"\r\n"))
         return text.count(b"\n") + ends_open if clean else None
-    # no blank line: two newlines side by side, or one first (numpy: bytes.find is slow
-    # for a two-byte pattern whose first byte is every twentieth)
+    # no blank line: two newlines side by side, or one first
+    if len(text) <= BYTES_CHECK_MAX:
+        return None if text.startswith(b"\n") or b"\n\n" in text else text.count(b"\n") + ends_open
+    # numpy: bytes.find is slow for a two-byte pattern whose first byte is every twentieth
+    import numpy as np
+
     newline = np.frombuffer(text, dtype=np.uint8) == _NEWLINE_BYTE
-    if len(text) and (newline[0] or (newline[1:] & newline[:-1]).any()):
+    if newline[0] or (newline[1:] & newline[:-1]).any():
         return None
     return int(np.count_nonzero(newline)) + ends_open
 
@@ -106,7 +118,7 @@ def numbers_of(payload: Payload, block: int = 1 << 16) -> Iterator[list[int]]:
         pieces = read_pieces(payload) if isinstance(payload, FilePayload) else [payload]
         for piece in pieces:
             numbers = parse_numbers(piece)
-            yield numbers.tolist() if isinstance(numbers, np.ndarray) else numbers
+            yield numbers if isinstance(numbers, list) else numbers.tolist()
 
 
 def read_pieces(payload: FilePayload) -> Iterator[TextPayload]:
@@ -170,7 +182,16 @@ def longest_number_digits(path: Path) -> int:
 def holds_only_short_digit_lines(path: Path, max_digits: int) -> bool:
     """Whether the file is nothing but lines of digits, none longer than `max_digits`:
     then every line is a number the workers accept, and none need be parsed to know it
-    (one numpy pass; a file with anything else, even a blank line, says False)."""
+    (one numpy pass, or bytes methods for a small file; a file with anything else, even a
+    blank line, says False)."""
+    if os.path.getsize(path) <= BYTES_CHECK_MAX:
+        with open(path, "rb") as handle:
+            text = handle.read()
+        return (not text.translate(None, b"0123456789\n") and not text.startswith(b"\n")
+                and b"\n\n" not in text
+                and (len(text) <= max_digits or max(map(len, text.split(b"\n"))) <= max_digits))
+    import numpy as np
+
     line = 0  # length of the line running on from the last block
     for block in _file_blocks(path):
         ends = np.flatnonzero(block == _NEWLINE_BYTE)
@@ -189,8 +210,24 @@ def holds_only_short_digit_lines(path: Path, max_digits: int) -> bool:
     return True
 
 
+def check_numbers_file(path: Path, max_bits: int) -> None:
+    """Read every line of a numbers file as the workers will, a piece at a time (memory
+    stays small however long it is); BadNumberLine names the first line they would
+    refuse."""
+    # the common case, told in one pass: every line a number of fewer digits than the
+    # most a number of max_bits bits can have, which is within the limit (with as many,
+    # 2**4096 has 4097 bits and 2**4096 - 1 has 4096: those lines are parsed)
+    if holds_only_short_digit_lines(path, max_decimal_digits(max_bits) - 1):
+        return
+    size = os.path.getsize(path)
+    for piece in read_pieces(FilePayload(str(path), 0, size, 1, max_bits)):
+        parse_numbers(piece)
+
+
 def count_numbers_in_file(path: Path) -> int:
     """How many lines of the numbers file hold something other than blanks or a comment."""
+    if os.path.getsize(path) <= BYTES_CHECK_MAX:
+        return _count_lines_by_pattern(path)  # bytes methods and a pattern: no numpy
     plain = _count_plain_lines(path)
     return plain if plain is not None else _count_lines_by_pattern(path)
 
@@ -198,6 +235,8 @@ def count_numbers_in_file(path: Path) -> int:
 def _count_plain_lines(path: Path) -> Optional[int]:
     """The count of non-empty lines, in numpy, if no byte of the file but newlines is
     below b"0" (no blank but empty lines, no comment: the common case), else None."""
+    import numpy as np
+
     lines = 0
     after_newline = True  # the file's first byte starts a line
     for block in _file_blocks(path):
@@ -232,6 +271,8 @@ def _count_number_lines(text: bytes) -> int:
 def _file_blocks(path: Union[str, Path]) -> Iterator[np.ndarray]:
     """The file's bytes, READ_BLOCK_BYTES at a time, each block a uint8 view of one
     buffer that the next read overwrites (so reading a big file allocates nothing)."""
+    import numpy as np
+
     buffer = bytearray(READ_BLOCK_BYTES)
     with open(path, "rb", buffering=0) as handle:
         while size := handle.readinto(buffer):
@@ -257,6 +298,8 @@ def _number_blocks(path: str, numbers_per_block: int) -> Iterator[tuple[int, int
     """(start byte, stop byte, first line number) of each run of `numbers_per_block`
     numbers: blank lines and comments count for nothing. A run ends with the line of its
     last number; the blank and comment lines after it open the next run."""
+    import numpy as np
+
     block_start = 0  # byte offset where the run being gathered starts
     first_line = 1  # the line it starts on
     in_block = 0  # numbers in it so far
@@ -283,12 +326,24 @@ def _number_blocks(path: str, numbers_per_block: int) -> Iterator[tuple[int, int
         yield block_start, offset, first_line
 
 
+@functools.cache
+def _blank_bytes() -> np.ndarray:
+    """For each byte value, whether it is one of _BLANKS."""
+    import numpy as np
+
+    blank = np.zeros(256, dtype=bool)
+    blank[list(_BLANKS)] = True
+    return blank
+
+
 def _lines_holding_numbers(data: np.ndarray, newlines: np.ndarray,
                            open_line: Optional[bool]) -> tuple[np.ndarray, Optional[bool]]:
     """Whether each line that ends in `data` (at `newlines`) holds a number (something
     other than blanks, and not a `#` comment), the first one going on from the line left
     open by the data before (`open_line`: known, or None if nothing but blanks so far);
     and the same of the line left open at its end."""
+    import numpy as np
+
     plain = np.count_nonzero(data < _ZERO_BYTE) == len(newlines)  # no blank, no comment
     if plain and not (np.diff(newlines) == 1).any():
         holds = np.ones(len(newlines), dtype=bool)  # the common case: a number every line
@@ -297,7 +352,7 @@ def _lines_holding_numbers(data: np.ndarray, newlines: np.ndarray,
         ends_open = data[-1] != _NEWLINE_BYTE
         return holds, ((open_line if not len(newlines) and open_line is not None else True)
                        if ends_open else None)
-    filled = np.flatnonzero(~_BLANK_BYTES[data])  # where something other than blanks is
+    filled = np.flatnonzero(~_blank_bytes()[data])  # where something other than blanks is
     starts = np.concatenate(([0], newlines + 1))
     stops = np.append(newlines, len(data))
     at = np.searchsorted(filled, starts)
@@ -351,6 +406,8 @@ def _parse_u64_lines(data: bytes, lines: int, max_bits: int) -> Optional[np.ndar
     which line)."""
     if b"\r" in data or not data:
         return None
+    import numpy as np
+
     array = np.fromstring(data, dtype=np.uint64, sep="\n")
     if len(array) != lines:
         return None

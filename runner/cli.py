@@ -4,8 +4,6 @@ Every command finds its spool from --root, else $RUNNER_ROOT, else the current
 folder. Commands that print data take --json for scripts.
 """
 
-from __future__ import annotations
-
 import json
 import sys
 import time

@@ -16,16 +16,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-import yaml
-
 from . import events, inputs
 from .daemons import serving
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      RunnerError, SpoolError)
 from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
-from .results import Outcome, commit_result, queued_at
-from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, YAML_LOADER, JobDir,
-                    JobInfo, Spool)
+from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo,
+                    Spool)
 
 CANCEL_WAIT_SECONDS = 5.0
 WAIT_POLL_SECONDS = 0.1
@@ -108,22 +105,33 @@ def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None
 
 def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Optional[str],
                   pool: Optional[dict], fields: Optional[dict]) -> str:
+    from .config_file import NUMBER_BITS_DEFAULT, read_config_file
+
     job_id = _free_id(spool, job_id, default_job_id(Path(name)))
     spool.ensure()
+    defaults = not pool and not any(value is not None for value in (fields or {}).values()) \
+        and not read_config_file(spool.root).settings
     temp = spool.temp_path("numbers")
     try:
         with open(temp, "wb") as out:
             out.writelines(blocks)
             out.flush()
             os.fsync(out.fileno())
-        _check_numbers(spool, temp, name)
+        _check_numbers(temp, name, NUMBER_BITS_DEFAULT if defaults else
+                       _config(spool).limits.number_bits)
+        sure = defaults and _within_default_count(os.path.getsize(temp))
         stored = spool.inputs / inputs.stored_name(Path(name).name)
         os.rename(temp, stored)
     finally:
         temp.unlink(missing_ok=True)
     spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
     try:
-        return _enqueue(spool, spec, pool, fields, name, checked_as=name)
+        # a job of the runner's own making, with nothing laid over it, under a config.yaml
+        # that sets nothing, passes the daemon's check once its numbers have (its id is free
+        # and valid, its file inside the spool, the default settings within the default
+        # limits, the default task built in): that check, which loads pydantic, the config's
+        # models and the task registry (about 80 ms), is left to the daemon
+        return _enqueue(spool, spec, pool, fields, name, checked_as=None if sure else name)
     except RunnerError as error:
         stored.unlink(missing_ok=True)
         if isinstance(error, JobError) and error.field == "numbers_file":
@@ -132,15 +140,24 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
         raise
 
 
-def _check_numbers(spool: Spool, path: Path, shown: str) -> None:
-    """Every line of the numbers file at `path` read as the workers will; a JobError
-    names the first bad one as a line of `shown`."""
-    from .chunks import BadNumberLine
-    from .jobfile import check_numbers_file, meant_whole_number
+def _within_default_count(size: int) -> bool:
+    """Whether a numbers file of `size` bytes is sure to hold no more numbers than the
+    default limits.numbers: each takes a digit and a newline at least."""
+    from .config_file import NUMBERS_DEFAULT
+
+    return (size + 1) // 2 <= NUMBERS_DEFAULT
+
+
+def _check_numbers(path: Path, shown: str, max_bits: int) -> None:
+    """Every line of the numbers file at `path` read as the workers will, each number
+    within `max_bits`; a JobError names the first bad one as a line of `shown`."""
+    from .chunks import BadNumberLine, check_numbers_file
 
     try:
-        check_numbers_file(path, _config(spool).limits.number_bits)
+        check_numbers_file(path, max_bits)
     except BadNumberLine as bad:
+        from .jobfile import meant_whole_number
+
         if not bad.text.isprintable():
             raise JobError("holds bytes that are not text: is it a numbers file?", file=shown,
                            line=bad.line, fix="give a text file of integers, one a line"
@@ -166,12 +183,13 @@ def submit_job_file(spool: Spool, path: Path, job_id: Optional[str] = None,
                        fix="check the file's name and that you may read it") from None
     job = _parse(spool, raw, path.name, str(path))
     if job.numbers_file is not None:
-        _check_numbers(spool, spool.root / job.numbers_file, job.numbers_file)
+        _check_numbers(spool.root / job.numbers_file, job.numbers_file,
+                       _config(spool).limits.number_bits)
     wanted = job_id or peek_job_id(path)
     free = _free_id(spool, job_id, wanted)
     if free == wanted and not pool and not fields and (job_id is None or peek_job_id(path) == job_id):
         return _queue(spool, free, raw, path.name)  # byte for byte: errors are reported by line
-    spec = yaml.load(raw, Loader=YAML_LOADER)
+    spec = _load_yaml(raw)
     spec["id"] = free
     return _enqueue(spool, spec, pool, fields, path.name, checked_as=str(path))
 
@@ -188,6 +206,8 @@ def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], fields: Optional[di
     spec.update({key: value for key, value in (fields or {}).items() if value is not None})
     # id and priority first: the daemon orders the queue by peeking at the file's head
     spec = {key: spec[key] for key in ("id", "priority") if key in spec} | spec
+    import yaml  # here, as in _load_yaml: runner status reads no YAML
+
     data = yaml.safe_dump(spec, sort_keys=False).encode()
     if checked_as is not None:
         try:
@@ -246,9 +266,14 @@ def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
         if spool.find(asked) is not None or spool.result_path(asked).exists():
             raise JobIdTakenError(asked)
         return asked
-    for n in range(1, 1_000_000):
-        candidate = default if n == 1 else f"{default[:57]}-{n}"
-        if spool.find(candidate) is None and not spool.result_path(candidate).exists():
+    if spool.find(default) is None and not spool.result_path(default).exists():
+        return default
+    # every job's id read once: asking find() for default-2, -3, ... read every queued
+    # file's name each time (a submit into 1,000 queued jobs of one name took 12 s)
+    taken = {info.id for info in spool.list_jobs()}
+    for n in range(2, 1_000_000):
+        candidate = f"{default[:57]}-{n}"
+        if candidate not in taken and not spool.result_path(candidate).exists():
             return candidate
     raise SpoolError(f"no free id like {default!r}")
 
@@ -447,8 +472,8 @@ def retry(spool: Spool, job_id: str) -> str:
     raw = jobdir.file(JOB_FILE).read_bytes()
     new_id = _free_id(spool, None, job_id)
     try:
-        spec = yaml.load(raw, Loader=YAML_LOADER)
-    except yaml.YAMLError:
+        spec = _load_yaml(raw)
+    except _NotYAML:
         spec = None
     if not isinstance(spec, dict):  # as dropped, byte for byte: it fails the same way
         return _queue(spool, new_id, raw, jobdir.source_name(), retry_of=job_id)
@@ -480,6 +505,8 @@ def logs(spool: Spool, job_id: Optional[str] = None, follow: bool = False) -> It
 
 
 def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
+    from .results import Outcome, commit_result, queued_at
+
     progress = jobdir.read_json(PROGRESS_FILE) or {}
     now = time.time()
     outcome = Outcome(JobState.CANCELLED, queued_at(jobdir), progress.get("started", now), now,
@@ -500,6 +527,25 @@ def _read_yaml(path: Path) -> Any:
         with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 return "(unreadable: not a regular file)"
-            return yaml.load(handle, Loader=YAML_LOADER)
-    except (OSError, yaml.YAMLError) as exc:
+            return _load_yaml(handle)
+    except (OSError, _NotYAML) as exc:
         return f"(unreadable: {exc})"
+
+
+class _NotYAML(Exception):
+    """What PyYAML said of a document it could not read (yaml.YAMLError, by another name:
+    this module does not import PyYAML until it reads YAML)."""
+
+
+def _load_yaml(source) -> Any:
+    """The YAML document in `source` (bytes, text or a binary file), read safely; _NotYAML
+    if it is not YAML. PyYAML is imported here, by the commands that read YAML: `runner
+    status` reads none, and starts without it."""
+    import yaml
+
+    from .results import YAML_LOADER
+
+    try:
+        return yaml.load(source, Loader=YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise _NotYAML(str(exc)) from exc

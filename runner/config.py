@@ -15,9 +15,10 @@ import yaml
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
                       model_validator)
 
+from .config_file import NUMBER_BITS_DEFAULT, NUMBERS_DEFAULT, read_config_file
 from .errors import ConfigError
 from .job import START_METHODS
-from .spool import CONFIG_FILE_NAME
+from .spool import CONFIG_FILE_NAME  # noqa: F401 (the file that load_config reads)
 StartMethod = Literal[START_METHODS]
 TASK_LOAD_SECONDS = 20.0  # a plugin's trial import may take this long (registry.guard_loads)
 
@@ -49,8 +50,8 @@ class Limits(StrictModel):
     """Caps no job may pass; a job over one fails before any work starts."""
 
     job_file_bytes: int = Field(default=1 << 20, ge=1)
-    numbers: int = Field(default=100_000_000, ge=1)
-    number_bits: int = Field(default=4096, ge=2)
+    numbers: int = Field(default=NUMBERS_DEFAULT, ge=1)
+    number_bits: int = Field(default=NUMBER_BITS_DEFAULT, ge=2)
     range_length: int = Field(default=10**12, ge=1)
     processes_per_job: Optional[int] = Field(default=None, ge=1)  # None: max_processes
     chunksize: int = Field(default=1 << 22, ge=1)  # 4 sieve segments
@@ -122,33 +123,12 @@ class Config(StrictModel):
 def load_config(root: Path) -> Config:
     """Read `root/config.yaml` (absent or empty: all defaults); raise ConfigError if it is
     wrong, naming the file, the line and the setting, with the fix."""
-    path = root / CONFIG_FILE_NAME
+    written = read_config_file(root)
     try:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: is not UTF-8 text (byte {exc.start}). Fix: save it as "
-                          "UTF-8") from exc
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: is not valid YAML: {exc.problem or exc.context}. "
-                          "Fix: check the indentation and punctuation at that spot") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: is not valid YAML: {exc}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must be a mapping of settings, not {type(data).__name__}. "
-                          "Fix: write one `setting: value` a line, as `runner init` does")
-    try:
-        return Config.model_validate(data)
+        return Config.model_validate(written.settings)
     except ValidationError as exc:
-        raise ConfigError(_explained(path, node, exc)) from exc
+        node = yaml.compose(written.text, Loader=yaml.SafeLoader)  # where each setting is
+        raise ConfigError(_explained(written.path, node, exc)) from exc
 
 
 def _explained(path: Path, node: Optional[yaml.Node], exc: ValidationError) -> str:

@@ -146,20 +146,6 @@ def _where_written(root: Optional[yaml.Node], field: Optional[str]) -> dict:
     return {"line": node.start_mark.line + 1, "column": node.start_mark.column + 1}
 
 
-def check_numbers_file(path: Path, max_bits: int) -> None:
-    """Read every line of a numbers file as the workers will, a piece at a time (memory
-    stays small however long it is); BadNumberLine names the first line they would
-    refuse."""
-    from .chunks import (FilePayload, holds_only_short_digit_lines, parse_numbers,  # numpy
-                         read_pieces)
-
-    if holds_only_short_digit_lines(path, max_decimal_digits(max_bits)):
-        return  # the common case, told in one pass: every line a number within the limit
-    size = os.path.getsize(path)
-    for piece in read_pieces(FilePayload(str(path), 0, size, 1, max_bits)):
-        parse_numbers(piece)
-
-
 def _read_job_bytes(path: Path, config: Config) -> bytes:
     limit = config.limits.job_file_bytes
     try:

@@ -23,6 +23,7 @@ from .spool import JOB_FILE, OUTPUT_SUFFIXES, PROGRESS_FILE, JobDir, Spool
 
 LIST_WIDTH = 100  # an inline list (`primes: [...]`) wraps at this column
 _UNFOLDED_WIDTH = 1 << 30  # wider than any line: a string (an error's message) stays whole
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe, in C where built
 
 
 class _ResultDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):

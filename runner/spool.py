@@ -37,15 +37,12 @@ import errno
 import fcntl
 import json
 import logging
-import multiprocessing.util
 import os
 import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
-
-import yaml
 
 from .checkpoint import SPILL_SUFFIX
 from .errors import NotASpoolError, SpoolError
@@ -65,7 +62,6 @@ RESULT_SUFFIX = ".yaml"
 # a job's output beside its result, by how its task reports it (results.output_kind):
 # the primes task's primes, a filter's kept numbers, a map's values
 OUTPUT_SUFFIXES = {"primes": ".primes", "filter": ".kept", "map": ".jsonl"}
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe, in C where built
 _FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
@@ -89,6 +85,8 @@ class JobDir:
     def __post_init__(self) -> None:
         # a pool worker forked from the daemon (start_method: fork) would hold the job's
         # lock on after the daemon died, and a dead daemon's job would look served
+        import multiprocessing.util  # here: a command that makes no JobDir need not load it
+
         multiprocessing.util.register_after_fork(self, JobDir._forget_lock)
 
     def _forget_lock(self) -> None:
@@ -416,6 +414,10 @@ class Spool:
 
     def read_result_state(self, job_id: str) -> Optional[JobState]:
         """The state in outbox/<id>.yaml, if that result exists."""
+        import yaml  # here: a command that reads no YAML (runner --help) need not load it
+
+        from .results import YAML_LOADER
+
         try:
             with open(self.result_path(job_id), "rb") as handle:
                 return JobState(yaml.load(handle, Loader=YAML_LOADER)["state"])

@@ -91,3 +91,15 @@ def test_status_of_a_job_started_before_its_first_progress_shows_its_priority(sp
     spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps({"priority": 6}).encode())
     assert [(j["state"], j["priority"]) for j in api.status(spool)] == [("running", 6)]
     jobdir.release()
+
+
+def test_submit_takes_the_first_id_that_no_job_and_no_result_has(spool, tmp_path):
+    """A file submitted again gets NAME-2, NAME-3, ...: the first id that no queued job
+    (by its `id:`, not its file's name) and no result has; taken ids are read once."""
+    for name, job_id in (("n", "n"), ("n-2", "n-2"), ("other", "n-5")):
+        (spool.jobs / f"{name}.yaml").write_text(f"id: {job_id}\nnumbers: [7]\n")
+    spool.result_path("n-3").write_text("id: n-3\n")  # a finished job's result
+    path = tmp_path / "n.txt"
+    path.write_text("7\n")
+    ids = [api.submit_numbers(spool, open(path, "rb"), str(path)) for _ in range(3)]
+    assert ids == ["n-4", "n-6", "n-7"]

@@ -213,11 +213,14 @@ def test_file_chunks_cover_every_line_once(tmp_path, name, chunksize):
     check_file_chunks(tmp_path, FILES[name], chunksize)
 
 
+@pytest.mark.parametrize("bytes_check_max", [0, chunks.BYTES_CHECK_MAX])  # numpy, bytes
 @pytest.mark.parametrize("block", [1, 2, 3, 5, 64])
 @pytest.mark.parametrize("chunksize", [1, 7, 1000])
 @pytest.mark.parametrize("name", sorted(FILES))
-def test_file_chunks_across_read_blocks(tmp_path, monkeypatch, name, chunksize, block):
+def test_file_chunks_across_read_blocks(tmp_path, monkeypatch, name, chunksize, block,
+                                        bytes_check_max):
     monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
+    monkeypatch.setattr(chunks, "BYTES_CHECK_MAX", bytes_check_max)
     check_file_chunks(tmp_path, FILES[name], chunksize)
 
 
@@ -247,9 +250,12 @@ def test_count_numbers_in_file_default_block(tmp_path):
            st.integers(min_value=0, max_value=2**70).map(lambda n: b"%d" % n),
            st.sampled_from([b"", b"   ", b"\t", b"# c", b"  5  # x", b"08", b"#", b"\r"]),
            st.integers(0, 99).map(lambda n: b" %d\r" % n)), max_size=60),
-       newline_at_end=st.booleans(), chunksize=st.integers(1, 12), block=st.integers(1, 40))
-def test_file_chunks_property(tmp_path, monkeypatch, lines, newline_at_end, chunksize, block):
+       newline_at_end=st.booleans(), chunksize=st.integers(1, 12), block=st.integers(1, 40),
+       bytes_check_max=st.sampled_from([0, chunks.BYTES_CHECK_MAX]))
+def test_file_chunks_property(tmp_path, monkeypatch, lines, newline_at_end, chunksize, block,
+                              bytes_check_max):
     monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
+    monkeypatch.setattr(chunks, "BYTES_CHECK_MAX", bytes_check_max)  # numpy or bytes methods
     content = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
     check_file_chunks(tmp_path, content, chunksize)
 
@@ -268,6 +274,17 @@ def test_plain_file_counted_in_numpy_as_by_pattern(tmp_path, monkeypatch, lines,
     numbers = sum(1 for line in lines if line)
     assert chunks._count_plain_lines(tmp_path / "n.txt") == numbers
     assert chunks._count_lines_by_pattern(tmp_path / "n.txt") == numbers
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(st.binary(max_size=40),
+                         st.text(alphabet="0123456789\n \t#\r", max_size=40).map(str.encode)))
+def test_a_numbers_file_holds_at_most_one_number_in_two_bytes(tmp_path, content):
+    """What lets `runner submit` know that a file under 200 MB holds no more numbers than
+    the default limits.numbers without counting them (client._within_default_count)."""
+    (tmp_path / "n.txt").write_bytes(content)
+    assert count_numbers_in_file(tmp_path / "n.txt") <= (len(content) + 1) // 2
 
 
 def test_blanks_and_comments_fall_back_to_the_pattern(tmp_path):
@@ -499,6 +516,7 @@ def test_lone_carriage_return_is_not_a_line_break(tmp_path, content):
     assert info.value.line == content[:content.index(b"\r")].count(b"\n") + 1
 
 
+@pytest.mark.parametrize("bytes_check_max", [0, chunks.BYTES_CHECK_MAX])  # numpy, bytes
 @pytest.mark.parametrize("block_bytes", [1, 2, 3, 1 << 20])
 @pytest.mark.parametrize("content, plain", [
     (b"1\n2\n3\n", True), (b"1\n2\n3", True), (b"", True), (b"1234\n1\n", True),
@@ -506,10 +524,11 @@ def test_lone_carriage_return_is_not_a_line_break(tmp_path, content):
     (b"1 \n", False), (b"#1\n", False), (b"1:\n", False), (b"-1\n", False),
 ])
 def test_a_file_of_short_digit_lines_is_told_in_one_pass(tmp_path, monkeypatch, content, plain,
-                                                         block_bytes):
+                                                         block_bytes, bytes_check_max):
     """What lets `runner submit` skip parsing a plain numbers file: lines of at most 4
-    digits here, nothing else, whatever the blocks it is read in."""
+    digits here, nothing else, whatever the blocks it is read in, in numpy or in bytes."""
     monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(chunks, "BYTES_CHECK_MAX", bytes_check_max)
     path = tmp_path / "n.txt"
     path.write_bytes(content)
     assert chunks.holds_only_short_digit_lines(path, 4) is plain

@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import runner
 from conftest import (BOOK_NUMBERS, BOOK_PRIMES, drop_job, read_result, result_primes, run_cli,
                       runner_command, sieve, wait_for_result, wait_ready, wait_until,
                       write_numbers)
+from runner import api
 from runner.config import Config, JobDefaults, Limits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -404,3 +406,20 @@ def test_start_drain_runs_every_job_then_exits(spool, numbers_txt, tmp_path):
     code, took, log = run_drain(spool.root, timeout=30)
     assert code == 0, log
     assert took < 5, f"drain of an empty queue took {took:.1f} s"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", [("--help",), ("status",), ("status", "--json")])
+def test_help_and_status_start_without_what_they_do_not_use(spool, command):
+    """Start-up: `runner --help` and `runner status` (of a queued job) load none of PyYAML,
+    pydantic, numpy, multiprocessing and the task registry (bench/startup.py times them)."""
+    api.submit(spool, [7])
+    script = ("import sys\nfrom runner.cli import app\n"
+              "try:\n    app()\nfinally:\n"
+              "    print(*[m for m in ('yaml', 'pydantic', 'numpy', 'multiprocessing', "
+              "'runner.registry') if m in sys.modules], file=sys.stderr)\n")
+    root = () if command == ("--help",) else ("--root", str(spool.root))
+    proc = subprocess.run([sys.executable, "-c", script, *command, *root],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "", proc.stderr

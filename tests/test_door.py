@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,93 @@ def test_api_submit_job_file_takes_a_path_as_text(spool, tmp_path):
     job = tmp_path / "job.yaml"
     job.write_text("numbers: [7]\n")
     assert api.submit_job_file(spool, str(job)) == "job"
+
+
+# -- a numbers file under a config.yaml that sets nothing: checked without pydantic -----
+
+NUMBERS_FILE_REFUSALS = sorted(case for case, (name, text, options, _) in BAD_SUBMISSIONS.items()
+                               if name == "numbers.txt" and text is not None and not options
+                               and case != "too many numbers")
+
+
+@pytest.fixture
+def default_spool(tmp_path) -> Spool:
+    """A spool as `runner init` makes it: its config.yaml sets nothing (all comments)."""
+    return Spool.create(tmp_path / "spool")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", NUMBERS_FILE_REFUSALS)
+def test_submit_under_default_settings_refuses_bad_lines_in_the_same_words(
+        default_spool, tmp_path, monkeypatch, case):
+    name, text, _, expected = BAD_SUBMISSIONS[case]
+    path = tmp_path / name
+    path.write_text(text)
+    before = queued_state(default_spool)
+    monkeypatch.chdir(tmp_path)
+    proc = run_cli(default_spool, "submit", path.name)
+    assert (proc.returncode, proc.stderr) == (2, f"runner: {expected.format(file=path.name)}\n")
+    assert queued_state(default_spool) == before, "nothing may be queued"
+
+
+@pytest.mark.parametrize("big, what", [
+    (10**1234, "has 1235 digits"),
+    (2**4096, "has 4097 bits"),  # as many digits as 2**4096 - 1, the largest allowed
+], ids=["digits", "bits"])
+def test_submit_under_default_settings_refuses_a_number_over_the_default_bit_limit(
+        default_spool, tmp_path, big, what):
+    path = tmp_path / "n.txt"
+    path.write_text(f"7\n{big}\n")
+    before = queued_state(default_spool)
+    with pytest.raises(api.JobError, match=rf"n\.txt, line 2: .* {what}, over limits"
+                       r"\.number_bits = 4096"):
+        api.submit_numbers(default_spool, open(path, "rb"), str(path))
+    assert queued_state(default_spool) == before, "nothing may be queued"
+
+
+@pytest.mark.parametrize("text", ["17977\n", "7\n\n# a comment\n 11 # eleven\n13",
+                                  f"{2**4096 - 1}\n3\n", "0\n" * 5000])
+def test_a_job_submitted_under_default_settings_passes_the_daemons_check(default_spool,
+                                                                         tmp_path, text):
+    """What lets submit leave the whole check to the daemon when nothing but the numbers
+    can be wrong: the job it queues passes that check (jobfile.load_job), as it would
+    have at the door."""
+    from runner.config import load_config
+    from runner.jobfile import load_job
+
+    path = tmp_path / "n.txt"
+    path.write_text(text)
+    job_id = api.submit_numbers(default_spool, open(path, "rb"), str(path))
+    queued = default_spool.jobs / f"{job_id}.yaml"
+    job = load_job(queued, default_spool.root, load_config(default_spool.root))
+    assert (job.id, job.task, job.total) == (job_id, "primes", sum(
+        1 for line in text.splitlines() if line.split("#")[0].strip()))
+
+
+HEAVY_MODULES = ("pydantic", "numpy", "runner.registry", "importlib.metadata")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("settings, options, checked", [
+    (None, (), False),  # runner init's config.yaml, no options: the daemon checks the rest
+    ({"max_processes": 2}, (), True),  # a setting: the job is checked at the door against it
+    (None, ("--processes", "1"), True),  # an option: the job is checked at the door
+])
+def test_what_submit_loads_to_check_a_small_numbers_file(default_spool, tmp_path, settings,
+                                                         options, checked):
+    """The start-up of `runner submit numbers.txt`: pydantic (with the config's and the job
+    file's models), numpy and the task registry cost about 100 ms to load, and the first
+    and the last are loaded only when a setting or an option must be checked."""
+    if settings is not None:
+        write_config(default_spool.root, **settings)
+    path = tmp_path / "n.txt"
+    path.write_text("17977\n")
+    script = ("import sys\nfrom runner.cli import app\n"
+              "try:\n    app()\nfinally:\n"
+              f"    print(*[m for m in {HEAVY_MODULES!r} if m in sys.modules], file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", script, "submit", str(path), "--root",
+                           str(default_spool.root), *options],
+                          capture_output=True, text=True, timeout=30)
+    assert (proc.returncode, proc.stdout) == (0, "n\n"), proc.stderr
+    assert proc.stderr.split() == (["pydantic", "runner.registry", "importlib.metadata"]
+                                   if checked else [])

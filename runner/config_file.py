@@ -1,0 +1,55 @@
+"""config.yaml as written: its settings read as YAML, not yet checked (config.py checks
+them against its models), and the two default limits that a job made from a numbers file
+is checked against when config.yaml sets none. Light on purpose (no pydantic), so that
+`runner submit` tells a config.yaml that sets nothing in about a millisecond."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+from .spool import CONFIG_FILE_NAME
+
+NUMBERS_DEFAULT = 100_000_000  # limits.numbers: numbers in one job
+NUMBER_BITS_DEFAULT = 4096  # limits.number_bits: size of each number
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A spool's config.yaml, read: its text and the settings it writes (none: {})."""
+
+    path: Path
+    text: str
+    settings: dict
+
+
+def read_config_file(root: Path) -> ConfigFile:
+    """Read `root/config.yaml` (absent or empty: no settings); raise ConfigError if it
+    cannot be read, is not YAML or not a mapping, naming the file and the line, with
+    the fix."""
+    path = root / CONFIG_FILE_NAME
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: is not UTF-8 text (byte {exc.start}). Fix: save it as "
+                          "UTF-8") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: is not valid YAML: {exc.problem or exc.context}. "
+                          "Fix: check the indentation and punctuation at that spot") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: is not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of settings, not {type(data).__name__}. "
+                          "Fix: write one `setting: value` a line, as `runner init` does")
+    return ConfigFile(path, text, data)
