@@ -18,7 +18,7 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
 from .config_file import NUMBER_BITS_DEFAULT, NUMBERS_DEFAULT, read_config_file
 from .errors import ConfigError
 from .job import START_METHODS
-from .spool import CONFIG_FILE_NAME  # noqa: F401 (the file that load_config reads)
+
 StartMethod = Literal[START_METHODS]
 TASK_LOAD_SECONDS = 20.0  # a plugin's trial import may take this long (registry.guard_loads)
 

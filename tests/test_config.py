@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import CONFIG_FILE_NAME, CONFIG_TEMPLATE, Config, load_config
+from runner.config import CONFIG_TEMPLATE, Config, load_config
+from runner.spool import CONFIG_FILE_NAME
 from runner.errors import ConfigError
 from runner.spool import Spool
 
