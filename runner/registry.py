@@ -86,13 +86,9 @@ class Registry:
         one whose import hangs or kills its process is broken, and this process lives."""
         self._trial_seconds = seconds
 
-    def task(self, name: str) -> Task:
-        """The task registered as `name`; UnknownTaskError saying why not, with a "did
-        you mean" and the tasks there are."""
-        return self.lookup(name).task
-
     def lookup(self, name: str) -> RegisteredTask:
-        """The registered task `name`, with its package; UnknownTaskError if none."""
+        """The registered task `name`, with its package; UnknownTaskError saying why not,
+        with a "did you mean" and the tasks there are."""
         if isinstance(name, str) and name in self._points:
             self._load(name)
         found = self._loaded.get(name)
@@ -146,7 +142,6 @@ class Registry:
                 return
             version = points[0].dist.version if points[0].dist is not None else "?"
             self._loaded[name] = RegisteredTask(name, task, packages[0], version, target)
-
 
     def _trial_load(self, point, package: str) -> Optional[str]:
         """Why loading `point` in a process of its own hung or killed it; None if it
