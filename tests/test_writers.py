@@ -444,8 +444,10 @@ def test_a_file_over_the_queue_limit_is_refused_once_its_writer_is_done(spool, s
     daemon = start_daemon()
     wait_ready(daemon)
     start = 2 ** 2000
+    # the blocker holds the one job slot until it is cancelled (50,000 such numbers took
+    # 4.4 s, less than the writer's pauses: the queue emptied before the script was whole)
     drop_job(spool, "blocker.yaml", {"id": "blocker", "range": {"start": start,
-                                                                 "stop": start + 50_000}})
+                                                                 "stop": start + 2_000_000}})
     wait_until(lambda: (spool.jobs / "blocker.yaml").exists() is False, 10, "the blocker claimed")
     drop_job(spool, "first.yaml", {"id": "first", "numbers": [7]})  # queued, within the limit
     writer = _start_writer("script", spool, shm_scratch)
