@@ -18,8 +18,10 @@ a kept number or a value).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional
@@ -115,6 +117,8 @@ class TaskItemError(Exception):
 
 
 _initialized: set[tuple[str, str]] = set()  # (task, params) whose init ran in this process
+PROGRESS_BATCH_SECONDS = 0.01
+PROGRESS_BATCH_MAX = 256  # numbers
 
 
 def compute(call: TaskCall, payload) -> ChunkResult:
@@ -184,15 +188,27 @@ def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:
                                 f"ValueError: its chunk function gave {len(values)} values "
                                 f"for {len(numbers)} numbers", task.chunk.__qualname__)
         return values
-    values = []
+    values: list = []
+    item = functools.partial(task.item, **params) if params else task.item
+    # progress is told in batches that grow while they take under PROGRESS_BATCH_SECONDS:
+    # a number at a time for a slow item, a fraction of a microsecond a number for a fast one
+    batch, since, started = 1, 0, time.monotonic()
     for n in numbers:
         try:
-            values.append(task.item(n, **params))
+            values.append(item(n))
         except Exception as error:
             if call.on_error != "record":
                 raise _item_error(n, error) from None
             values.append({"error": f"{type(error).__name__}: {error}"})
-        chunk_progress.tested(1, _found(task, values[-1:]))
+        since += 1
+        if since >= batch:
+            chunk_progress.tested(since, _found(task, values[-since:]))
+            now = time.monotonic()
+            if now - started < PROGRESS_BATCH_SECONDS:
+                batch = min(2 * batch, PROGRESS_BATCH_MAX)
+            since, started = 0, now
+    if since:
+        chunk_progress.tested(since, _found(task, values[-since:]))
     return values
 
 
