@@ -19,7 +19,6 @@ metrics (metrics.py).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import logging.handlers
 import os
@@ -34,19 +33,18 @@ from typing import Optional
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from . import __version__, daemons, events, inputs
+from . import __version__, daemons, events
 from .backlog import Backlog
 from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, WorkerLost
 from .numbers import allow_long_integers
 from .config import Config
 from .errors import JobError, SpoolError
-from .job import Job, JobState, peek_job_id
-from .jobfile import load_job
+from .job import JobState, peek_job_id
 from .registry import registry
 from .results import Outcome, commit_result, iso, queued_at
 from .retention import prune
-from .run import JobRun
-from .spool import JOB_FILE, SPEC_FILE, JobDir, Spool
+from .run import JobRun, load_claimed
+from .spool import JOB_FILE, JobDir, Spool
 from .writers import Writers, probe_writers
 
 log = logging.getLogger("runner.daemon")
@@ -344,7 +342,7 @@ class Daemon:
         """Validate and start a claimed (or adopted) job; a bad one fails at once."""
         shown = f"jobs/{jobdir.source_name()}"
         try:
-            job, resumed = self._load(jobdir)
+            job, resumed = load_claimed(self.spool, jobdir, self.config)
             run = JobRun(self.spool, jobdir, job, self.config, self._manager, resumed)
         except JobError as error:
             self._fail_unrunnable(jobdir, error.to_dict())
@@ -371,28 +369,6 @@ class Daemon:
             self._emit(events.STARTED, job.id, source=shown, task=job.task, total=job.total,
                        **run.settings())
         self._guarded(run, run.advance)
-
-    def _load(self, jobdir: JobDir) -> tuple[Job, bool]:
-        """The job's spec: as saved when it started (and True: it is resumed), else
-        validated from its file now, placed in running/ (if just claimed) and saved. A
-        checkpoint left without its spec (lost to a power cut) is not resumed: the spec
-        made again may cut the job into other chunks (config.yaml may have changed)."""
-        spec = jobdir.read_json(SPEC_FILE)
-        if spec is not None:
-            return Job.from_dict(spec), True
-        job = load_job(jobdir.file(JOB_FILE), self.spool.root, self.config, jobdir.source_name())
-        job_id = self.spool.place_running(jobdir, job.id) if self.spool.is_claiming(jobdir) else jobdir.id
-        submitted = job.numbers_file
-        if submitted is not None:
-            numbers_file, submitted_as = inputs.adopt(self.spool, jobdir, submitted)
-            job = dataclasses.replace(job, numbers_file=numbers_file, submitted_as=submitted_as)
-        job = dataclasses.replace(job, id=job_id)
-        # not fsynced: a spec lost to a power cut is made again from job.yaml
-        self.spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode(),
-                                    durable=False)
-        if submitted is not None:
-            inputs.forget(self.spool, submitted)
-        return job, False
 
     def _fail_unrunnable(self, jobdir: JobDir, error: dict) -> None:
         """Give a job that cannot run its failed result (or, if the disk fails too, leave

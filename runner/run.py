@@ -12,6 +12,7 @@ methods are called from the daemon's one thread.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -19,7 +20,7 @@ import time
 from collections import deque
 from typing import Optional
 
-from . import events
+from . import events, inputs
 from .backend import Backend, Submission
 from .checkpoint import Checkpoint, ChunkResult
 from .chunk_progress import Counts
@@ -28,13 +29,38 @@ from .config import Config
 from .errors import JobError
 from .job import Job, JobState
 from .results import Outcome, commit_result, output_kind, queued_at
-from .spool import CANCEL_FILE, PROGRESS_FILE, JobDir, Spool
+from .jobfile import load_job
+from .spool import CANCEL_FILE, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, Spool
 from .task import TaskItemError, TaskUnavailable
 
 log = logging.getLogger("runner.run")
 
 PROGRESS_EVERY_SECONDS = 0.25
 RATE_WINDOW_SECONDS = 10.0  # the rate is measured over about this much of the recent past
+
+
+def load_claimed(spool: Spool, jobdir: JobDir, config: Config) -> tuple[Job, bool]:
+    """The spec of a job this process holds: as saved when it started (and True: it is
+    resumed), else validated from its file now, placed in running/ (if just claimed),
+    given its own link to a submitted numbers file, and saved. A checkpoint left without
+    its spec (lost to a power cut) is not resumed: the spec made again may cut the job
+    into other chunks (config.yaml may have changed). JobError if the file is bad."""
+    spec = jobdir.read_json(SPEC_FILE)
+    if spec is not None:
+        return Job.from_dict(spec), True
+    job = load_job(jobdir.file(JOB_FILE), spool.root, config, jobdir.source_name())
+    job_id = spool.place_running(jobdir, job.id) if spool.is_claiming(jobdir) else jobdir.id
+    submitted = job.numbers_file
+    if submitted is not None:
+        numbers_file, submitted_as = inputs.adopt(spool, jobdir, submitted)
+        job = dataclasses.replace(job, numbers_file=numbers_file, submitted_as=submitted_as)
+    job = dataclasses.replace(job, id=job_id)
+    # not fsynced: a spec lost to a power cut is made again from job.yaml
+    spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps(job.to_dict()).encode(),
+                           durable=False)
+    if submitted is not None:
+        inputs.forget(spool, submitted)
+    return job, False
 
 
 class JobRun:
