@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from . import events, inputs
+from . import events, inputs, listing
 from .daemons import serving
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      RunnerError, SpoolError)
 from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
-from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, JobInfo,
+from .listing import JobInfo
+from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir,
                     Spool)
 
 CANCEL_WAIT_SECONDS = 5.0
@@ -263,14 +264,14 @@ def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
     if asked is not None:
         if not isinstance(asked, str) or not JOB_ID_PATTERN.fullmatch(asked):
             raise BadJobIdError(asked)
-        if spool.find(asked) is not None or spool.result_path(asked).exists():
+        if listing.find(spool, asked) is not None or spool.result_path(asked).exists():
             raise JobIdTakenError(asked)
         return asked
-    if spool.find(default) is None and not spool.result_path(default).exists():
+    if listing.find(spool, default) is None and not spool.result_path(default).exists():
         return default
     # every job's id read once: asking find() for default-2, -3, ... read every queued
     # file's name each time (a submit into 1,000 queued jobs of one name took 12 s)
-    taken = {info.id for info in spool.list_jobs()}
+    taken = {info.id for info in listing.list_jobs(spool)}
     for n in range(2, 1_000_000):
         candidate = f"{default[:57]}-{n}"
         if candidate not in taken and not spool.result_path(candidate).exists():
@@ -285,7 +286,7 @@ def status(spool: Spool) -> list[dict]:
     """Every job with its state and progress, queued first, then running, then finished.
     A running job whose daemon died is `suspended`: no rate or ETA, and its elapsed time
     stopped when its daemon last published its progress; a daemon resumes it."""
-    return [_summary(spool, info) for info in spool.list_jobs()]
+    return [_summary(spool, info) for info in listing.list_jobs(spool)]
 
 
 def daemons(spool: Spool) -> list[dict]:
@@ -373,7 +374,7 @@ def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
         result = None
         if spool.read_result_state(job_id) is not None:
             result = _read_yaml(spool.result_path(job_id))
-        info = spool.find(job_id)
+        info = listing.find(spool, job_id)
         missing = 0 if info is not None or result is not None else missing + 1
         if missing >= MISSING_POLLS:
             _find(spool, job_id)  # says there is no such job
@@ -516,7 +517,7 @@ def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
 
 
 def _find(spool: Spool, job_id: str) -> JobInfo:
-    info = spool.find(job_id)
+    info = listing.find(spool, job_id)
     if info is None:
         raise NoSuchJobError(job_id, spool.root)
     return info

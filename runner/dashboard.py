@@ -34,6 +34,7 @@ from urllib.parse import unquote
 from . import client
 from .errors import SpoolError
 from .job import JOB_ID_PATTERN
+from .listing import find
 from .spool import Spool
 
 HOST = "127.0.0.1"
@@ -150,7 +151,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
         page = _JOB_PAGE.fullmatch(path)
         if page:
             job_id = _job_id(page.group(1))
-            if job_id and spool.find(job_id) is not None:
+            if job_id and find(spool, job_id) is not None:
                 return (HTTPStatus.OK, *static["dashboard.html"])
             return _not_found(_no_job(page.group(1)))
         return _not_found(f"Nothing here: {unquote(path)}")

@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from . import events
 from .job import JobState
+from .listing import count_jobs
 from .spool import Spool
 
 log = logging.getLogger("runner.metrics")
@@ -38,7 +39,7 @@ class _SpoolCollector:
         self._spool = spool
 
     def collect(self):
-        counts = self._spool.count_jobs()
+        counts = count_jobs(self._spool)
         jobs = GaugeMetricFamily("runner_jobs", "Jobs in the spool, by state (read from the spool).",
                                  labels=["state"])
         for state in JobState:

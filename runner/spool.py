@@ -12,9 +12,9 @@
     <root>/jobs/.state/daemon.log, .1, .2       the daemons' own log
     <root>/outbox/<id>.yaml, <id>.primes|.kept|.jsonl   results, and output beside them
 
-Nothing else in the runner touches these paths but three modules that each own one
-of them: queued.py lists jobs/ in run order, inputs.py keeps inputs/, daemons.py keeps
-daemons/. The daemon watches jobs/ alone,
+Nothing else in the runner touches these paths but the modules that each own one of
+them: queued.py lists jobs/ in run order, inputs.py keeps inputs/, daemons.py keeps
+daemons/; listing.py only reads them all (status, inspect, the dashboard, metrics). The daemon watches jobs/ alone,
 and no file ever moves out of it by one rename: watchdog holds a move out of a
 watched folder for 0.5 s, and every event behind it. A claim is instead a rename
 within jobs/ (to a hidden name), then a link into the claiming folder and an
@@ -47,7 +47,7 @@ from typing import Callable, Iterator, Optional, Union
 from .checkpoint import SPILL_SUFFIX
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
-from .job import JOB_ID_PATTERN, JobState, peek_job
+from .job import JobState
 from .queued import Queue
 
 log = logging.getLogger("runner.spool")
@@ -118,16 +118,6 @@ class JobDir:
         if self.lock_fd is not None:
             os.close(self.lock_fd)
             self.lock_fd = None
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    """What `status` shows of one job, read from the spool alone."""
-
-    id: str
-    state: JobState
-    progress: dict
-    path: Path
 
 
 class Spool:
@@ -448,57 +438,6 @@ class Spool:
             return lock_held(fd)
         finally:
             os.close(fd)
-
-    # -- reading ---------------------------------------------------------------
-
-    def find(self, job_id: str) -> Optional[JobInfo]:
-        """The job with this id, wherever it is, or None."""
-        if not JOB_ID_PATTERN.fullmatch(job_id):
-            return None
-        for info in self.jobs_in(JobState.RUNNING, *_FINISHED, JobState.QUEUED, only=job_id):
-            return info
-        return None
-
-    def list_jobs(self) -> list[JobInfo]:
-        """Every job of the spool, once: queued, running and finished. The places are read
-        in the order jobs move through them, so a job that moves during the reading is
-        seen twice; the later (more advanced) sighting wins."""
-        latest = {info.id: info for info in self.jobs_in(JobState.QUEUED, JobState.RUNNING,
-                                                         *_FINISHED)}
-        return list(latest.values())
-
-    def count_jobs(self) -> dict[JobState, int]:
-        """How many jobs each state holds, by counting names (no file is read): cheap
-        enough for every metrics scrape. A job moving meanwhile may count twice or not."""
-        counts = {state: len(entries(self.place(state))) for state in JobState
-                  if state is not JobState.QUEUED}
-        try:
-            queued = len(self.queue.files())
-        except FileNotFoundError:
-            queued = 0
-        counts[JobState.QUEUED] = queued + len(entries(self.claiming))
-        return counts
-
-    def jobs_in(self, *states: JobState, only: Optional[str] = None) -> Iterator[JobInfo]:
-        for state in states:
-            if state is JobState.QUEUED:
-                yield from self._queued_infos(only)
-                continue
-            names = [only] if only else sorted(os.listdir(self.place(state)))
-            for name in names:
-                folder = self.place(state) / name
-                if folder.is_dir():
-                    yield JobInfo(name, state, JobDir(folder).read_json(PROGRESS_FILE) or {}, folder)
-
-    def _queued_infos(self, only: Optional[str]) -> Iterator[JobInfo]:
-        for queued in self.queue.files():
-            if only is None or queued.id == only:
-                yield JobInfo(queued.id, JobState.QUEUED, {"priority": queued.priority},
-                              queued.path)
-        for folder in entries(self.claiming):
-            job_id, priority = peek_job(folder / JOB_FILE, JobDir(folder).source_name())
-            if only is None or job_id == only:
-                yield JobInfo(job_id, JobState.QUEUED, {"priority": priority}, folder / JOB_FILE)
 
 
 def _move_out_of_jobs(hidden: Path, dest: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 from conftest import (big_reference, chunks_recorded, cpu_seconds, drop_job, read_result,
                       result_primes, run_cli, sieve, state_dir, wait_for_result, wait_ready,
                       wait_until, write_config, write_numbers)
+from runner import listing
 from runner.events import EVENTS_FILE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
@@ -286,14 +287,14 @@ def test_prune_dry_run_lists_and_prune_removes_old_finished_jobs(spool, start_da
     assert sorted(line.split("\t")[:3] for line in dry.stdout.splitlines()) == [
         ["would remove", "old-done", "done"], ["would remove", "old-failed", "failed"]]
     assert "would remove 2 jobs" in dry.stderr
-    assert spool.result_path("old-done").exists() and spool.find("old-failed") is not None
+    assert spool.result_path("old-done").exists() and listing.find(spool, "old-failed") is not None
 
     removed = json.loads(ok(run_cli(spool, "prune", "--older-than", "7d", "--json")).stdout)
     assert sorted((job["id"], job["state"]) for job in removed) == [
         ("old-done", "done"), ("old-failed", "failed")]
     for gone in ("old-done", "old-failed"):
         assert not spool.result_path(gone).exists()
-        assert spool.find(gone) is None
+        assert listing.find(spool, gone) is None
     assert not (spool.outbox / "old-done.primes").exists()
     assert not state_dir(spool, "done", "old-done").exists()
     ids = {job["id"]: job["state"] for job in json.loads(ok(run_cli(spool, "status", "--json")).stdout)["jobs"]}
@@ -312,7 +313,7 @@ def test_retention_days_prunes_at_a_rescan(spool, start_daemon):
     wait_until(lambda: not spool.result_path("old-done").exists()
                and not spool.result_path("old-failed").exists(), 10, "retention to prune")
     assert wait_for_result(spool, "waiting")["primes"] == [3]  # queued long ago: run, not pruned
-    assert spool.find("new-done") is not None and spool.result_path("new-done").exists()
+    assert listing.find(spool, "new-done") is not None and spool.result_path("new-done").exists()
     assert not state_dir(spool, "failed", "old-failed").exists()
     assert sorted(r["job"] for r in events_of(spool) if r["event"] == "pruned") == [
         "old-done", "old-failed"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from runner import listing
 from runner.config import CONFIG_TEMPLATE
 from runner.errors import SpoolError
 from runner.job import JOB_ID_PATTERN, JobState
@@ -433,11 +434,11 @@ def populated(spool: Spool) -> dict[str, JobDir]:
 
 def test_list_jobs(spool):
     held = populated(spool)
-    listed = {(info.id, info.state) for info in spool.list_jobs()}
+    listed = {(info.id, info.state) for info in listing.list_jobs(spool)}
     assert listed == {("q1", JobState.QUEUED), ("plain", JobState.QUEUED),
                       ("c1", JobState.QUEUED), ("r1", JobState.RUNNING),
                       ("d1", JobState.DONE), ("f1", JobState.FAILED)}
-    running = [info for info in spool.list_jobs() if info.state is JobState.RUNNING]
+    running = [info for info in listing.list_jobs(spool) if info.state is JobState.RUNNING]
     assert running[0].progress == {"tested": 5}
     for jobdir in held.values():
         jobdir.release()
@@ -445,18 +446,18 @@ def test_list_jobs(spool):
 
 def test_find(spool):
     held = populated(spool)
-    assert spool.find("q1").state is JobState.QUEUED
-    assert spool.find("q1").path == spool.jobs / "queued.yaml"
-    assert spool.find("plain").state is JobState.QUEUED
-    assert spool.find("c1").state is JobState.QUEUED
-    assert spool.find("r1").state is JobState.RUNNING
-    assert spool.find("r1").progress == {"tested": 5}
-    assert spool.find("d1").state is JobState.DONE
-    assert spool.find("f1").path == spool.place(JobState.FAILED) / "f1"
-    assert spool.find("nope") is None
-    assert spool.find("../outbox") is None
-    assert spool.find("a/b") is None
-    assert spool.find("") is None
+    assert listing.find(spool, "q1").state is JobState.QUEUED
+    assert listing.find(spool, "q1").path == spool.jobs / "queued.yaml"
+    assert listing.find(spool, "plain").state is JobState.QUEUED
+    assert listing.find(spool, "c1").state is JobState.QUEUED
+    assert listing.find(spool, "r1").state is JobState.RUNNING
+    assert listing.find(spool, "r1").progress == {"tested": 5}
+    assert listing.find(spool, "d1").state is JobState.DONE
+    assert listing.find(spool, "f1").path == spool.place(JobState.FAILED) / "f1"
+    assert listing.find(spool, "nope") is None
+    assert listing.find(spool, "../outbox") is None
+    assert listing.find(spool, "a/b") is None
+    assert listing.find(spool, "") is None
     for jobdir in held.values():
         jobdir.release()
 
@@ -465,10 +466,10 @@ def test_find_prefers_finished_over_queued(spool):
     done = running_job(spool, "x", "a.yaml")
     spool.commit_result(done, JobState.DONE, b"state: done\n", None)
     drop(spool, "x.yaml")
-    assert spool.find("x").state is JobState.DONE
+    assert listing.find(spool, "x").state is JobState.DONE
     run = spool.claim(drop(spool, "b.yaml"))
     assert spool.place_running(run, "x") == "x-2"  # x has history
-    assert spool.find("x-2").state is JobState.RUNNING
+    assert listing.find(spool, "x-2").state is JobState.RUNNING
     run.release()
 
 
@@ -519,7 +520,7 @@ def test_queued_runs_higher_priority_first_then_oldest_first(spool):
     assert [q.priority for q in queued] == [5, 2, 2, 0, 0, 0, -3]
     assert queued[0].id == "nh" and queued[1].id == "mid-a"
     assert spool.queue.paths() == [q.path for q in queued]
-    assert {info.id: info.progress["priority"] for info in spool.jobs_in(JobState.QUEUED)} == {
+    assert {info.id: info.progress["priority"] for info in listing.jobs_in(spool, JobState.QUEUED)} == {
         "nh": 5, "mid-a": 2, "mid-b": 2, "nested": 0, "word": 0, "old-low": 0, "neg": -3}
 
 
@@ -581,9 +582,9 @@ def test_finished_before_and_remove_finished(spool):
     assert not spool.remove_finished("old-done", JobState.DONE)  # gone already
     assert not spool.result_path("old-done").exists() and not (spool.outbox / "old-done.primes").exists()
     assert not (spool.place(JobState.DONE) / "old-done").exists()
-    assert spool.find("old-done") is None
+    assert listing.find(spool, "old-done") is None
     assert os.listdir(spool.tmp) == []
-    assert spool.find("new-done").state is JobState.DONE
+    assert listing.find(spool, "new-done").state is JobState.DONE
 
 
 def test_a_prune_cut_short_after_the_result_is_finished_by_the_next(spool):
