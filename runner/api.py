@@ -19,7 +19,7 @@ that passes.
 from __future__ import annotations
 
 from .client import (cancel, daemons, inspect, logs, results, retry, status, submit,
-                     submit_job_file, submit_numbers, wait)
+                     submit_file, submit_job_file, submit_numbers, wait)
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      NotASpoolError, RunnerError, SpoolError)
 from .job import JobState
@@ -29,4 +29,4 @@ from .spool import Spool
 __all__ = ["BadJobIdError", "JobError", "JobIdTakenError", "JobState", "JobStateError",
            "NoSuchJobError", "NotASpoolError", "RunnerError", "Spool", "SpoolError", "cancel",
            "daemons", "inspect", "logs", "prune", "results", "retry", "status", "submit",
-           "submit_job_file", "submit_numbers", "wait"]
+           "submit_file", "submit_job_file", "submit_numbers", "wait"]

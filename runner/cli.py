@@ -16,7 +16,7 @@ from typing_extensions import Annotated
 
 from . import __version__
 from .errors import JobError, RunnerError
-from .job import JOB_SUFFIXES, PRIORITY_MAX, START_METHODS
+from .job import PRIORITY_MAX, START_METHODS
 from .spool import Spool
 
 # Plain click help: typer's rich panels import rich.markdown and markdown_it, which doubles
@@ -192,17 +192,7 @@ def submit(
         ("params", _params(param or []) or None)) if value is not None}
     spool = _spool(root)
     try:
-        if str(file) == "-":
-            job_id = client.submit_numbers(spool, sys.stdin.buffer, "stdin", id, pool, fields)
-        elif file.suffix in JOB_SUFFIXES:
-            job_id = client.submit_job_file(spool, file, id, pool, fields)
-        else:
-            try:
-                source = open(file, "rb")
-            except OSError as error:
-                _fail(f"{file}: cannot read it: {error.strerror}", EXIT_NOT_QUEUED)
-            with source:
-                job_id = client.submit_numbers(spool, source, str(file), id, pool, fields)
+        job_id = client.submit_file(spool, str(file), id, pool, fields, stdin=sys.stdin.buffer)
     except JobError as error:
         if error.option:  # a value the person gave as an option: say it as they typed it
             error.option = _as_typed(error.field, {**{f"pool.{k}": v for k, v in pool.items()},

@@ -20,7 +20,7 @@ from . import events, inputs, listing
 from .daemons import serving
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      RunnerError, SpoolError)
-from .job import JOB_ID_PATTERN, Job, JobState, default_job_id, peek_job_id
+from .job import JOB_ID_PATTERN, JOB_SUFFIXES, Job, JobState, default_job_id, peek_job_id
 from .listing import JobInfo
 from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir,
                     Spool)
@@ -92,6 +92,23 @@ def _given_integer(value: Any, where: str) -> int:
     whole = meant_whole_number(value)
     raise JobError(f"{value!r} is a {type(value).__name__}, not an integer", option=where,
                    fix=f"pass {whole}, an int" if whole is not None else "pass an int")
+
+
+def submit_file(spool: Spool, file: str, job_id: Optional[str] = None,
+                pool: Optional[dict] = None, fields: Optional[dict] = None, stdin=None) -> str:
+    """Queue the job that `file` (as the person typed it) gives: `-` the numbers on the
+    binary stream `stdin`, a .yaml/.yml file a job file, anything else a numbers file.
+    Returns the job's id; nothing is queued if it is refused (a JobError says where)."""
+    if file == "-":
+        return submit_numbers(spool, stdin, "stdin", job_id, pool, fields)
+    if Path(file).suffix in JOB_SUFFIXES:
+        return submit_job_file(spool, Path(file), job_id, pool, fields)
+    try:
+        source = open(file, "rb")
+    except OSError as error:
+        raise JobError(f"cannot read it: {error.strerror or error}", file=file) from None
+    with source:
+        return submit_numbers(spool, source, file, job_id, pool, fields)
 
 
 def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None,
