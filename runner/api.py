@@ -18,12 +18,12 @@ that passes.
 
 from __future__ import annotations
 
-from .client import (cancel, daemons, inspect, logs, results, retry, status, submit,
-                     submit_file, submit_job_file, submit_numbers, wait)
+from .client import cancel, daemons, inspect, logs, results, status, wait
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
                      NotASpoolError, RunnerError, SpoolError)
 from .job import JobState
 from .retention import prune
+from .submission import retry, submit, submit_file, submit_job_file, submit_numbers
 from .spool import Spool
 
 __all__ = ["BadJobIdError", "JobError", "JobIdTakenError", "JobState", "JobStateError",

@@ -180,7 +180,7 @@ def submit(
     Example: runner submit numbers.txt --processes 2 --priority 5 --wait
     Example: seq 1 1000 | runner submit - --id first-thousand
     """
-    from . import client
+    from . import submission
 
     pool = {key: value for key, value in (
         ("processes", processes), ("chunksize", chunksize), ("maxtasksperchild", maxtasksperchild),
@@ -192,7 +192,8 @@ def submit(
         ("params", _params(param or []) or None)) if value is not None}
     spool = _spool(root)
     try:
-        job_id = client.submit_file(spool, str(file), id, pool, fields, stdin=sys.stdin.buffer)
+        job_id = submission.submit_file(spool, str(file), id, pool, fields,
+                                        stdin=sys.stdin.buffer)
     except JobError as error:
         if error.option:  # a value the person gave as an option: say it as they typed it
             error.option = _as_typed(error.field, {**{f"pool.{k}": v for k, v in pool.items()},
@@ -396,10 +397,10 @@ def retry(job_id: Annotated[str, typer.Argument(metavar="JOB", help="A failed or
 
     Example: runner retry big-job
     """
-    from . import client
+    from . import submission
 
     try:
-        new_id = client.retry(_spool(root), job_id)
+        new_id = submission.retry(_spool(root), job_id)
     except (RunnerError, OSError) as error:
         _fail(error)
     if as_json:

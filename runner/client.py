@@ -1,5 +1,6 @@
-"""The library behind the CLI: submit, status, inspect, wait, results, cancel, retry,
-prune and logs, for scripts too (runner/api.py is the surface to import).
+"""The library behind the CLI's views and controls: status, inspect, wait, results,
+cancel and logs, for scripts too (runner/api.py is the surface to import; submit and
+retry are submission.py's, prune retention.py's).
 
 Every function takes a `Spool` and reads or changes only what the spool shows,
 so it works whether or not a daemon is running (and from any process).
@@ -7,293 +8,23 @@ so it works whether or not a daemon is running (and from any process).
 
 from __future__ import annotations
 
-import functools
 import json
-import operator
 import os
 import stat
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
-from . import events, inputs, listing
+from . import events, listing
 from .daemons import serving
-from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, NoSuchJobError,
-                     RunnerError, SpoolError)
-from .job import JOB_ID_PATTERN, JOB_SUFFIXES, Job, JobState, default_job_id, peek_job_id
+from .errors import JobStateError, SpoolError
+from .job import JobState
 from .listing import JobInfo
-from .spool import (CONFIG_FILE_NAME, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir,
-                    Spool)
+from .spool import JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, Spool
 
 CANCEL_WAIT_SECONDS = 5.0
 WAIT_POLL_SECONDS = 0.1
 MISSING_POLLS = 10  # polls in a row that find a waited-for job nowhere before it is an error
-
-
-def submit(spool: Spool, numbers: Optional[Iterable[int]] = None, *,
-           range: Optional[tuple[int, int]] = None, job_id: Optional[str] = None,
-           pool: Optional[dict] = None, **fields: Any) -> str:
-    """Queue a job testing `numbers` (any iterable of ints, written to the spool as it
-    is read, so a generator of millions stays small) or the half-open `range`; `pool`
-    and `fields` (timeout, priority, retries) as in a job file. Returns the job's id.
-    A job the daemon would refuse is refused here, with the same JobError, and nothing
-    is queued."""
-    if (numbers is None) == (range is None):
-        raise SpoolError("give the numbers to test, or a range=(start, stop), not both")
-    if range is not None:
-        start, stop = _given_range(range)
-        spec: dict[str, Any] = {"id": _free_id(spool, job_id, "range"),
-                                "range": {"start": start, "stop": stop}}
-        return _enqueue(spool, spec, pool, fields, "api", checked_as="api.submit(range=...)")
-    from .resolve import check_number
-
-    max_bits = _config(spool).limits.number_bits
-
-    def lines() -> Iterator[bytes]:  # each number checked as it is read, named as given
-        for index, given in enumerate(numbers):
-            where = f"numbers[{index}]"
-            number = _given_integer(given, where)
-            try:
-                check_number(number, max_bits, where)
-            except JobError as error:
-                error.option = where
-                raise error.locate() from None
-            yield b"%d\n" % number
-
-    try:
-        return _submit_input(spool, lines(), "api.numbers", job_id, pool, fields)
-    except JobError as error:
-        if error.file == "api.numbers" and error.option is None:  # their count
-            error.file, error.option = None, "numbers"
-            error.locate()
-        raise
-
-
-def _given_range(given: Any) -> tuple[int, int]:
-    """`range=(start, stop)` as two ints, else a JobError in the API's words."""
-    try:
-        start, stop = given
-    except (TypeError, ValueError):
-        raise JobError(f"{given!r} is not a pair (start, stop)", option="range",
-                       fix="pass range=(start, stop), e.g. range=(0, 10**6)") from None
-    return _given_integer(start, "range[0]"), _given_integer(stop, "range[1]")
-
-
-def _given_integer(value: Any, where: str) -> int:
-    """`value` as the int it is (an int, a numpy integer), else a JobError naming `where`
-    with a fix that works (a whole float like 1e6: pass 1000000)."""
-    if not isinstance(value, bool):
-        try:
-            return operator.index(value)
-        except TypeError:
-            pass
-    from .jobfile import meant_whole_number
-
-    whole = meant_whole_number(value)
-    raise JobError(f"{value!r} is a {type(value).__name__}, not an integer", option=where,
-                   fix=f"pass {whole}, an int" if whole is not None else "pass an int")
-
-
-def submit_file(spool: Spool, file: str, job_id: Optional[str] = None,
-                pool: Optional[dict] = None, fields: Optional[dict] = None, stdin=None) -> str:
-    """Queue the job that `file` (as the person typed it) gives: `-` the numbers on the
-    binary stream `stdin`, a .yaml/.yml file a job file, anything else a numbers file.
-    Returns the job's id; nothing is queued if it is refused (a JobError says where)."""
-    if file == "-":
-        return submit_numbers(spool, stdin, "stdin", job_id, pool, fields)
-    if Path(file).suffix in JOB_SUFFIXES:
-        return submit_job_file(spool, Path(file), job_id, pool, fields)
-    try:
-        source = open(file, "rb")
-    except OSError as error:
-        raise JobError(f"cannot read it: {error.strerror or error}", file=file) from None
-    with source:
-        return submit_numbers(spool, source, file, job_id, pool, fields)
-
-
-def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None,
-                   pool: Optional[dict] = None, fields: Optional[dict] = None) -> str:
-    """Queue a job testing the numbers in the binary stream `source` (one a line),
-    copied into the spool in blocks. `pool` and `fields` (timeout, priority, retries)
-    as in a job file. Returns the job's id. Every line is read as the workers will read
-    it: a JobError names `name` and the first bad line, and nothing is queued."""
-    return _submit_input(spool, iter(lambda: source.read(1 << 20), b""), name, job_id, pool,
-                         fields)
-
-
-def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Optional[str],
-                  pool: Optional[dict], fields: Optional[dict]) -> str:
-    from .config_file import NUMBER_BITS_DEFAULT, read_config_file
-
-    job_id = _free_id(spool, job_id, default_job_id(Path(name)))
-    spool.ensure()
-    defaults = not pool and not any(value is not None for value in (fields or {}).values()) \
-        and not read_config_file(spool.root).settings
-    temp = spool.temp_path("numbers")
-    try:
-        with open(temp, "wb") as out:
-            out.writelines(blocks)
-            out.flush()
-            os.fsync(out.fileno())
-        _check_numbers(temp, name, NUMBER_BITS_DEFAULT if defaults else
-                       _config(spool).limits.number_bits)
-        sure = defaults and _within_default_count(os.path.getsize(temp))
-        stored = spool.inputs / inputs.stored_name(Path(name).name)
-        os.rename(temp, stored)
-    finally:
-        temp.unlink(missing_ok=True)
-    spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
-    try:
-        # a job of the runner's own making, with nothing laid over it, under a config.yaml
-        # that sets nothing, passes the daemon's check once its numbers have (its id is free
-        # and valid, its file inside the spool, the default settings within the default
-        # limits, the default task built in): that check, which loads pydantic, the config's
-        # models and the task registry (about 80 ms), is left to the daemon
-        return _enqueue(spool, spec, pool, fields, name, checked_as=None if sure else name)
-    except RunnerError as error:
-        stored.unlink(missing_ok=True)
-        if isinstance(error, JobError) and error.field == "numbers_file":
-            error.field = None  # a field of the spool's job, not of what they gave (`name`)
-            error.locate()
-        raise
-
-
-def _within_default_count(size: int) -> bool:
-    """Whether a numbers file of `size` bytes is sure to hold no more numbers than the
-    default limits.numbers: each takes a digit and a newline at least."""
-    from .config_file import NUMBERS_DEFAULT
-
-    return (size + 1) // 2 <= NUMBERS_DEFAULT
-
-
-def _check_numbers(path: Path, shown: str, max_bits: int) -> None:
-    """Every line of the numbers file at `path` read as the workers will, each number
-    within `max_bits`; a JobError names the first bad one as a line of `shown`."""
-    from .chunks import BadNumberLine, check_numbers_file
-
-    try:
-        check_numbers_file(path, max_bits)
-    except BadNumberLine as bad:
-        from .jobfile import meant_whole_number
-
-        if not bad.text.isprintable():
-            raise JobError("holds bytes that are not text: is it a numbers file?", file=shown,
-                           line=bad.line, fix="give a text file of integers, one a line"
-                           ) from None
-        whole = meant_whole_number(bad.text)
-        raise JobError(f"{bad.text!r} {bad.what}", file=shown, line=bad.line,
-                       fix=f"write {whole}" if whole is not None and whole >= 0 else
-                       "write one integer from 0 up a line, in plain decimal digits (blank "
-                       "lines and # comments are allowed)") from None
-
-
-def submit_job_file(spool: Spool, path: Path, job_id: Optional[str] = None,
-                    pool: Optional[dict] = None, fields: Optional[dict] = None) -> str:
-    """Queue a copy of the YAML job file at `path`, with the given fields overridden,
-    once it passes the daemon's own check (jobfile.parse_job): else a JobError names
-    `path` as given and the line, or the overridden field, and nothing is queued. A
-    numbers_file it names has its lines checked too, as the workers will read them."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise JobError(f"cannot read it: {exc.strerror or exc}", file=str(path),
-                       fix="check the file's name and that you may read it") from None
-    job = _parse(spool, raw, path.name, str(path))
-    if job.numbers_file is not None:
-        _check_numbers(spool.root / job.numbers_file, job.numbers_file,
-                       _config(spool).limits.number_bits)
-    wanted = job_id or peek_job_id(path)
-    free = _free_id(spool, job_id, wanted)
-    if free == wanted and not pool and not fields and (job_id is None or peek_job_id(path) == job_id):
-        return _queue(spool, free, raw, path.name)  # byte for byte: errors are reported by line
-    spec = _load_yaml(raw)
-    spec["id"] = free
-    return _enqueue(spool, spec, pool, fields, path.name, checked_as=str(path))
-
-
-def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], fields: Optional[dict],
-             source: str, checked_as: Optional[str] = None, **details: Any) -> str:
-    """Queue `spec` with `pool` and `fields` laid over it; with `checked_as` (how the
-    person named what they submitted), only once it passes the daemon's check: a
-    JobError about a value laid over says which (`option`: `pool.processes=64`)."""
-    if pool:
-        spec["pool"] = {**(spec.get("pool") or {}), **pool}
-    overridden = {f"pool.{key}": value for key, value in (pool or {}).items()}
-    overridden.update((key, value) for key, value in (fields or {}).items() if value is not None)
-    spec.update({key: value for key, value in (fields or {}).items() if value is not None})
-    # id and priority first: the daemon orders the queue by peeking at the file's head
-    spec = {key: spec[key] for key in ("id", "priority") if key in spec} | spec
-    import yaml  # here, as in _load_yaml: runner status reads no YAML
-
-    data = yaml.safe_dump(spec, sort_keys=False).encode()
-    if checked_as is not None:
-        try:
-            _parse(spool, data, f"{spec['id']}.yaml", checked_as)
-        except JobError as error:
-            error.line = error.column = None  # lines of the spool's copy, not of theirs
-            given = error.field if error.field in overridden else "params" if (
-                (error.field or "").startswith("params.") and "params" in overridden) else None
-            if given is not None:
-                error.option = f"{given}={overridden[given]!r}"
-            raise error.locate()
-    return _queue(spool, spec["id"], data, source, **details)
-
-
-def _parse(spool: Spool, raw: bytes, name: str, shown: str) -> Job:
-    """Check a job file's bytes exactly as the daemon will when it takes the job; the
-    job it makes."""
-    from .jobfile import parse_job
-    from .registry import registry
-
-    config = _config(spool)
-    registry().guard_loads(config.task_load_seconds)  # a plugin that hangs: refused, not awaited
-    return parse_job(raw, spool.root, config, name, shown)
-
-
-def _config(spool: Spool):
-    """The spool's config.yaml as it is now, read and checked once however often one
-    submit asks (its numbers, its file, its overrides), and again once the file changes."""
-    try:
-        info = os.stat(spool.root / CONFIG_FILE_NAME)
-        version = (info.st_ino, info.st_mtime_ns, info.st_size)
-    except OSError:
-        version = None
-    return _config_as_of(spool.root, version)
-
-
-@functools.lru_cache(maxsize=8)
-def _config_as_of(root: Path, version: Optional[tuple]):
-    from .config import load_config  # pydantic: only when a job is checked
-
-    return load_config(root)
-
-
-def _queue(spool: Spool, job_id: str, data: bytes, source: str, **details: Any) -> str:
-    spool.enqueue(f"{job_id}.yaml", data, lambda queued: spool.events.emit(
-        events.SUBMITTED, job_id, source=source, file=f"jobs/{queued.name}", **details))
-    return job_id
-
-
-def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
-    """`asked` if free (an error if taken: scripts rely on ids), else `default` or
-    `default-N`, the first that no job of the spool has."""
-    if asked is not None:
-        if not isinstance(asked, str) or not JOB_ID_PATTERN.fullmatch(asked):
-            raise BadJobIdError(asked)
-        if listing.find(spool, asked) is not None or spool.result_path(asked).exists():
-            raise JobIdTakenError(asked)
-        return asked
-    if listing.find(spool, default) is None and not spool.result_path(default).exists():
-        return default
-    # every job's id read once: asking find() for default-2, -3, ... read every queued
-    # file's name each time (a submit into 1,000 queued jobs of one name took 12 s)
-    taken = {info.id for info in listing.list_jobs(spool)}
-    for n in range(2, 1_000_000):
-        candidate = f"{default[:57]}-{n}"
-        if candidate not in taken and not spool.result_path(candidate).exists():
-            return candidate
-    raise SpoolError(f"no free id like {default!r}")
 
 
 SUSPENDED = "suspended"  # shown for a running job whose daemon is gone
@@ -354,7 +85,7 @@ def _found(progress: dict) -> int:
 
 def inspect(spool: Spool, job_id: str) -> dict:
     """Everything about one job: its spec, state, progress and, once finished, its result."""
-    info = _find(spool, job_id)
+    info = listing.get(spool, job_id)
     out = _summary(spool, info)
     out["daemons"] = daemons(spool)
     if info.state is JobState.QUEUED:
@@ -394,7 +125,7 @@ def wait(spool: Spool, job_id: str, timeout: Optional[float] = None,
         info = listing.find(spool, job_id)
         missing = 0 if info is not None or result is not None else missing + 1
         if missing >= MISSING_POLLS:
-            _find(spool, job_id)  # says there is no such job
+            listing.get(spool, job_id)  # says there is no such job
         if info is not None and on_progress is not None:
             row = _summary(spool, info)
             seen = (row["state"], row["tested"], row["total"], row["found"])
@@ -420,7 +151,7 @@ def results(spool: Spool, job_id: str) -> Iterator[Any]:
     did not end done (the message says why)."""
     result = _read_yaml(spool.result_path(job_id))
     if not isinstance(result, dict):
-        info = _find(spool, job_id)
+        info = listing.get(spool, job_id)
         raise JobStateError(f"job {job_id!r} is {info.state.value}, not finished: "
                             "wait for it first (`runner submit --wait`, or api.wait)")
     if result.get("state") != JobState.DONE.value:
@@ -445,7 +176,7 @@ def results(spool: Spool, job_id: str) -> Iterator[Any]:
 def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobState:
     """Cancel a queued or running job; returns its final state (`cancelled`, or what it
     reached first). A running job's daemon stops it; if none holds it, we finish it here."""
-    info = _find(spool, job_id)
+    info = listing.get(spool, job_id)
     deadline = time.monotonic() + wait
     while info.state is JobState.QUEUED:
         jobdir = spool.claim(info.path) if info.path.parent == spool.jobs else None
@@ -456,7 +187,7 @@ def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobS
         if time.monotonic() > deadline:
             raise SpoolError(f"job {job_id!r} stays claimed but not started; try again")
         time.sleep(0.01)  # a daemon is claiming it: cancel it once it runs
-        info = _find(spool, job_id)
+        info = listing.get(spool, job_id)
     if info.state.finished:
         raise JobStateError(f"job {job_id!r} is already {info.state.value}; nothing to cancel")
     jobdir = JobDir(info.path)
@@ -478,35 +209,6 @@ def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobS
                      f"within {wait:g} s; it will when it can")
 
 
-def retry(spool: Spool, job_id: str) -> str:
-    """Queue a fresh job from a failed or cancelled job's saved job file, with the first
-    free id like `job_id` (`job_id-2`, ...); the old job and its result stay as they are.
-    Returns the new job's id."""
-    info = _find(spool, job_id)
-    if info.state not in (JobState.FAILED, JobState.CANCELLED):
-        raise JobStateError(f"job {job_id!r} is {info.state.value}; only a failed or cancelled "
-                         "job can be retried (a done one: submit its job file again)")
-    jobdir = JobDir(info.path)
-    raw = jobdir.file(JOB_FILE).read_bytes()
-    new_id = _free_id(spool, None, job_id)
-    try:
-        spec = _load_yaml(raw)
-    except _NotYAML:
-        spec = None
-    if not isinstance(spec, dict):  # as dropped, byte for byte: it fails the same way
-        return _queue(spool, new_id, raw, jobdir.source_name(), retry_of=job_id)
-    saved = jobdir.read_json(SPEC_FILE) or {}
-    submitted_as = saved.get("submitted_as") or inputs.keep(spool, jobdir, spec.get("numbers_file"))
-    if submitted_as:  # its numbers file was `runner submit`'s copy
-        stored = inputs.store_again(spool, jobdir, submitted_as)
-        if stored is None:
-            raise SpoolError(f"job {job_id!r} no longer has its numbers file; submit the "
-                             "numbers again")
-        spec["numbers_file"] = stored
-    spec["id"] = new_id
-    return _enqueue(spool, spec, None, None, jobdir.source_name(), retry_of=job_id)
-
-
 def logs(spool: Spool, job_id: Optional[str] = None, follow: bool = False) -> Iterator[dict]:
     """The spool's events (or only `job_id`'s), oldest first, as dicts with `time`, `job`,
     `event` and details. With `follow`, then each new event as it is written, until the
@@ -519,7 +221,7 @@ def logs(spool: Spool, job_id: Optional[str] = None, follow: bool = False) -> It
         found = True
         yield record
     if job_id is not None and not found:
-        _find(spool, job_id)  # says there is no such job, if there is none
+        listing.get(spool, job_id)  # says there is no such job, if there is none
 
 
 def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
@@ -533,37 +235,13 @@ def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
     commit_result(spool, jobdir, outcome, None, 0)
 
 
-def _find(spool: Spool, job_id: str) -> JobInfo:
-    info = listing.find(spool, job_id)
-    if info is None:
-        raise NoSuchJobError(job_id, spool.root)
-    return info
-
-
 def _read_yaml(path: Path) -> Any:
+    from .results import NotYAML, load_yaml  # PyYAML: only where YAML is read
+
     try:  # never follow a link nor wait on a FIFO: anyone can drop one into jobs/
         with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 return "(unreadable: not a regular file)"
-            return _load_yaml(handle)
-    except (OSError, _NotYAML) as exc:
+            return load_yaml(handle)
+    except (OSError, NotYAML) as exc:
         return f"(unreadable: {exc})"
-
-
-class _NotYAML(Exception):
-    """What PyYAML said of a document it could not read (yaml.YAMLError, by another name:
-    this module does not import PyYAML until it reads YAML)."""
-
-
-def _load_yaml(source) -> Any:
-    """The YAML document in `source` (bytes, text or a binary file), read safely; _NotYAML
-    if it is not YAML. PyYAML is imported here, by the commands that read YAML: `runner
-    status` reads none, and starts without it."""
-    import yaml
-
-    from .results import YAML_LOADER
-
-    try:
-        return yaml.load(source, Loader=YAML_LOADER)
-    except yaml.YAMLError as exc:
-        raise _NotYAML(str(exc)) from exc

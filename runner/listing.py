@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
+from .errors import NoSuchJobError
 from .job import JOB_ID_PATTERN, JobState, peek_job
 from .spool import JOB_FILE, PROGRESS_FILE, JobDir, Spool, entries
 
@@ -35,6 +36,14 @@ def find(spool: Spool, job_id: str) -> Optional[JobInfo]:
     for info in jobs_in(spool, JobState.RUNNING, *FINISHED, JobState.QUEUED, only=job_id):
         return info
     return None
+
+
+def get(spool: Spool, job_id: str) -> JobInfo:
+    """The job with this id, wherever it is; NoSuchJobError if there is none."""
+    info = find(spool, job_id)
+    if info is None:
+        raise NoSuchJobError(job_id, spool.root)
+    return info
 
 
 def list_jobs(spool: Spool) -> list[JobInfo]:

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -196,3 +196,16 @@ def _describe_input(job: Job) -> dict:
         return {"range": {"start": job.range[0], "stop": job.range[1]}}
     return {"numbers_file": job.numbers_file_shown, "numbers": job.total}
 
+
+class NotYAML(Exception):
+    """What PyYAML said of a document it could not read."""
+
+
+def load_yaml(source) -> Any:
+    """The YAML document in `source` (bytes, text or a binary file), read safely; NotYAML
+    if it is not YAML. (Import this module where YAML is read: `runner status` reads
+    none, and starts without PyYAML.)"""
+    try:
+        return yaml.load(source, Loader=YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise NotYAML(str(exc)) from exc

@@ -282,7 +282,7 @@ def test_plain_file_counted_in_numpy_as_by_pattern(tmp_path, monkeypatch, lines,
                          st.text(alphabet="0123456789\n \t#\r", max_size=40).map(str.encode)))
 def test_a_numbers_file_holds_at_most_one_number_in_two_bytes(tmp_path, content):
     """What lets `runner submit` know that a file under 200 MB holds no more numbers than
-    the default limits.numbers without counting them (client._within_default_count)."""
+    the default limits.numbers without counting them (submission._within_default_count)."""
     (tmp_path / "n.txt").write_bytes(content)
     assert count_numbers_in_file(tmp_path / "n.txt") <= (len(content) + 1) // 2
 
