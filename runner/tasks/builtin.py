@@ -31,8 +31,10 @@ def primes_worst_seconds(bits: int) -> float:
 
 def factor_worst_seconds(bits: int) -> float:
     """About what factoring one number of `bits` bits may cost at worst (a semiprime of
-    two equal factors): 0.6 ms at 64 bits, 10 ms at 100, 0.12 s at 150 and 0.5 s at 170
-    on this project's 2-core machines (bench: python-flint 0.6), doubling every ~11 bits."""
+    two equal factors), doubling every 11 bits: 0.6 ms at 64 bits, 5.8 ms at 100, 0.14 s
+    at 150, 0.5 s at 170. Measured on this project's 2-core machines (python-flint): the
+    slowest of a few semiprimes took 0.6 ms at 64 bits, 10 ms at 80 and 100, 0.12 s at
+    150, 0.49 s at 170; balanced 100-bit ones 4 ms on average."""
     return 1e-5 if bits <= 32 else 6e-4 * 2 ** ((bits - 64) / 11)
 
 
