@@ -406,3 +406,20 @@ def test_a_task_stuck_in_c_code_past_its_timeout_is_stopped(spool, start_daemon)
     assert time.monotonic() - started < 15
     wait_until(lambda: daemon.busy_workers() == [], 5, "the stuck worker stopped")
     assert daemon.stop() == 0
+
+
+def test_plugin_jobs_run_by_priority(spool, with_plugins, start_daemon):
+    """The queue's order knows nothing of tasks: plugin jobs run by priority, then in the
+    order queued, as primes jobs do."""
+    write_config(spool.root, max_running_jobs=1)
+    base = time.time() - 100
+    for n, (name, priority) in enumerate([("low", 0), ("high", 5), ("mid", 2)]):
+        path = drop_job(spool, f"{name}.yaml", {"id": name, "task": "collatz", "numbers": [27],
+                                                 "priority": priority})
+        os.utime(path, (base + n, base + n))
+    daemon = start_daemon()
+    for name in ("low", "high", "mid"):
+        assert wait_for_result(spool, name)["values"] == [[27, 111]]
+    logged = [json.loads(line) for line in run_cli(spool, "logs", "--json").stdout.splitlines()]
+    assert [r["job"] for r in logged if r["event"] == "started"] == ["high", "mid", "low"]
+    assert daemon.stop() == 0
