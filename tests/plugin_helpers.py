@@ -4,6 +4,7 @@ folder that the test puts on PYTHONPATH for every process it starts."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -12,21 +13,24 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 EXAMPLE = REPOSITORY / "examples" / "collatz"
 
+
+
+def pyproject(name: str, version: str, tasks: dict[str, str]) -> str:
+    """The pyproject.toml of a one-file-a-module package `name` that registers `tasks`
+    (task name -> "module:object") under `runner.tasks`."""
+    points = "".join(f'{task} = "{target}"\n' for task, target in tasks.items())
+    modules = sorted({target.split(":")[0] for target in tasks.values()})
+    return ('[build-system]\nrequires = ["setuptools>=64"]\n'
+            'build-backend = "setuptools.build_meta"\n'
+            f'[project]\nname = "{name}"\nversion = "{version}"\n'
+            f'[project.entry-points."runner.tasks"]\n{points}'
+            f"[tool.setuptools]\npy-modules = {json.dumps(modules)}\n")
+
+
+FAULTY_TASKS = {"thirteen": "faulty_tasks:refuse_thirteen", "slow": "faulty_tasks:SLOW",
+                "counted": "faulty_tasks:COUNTED"}
 FAULTY = {
-    "pyproject.toml": """
-        [build-system]
-        requires = ["setuptools>=64"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "runner-test-faulty"
-        version = "0.3.0"
-        [project.entry-points."runner.tasks"]
-        thirteen = "faulty_tasks:refuse_thirteen"
-        slow = "faulty_tasks:SLOW"
-        counted = "faulty_tasks:COUNTED"
-        [tool.setuptools]
-        py-modules = ["faulty_tasks"]
-        """,
+    "pyproject.toml": pyproject("runner-test-faulty", "0.3.0", FAULTY_TASKS),
     "faulty_tasks.py": """
         import os
         import time

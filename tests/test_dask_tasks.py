@@ -14,7 +14,8 @@ distributed = pytest.importorskip("distributed")
 
 from conftest import drop_job, wait_for_result, wait_ready  # noqa: E402
 from dask_helpers import CliCluster, write_dask_config  # noqa: E402
-from plugin_helpers import FAULTY, install, install_plugins, write_package  # noqa: E402
+from plugin_helpers import (FAULTY, FAULTY_TASKS, install, install_plugins, pyproject,  # noqa: E402
+                            write_package)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -85,7 +86,7 @@ def test_a_worker_without_the_task_or_with_another_version_fails_the_job_naming_
         spool, plugins, tmp_path, monkeypatch, cluster, start_daemon):
     newer = tmp_path / "newer-site"  # the faulty package at 0.4.0, and no collatz
     install(write_package(tmp_path / "faulty-0.4", {
-        **FAULTY, "pyproject.toml": FAULTY["pyproject.toml"].replace("0.3.0", "0.4.0")}), newer)
+        **FAULTY, "pyproject.toml": pyproject("runner-test-faulty", "0.4.0", FAULTY_TASKS)}), newer)
     monkeypatch.setenv("PYTHONPATH", str(newer))
     cluster.start()
     wait_for_workers(cluster.address)

@@ -18,45 +18,22 @@ import pytest
 from conftest import (chunks_recorded, drop_job, free_port, read_result, run_cli, runner_command,
                       scrape_metrics, wait_for_result, wait_ready, wait_until, write_config,
                       write_numbers)
-from plugin_helpers import install, install_plugins, write_package
+from plugin_helpers import install, install_plugins, pyproject, write_package
 from test_example_tasks import COLLATZ_EDGES, example
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 BROKEN = {
-    "pyproject.toml": """
-        [build-system]
-        requires = ["setuptools>=64"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "runner-test-broken"
-        version = "0.1.0"
-        [project.entry-points."runner.tasks"]
-        explodes = "broken_tasks:f"
-        squares = "broken_tasks:g"
-        [tool.setuptools]
-        py-modules = ["broken_tasks"]
-        """,
+    "pyproject.toml": pyproject("runner-test-broken", "0.1.0",
+                                {"explodes": "broken_tasks:f", "squares": "broken_tasks:g"}),
     "broken_tasks.py": """
         raise ImportError("this plugin needs a library that is not installed")
         """,
 }
 
 HOSTILE = {  # imports that would take the daemon down if it loaded them itself
-    "pyproject.toml": """
-        [build-system]
-        requires = ["setuptools>=64"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "runner-test-hostile"
-        version = "0.1.0"
-        [project.entry-points."runner.tasks"]
-        hangs = "hangs_on_import:f"
-        kills = "kills_on_import:f"
-        exits = "exits_on_import:f"
-        [tool.setuptools]
-        py-modules = ["hangs_on_import", "kills_on_import", "exits_on_import"]
-        """,
+    "pyproject.toml": pyproject("runner-test-hostile", "0.1.0", {
+        "hangs": "hangs_on_import:f", "kills": "kills_on_import:f", "exits": "exits_on_import:f"}),
     "hangs_on_import.py": """
         import time
         time.sleep(3600)
