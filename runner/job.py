@@ -35,7 +35,10 @@ class JobState(str, enum.Enum):
 
     @property
     def finished(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+        return self in FINISHED_STATES
+
+
+FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)  # in the order shown
 
 
 # -- the resolved job --------------------------------------------------------------

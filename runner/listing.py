@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .errors import NoSuchJobError
-from .job import JOB_ID_PATTERN, JobState, peek_job
+from .job import FINISHED_STATES, JOB_ID_PATTERN, JobState, peek_job
 from .spool import JOB_FILE, PROGRESS_FILE, JobDir, Spool, entries
-
-FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,8 @@ def find(spool: Spool, job_id: str) -> Optional[JobInfo]:
     """The job with this id, wherever it is, or None."""
     if not JOB_ID_PATTERN.fullmatch(job_id):
         return None
-    for info in jobs_in(spool, JobState.RUNNING, *FINISHED, JobState.QUEUED, only=job_id):
+    for info in jobs_in(spool, JobState.RUNNING, *FINISHED_STATES, JobState.QUEUED,
+                        only=job_id):
         return info
     return None
 
@@ -51,7 +50,7 @@ def list_jobs(spool: Spool) -> list[JobInfo]:
     in the order jobs move through them, so a job that moves during the reading is seen
     twice; the later (more advanced) sighting wins."""
     latest = {info.id: info for info in jobs_in(spool, JobState.QUEUED, JobState.RUNNING,
-                                                *FINISHED)}
+                                                *FINISHED_STATES)}
     return list(latest.values())
 
 

@@ -14,9 +14,10 @@
 
 Nothing else in the runner touches these paths but the modules that each own one of
 them: queued.py lists jobs/ in run order, inputs.py keeps inputs/, daemons.py keeps
-daemons/; listing.py only reads them all (status, inspect, the dashboard, metrics). The daemon watches jobs/ alone,
-and no file ever moves out of it by one rename: watchdog holds a move out of a
-watched folder for 0.5 s, and every event behind it. A claim is instead a rename
+daemons/; listing.py only reads them all (status, inspect, the dashboard, metrics).
+
+The daemon watches jobs/ alone, and no file ever moves out of it by one rename:
+watchdog holds a move out of a watched folder for 0.5 s, and every event behind it. A claim is instead a rename
 within jobs/ (to a hidden name), then a link into the claiming folder and an
 unlink, so the watcher sees a paired move and a deletion.
 
@@ -47,7 +48,7 @@ from typing import Callable, Iterator, Optional, Union
 from .checkpoint import SPILL_SUFFIX
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
-from .job import JobState
+from .job import FINISHED_STATES, JobState
 from .queued import Queue
 
 log = logging.getLogger("runner.spool")
@@ -62,7 +63,6 @@ RESULT_SUFFIX = ".yaml"
 # a job's output beside its result, by how its task reports it (results.output_kind):
 # the primes task's primes, a filter's kept numbers, a map's values
 OUTPUT_SUFFIXES = {"primes": ".primes", "filter": ".kept", "map": ".jsonl"}
-_FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 def fsync_dir(path: Path) -> None:
@@ -172,7 +172,7 @@ class Spool:
         if not self.root.is_dir():
             raise SpoolError(f"the spool's folder {self.root} is gone")
         for folder in (self.jobs, self.outbox, self.tmp, self.inputs, self.claiming, self.daemons,
-                       *(self.place(s) for s in (JobState.RUNNING, *_FINISHED))):
+                       *(self.place(s) for s in (JobState.RUNNING, *FINISHED_STATES))):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -296,7 +296,7 @@ class Spool:
 
     def _id_has_history(self, job_id: str) -> bool:
         return (self.outbox / f"{job_id}{RESULT_SUFFIX}").exists() or any(
-            (self.place(state) / job_id).exists() for state in _FINISHED)
+            (self.place(state) / job_id).exists() for state in FINISHED_STATES)
 
     # -- finishing -------------------------------------------------------------
 
@@ -338,7 +338,7 @@ class Spool:
         """(id, state, when it finished) of each finished job that finished before the Unix
         time `cutoff`; when it finished is its result file's modification time. One stat
         a job, no file read."""
-        for state in _FINISHED:
+        for state in FINISHED_STATES:
             for folder in entries(self.place(state)):
                 try:
                     finished = os.stat(self.result_path(folder.name)).st_mtime
