@@ -3,10 +3,10 @@ of them gave an output line (primes found, or values).
 
 A task calls `tested(count, found)` as it goes (the primes task after each number
 past 2^64 and each piece of a file; `task.compute` after each batch of numbers of a
-plugin task, batches that grow while they take under 10 ms, or each chunk call). In a pool worker, `worker.run_chunk` opens a report around the chunk, and the
-counts reach the daemon over the worker's own connection at most every
-REPORT_EVERY_SECONDS, so that a job's progress moves within a chunk, however long
-its chunks take. Anywhere else (the daemon, a Dask worker, a test) no report is
+plugin task, batches that grow while they take under 10 ms, or each chunk call). In
+a pool worker, `worker.run_chunk` opens a report around the chunk, and the counts
+reach the daemon over the worker's own connection at most every REPORT_EVERY_SECONDS,
+so that a job's progress moves within a chunk, however long its chunks take. Anywhere else (the daemon, a Dask worker, a test) no report is
 open and `tested` costs an attribute check.
 """
 

@@ -6,8 +6,10 @@ soon as the job's order allows (input order when `ordered`, else completion
 order), retries a chunk whose worker died up to the job's `retries` times, each
 retry after a backoff that doubles (held here and handed to the pool at a later
 tick: the daemon's loop never sleeps), publishes its progress (with a rate and an
-ETA; numbers done within the chunks in flight count too) for other processes, and commits the result when the last chunk is in. Its
-methods are called from the daemon's one thread.
+ETA; numbers done within the chunks in flight count too) for other processes, and
+commits the result when the last chunk is in. Its methods are called from the
+daemon's one thread. `load_claimed` gives it its job: the saved spec, or the job file
+checked and placed.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from .chunks import BadNumberLine, Chunk, plan_chunks
 from .config import Config
 from .errors import JobError
 from .job import Job, JobState
-from .results import Outcome, commit_result, output_kind, queued_at
 from .jobfile import load_job
+from .results import Outcome, commit_result, output_kind, queued_at
 from .spool import CANCEL_FILE, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, Spool
 from .task import TaskItemError, TaskUnavailable
 

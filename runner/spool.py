@@ -17,9 +17,9 @@ them: queued.py lists jobs/ in run order, inputs.py keeps inputs/, daemons.py ke
 daemons/; listing.py only reads them all (status, inspect, the dashboard, metrics).
 
 The daemon watches jobs/ alone, and no file ever moves out of it by one rename:
-watchdog holds a move out of a watched folder for 0.5 s, and every event behind it. A claim is instead a rename
-within jobs/ (to a hidden name), then a link into the claiming folder and an
-unlink, so the watcher sees a paired move and a deletion.
+watchdog holds a move out of a watched folder for 0.5 s, and every event behind it.
+A claim is instead a rename within jobs/ (to a hidden name), then a link into the
+claiming folder and an unlink, so the watcher sees a paired move and a deletion.
 
 A job folder is flocked by the process that owns the job (the kernel drops the
 lock when that process dies, so a free lock on a running job means its daemon
