@@ -81,6 +81,9 @@ class Job:
     on_error: str = "fail"  # an exception on one number: "fail" the job, or "record" it as the value
     kind: str = "filter"  # its task's kind when it was checked: "filter" or "map"
     task_version: str = ""  # its task's "package version" when it was checked
+    # (digits, cap) pairs: a chunk holds at most `cap` numbers of that many digits, for a
+    # task whose numbers cost more the longer they are (plan.py); other numbers: chunksize
+    chunk_caps: Optional[tuple[tuple[int, int], ...]] = None
 
     @property
     def numbers_file_shown(self) -> Optional[str]:
@@ -109,6 +112,8 @@ class Job:
             data["numbers"] = tuple(data["numbers"])
         if data.get("range") is not None:
             data["range"] = tuple(data["range"])
+        if data.get("chunk_caps") is not None:
+            data["chunk_caps"] = tuple(map(tuple, data["chunk_caps"]))
         return cls(**data)
 
     def settings_summary(self) -> dict:

@@ -24,6 +24,12 @@ def max_decimal_digits(bits: int) -> int:
     return math.floor(bits * math.log10(2)) + 1
 
 
+def decimal_digits(number: int) -> int:
+    """How many decimal digits a number from 0 up has, without turning it into text."""
+    digits = max_decimal_digits(number.bit_length())
+    return digits - 1 if digits > 1 and number < 10 ** (digits - 1) else digits
+
+
 def parse_decimal(digits: str) -> int:
     """The integer a string of decimal digits spells, however long (checked by the caller
     against a digit limit first: conversion time grows with the square of the length)."""

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from .config import Config
 from .errors import JobError, short_repr
 from .job import JOB_ID_PATTERN, JOB_ID_RULE, Job, PoolSettings
-from .numbers import U64_LIMIT
+from .numbers import U64_LIMIT, decimal_digits
 from .task import Task
 
 if TYPE_CHECKING:
@@ -70,23 +71,21 @@ def resolve_job(fields: "JobFields", task: Task, default_id: str, root: Path,
         priority=fields.priority,
         retries=retries,
     )
-    source, total, bits = _numbers_source(fields, root, limits)
-    in_blocks = task.range_block is not None and "range" in source \
-        and source["range"][1] <= U64_LIMIT
-    return Job(total=total, chunksize=_chunksize(fields, config, task, total, processes, bits,
-                                                 in_blocks), **source, **common)
+    source, total, lengths = _numbers_source(fields, root, limits)
+    chunksize, caps = _chunking(fields, config, task, source, total, processes, lengths)
+    return Job(total=total, chunksize=chunksize, chunk_caps=caps, **source, **common)
 
 
-def _numbers_source(fields: "JobFields", root: Path, limits) -> tuple[dict, int, int]:
+def _numbers_source(fields: "JobFields", root: Path, limits) -> tuple[dict, int, dict[int, int]]:
     """Where the job's numbers come from (its Job fields for that), checked against the
-    limits; how many there are; and the bits of the biggest (for a file, of its longest
-    number in the first MiB), which the chunk policy weighs them by."""
+    limits; how many there are; and (but for a range) how many of each length in digits,
+    which the chunk policy weighs them by."""
     if fields.numbers is not None:
         _check_limit(len(fields.numbers), limits.numbers, "numbers (their count)", "limits.numbers")
         for index, number in enumerate(fields.numbers):
             check_number(number, limits.number_bits, f"numbers[{index}]")
-        bits = max((number.bit_length() for number in fields.numbers), default=0)
-        return {"numbers": tuple(fields.numbers)}, len(fields.numbers), bits
+        return ({"numbers": tuple(fields.numbers)}, len(fields.numbers),
+                Counter(map(decimal_digits, fields.numbers)))
     if fields.range is not None:
         start, stop = fields.range.start, fields.range.stop
         if stop < start:
@@ -94,48 +93,61 @@ def _numbers_source(fields: "JobFields", root: Path, limits) -> tuple[dict, int,
                            fix="ranges are half-open [start, stop), like Python's range")
         _check_limit(stop - start, limits.range_length, "range (its length)", "limits.range_length")
         check_bits(max(stop - 1, 0), limits.number_bits, "range.stop")
-        return {"range": (start, stop)}, stop - start, max(stop - 1, 0).bit_length()
-    from .chunks import count_numbers_in_file, longest_number_digits  # numpy: only for a file
+        return {"range": (start, stop)}, stop - start, {}
+    from .plan import survey_numbers_file  # numpy: only for a file
 
     relative = resolve_inside(root, fields.numbers_file, "numbers_file")
     try:
-        total = count_numbers_in_file(root / relative)
+        survey = survey_numbers_file(root / relative)
     except OSError as exc:
         raise JobError(f"{short_repr(relative)} cannot be read: {exc.strerror}", field="numbers_file",
                        fix="make the file readable by the daemon") from exc
-    _check_limit(total, limits.numbers, "its count of numbers", "limits.numbers",
+    _check_limit(survey.count, limits.numbers, "its count of numbers", "limits.numbers",
                  field="numbers_file")
-    bits = int(longest_number_digits(root / relative) * BITS_PER_DIGIT)
-    return {"numbers_file": relative}, total, bits
+    return {"numbers_file": relative}, survey.count, survey.lengths
 
 
-def _chunksize(fields: "JobFields", config: Config, task: Task, numbers: int, processes: int,
-               bits: int, in_blocks: bool) -> int:
-    """The job's chunksize: its own, else one the runner picks, so that each process has
-    about CHUNKS_PER_PROCESS chunks. A range its task takes `in_blocks` (the primes task's
-    sieve segments, below 2^64) gets 1 to RANGE_CHUNK_BLOCKS_MAX whole blocks a chunk
-    (each chunk of a sieve walks the base primes once, and costs about a millisecond
-    more); other numbers get defaults.chunksize, raised for a big job to at most
-    AUTO_CHUNKSIZE_MAX numbers (each chunk costs the daemon a fraction of a millisecond),
-    and, when the task says what a number of `bits` bits may cost (`worst_seconds`), cut
-    to take about CHUNK_SECONDS_TARGET at worst, so that progress, cancel and timeouts
-    move in steps of that size. Outside blocks, a defaults.chunksize that config.yaml
-    sets is taken as it is. Never over limits.chunksize."""
+def _chunking(fields: "JobFields", config: Config, task: Task, source: dict, numbers: int,
+              processes: int, lengths: dict[int, int]) -> tuple[int, Optional[tuple]]:
+    """The job's chunksize, and its chunk caps (plan.py) if its chunks are cut by cost:
+    its own chunksize, else one the runner picks, so that each process has about
+    CHUNKS_PER_PROCESS chunks. A range its task takes in blocks (the primes task's sieve
+    segments, below 2^64) gets 1 to RANGE_CHUNK_BLOCKS_MAX whole blocks a chunk (each
+    chunk of a sieve walks the base primes once, and costs about a millisecond more);
+    other numbers get defaults.chunksize, raised for a big job to at most
+    AUTO_CHUNKSIZE_MAX numbers (each chunk costs the daemon a fraction of a millisecond).
+    When the task says what a number of so many bits may cost (`worst_seconds`), a chunk
+    is cut to take about CHUNK_SECONDS_TARGET at worst, so that progress, cancel and
+    timeouts move in steps of that size: a range's chunks by its biggest number, a list's
+    or a file's by each number's own length (`lengths`: how many numbers of each length in
+    digits). Outside blocks, a defaults.chunksize that config.yaml sets is taken as it is.
+    Never over limits.chunksize."""
     if fields.pool.chunksize is not None:
-        return fields.pool.chunksize
-    defaults = config.defaults
-    if in_blocks:
+        return fields.pool.chunksize, None
+    defaults, most = config.defaults, config.limits.chunksize
+    if task.range_block is not None and "range" in source and source["range"][1] <= U64_LIMIT:
         block = task.range_block
         blocks = numbers // (processes * CHUNKS_PER_PROCESS * block)
-        picked = max(defaults.chunksize, min(RANGE_CHUNK_BLOCKS_MAX, max(1, blocks)) * block)
-    elif "chunksize" in defaults.model_fields_set:  # the operator's choice, whatever it costs
-        picked = defaults.chunksize
-    else:
-        picked = max(defaults.chunksize,
-                     min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS)))
-        if task.worst_seconds is not None:
-            picked = min(picked, max(1, int(CHUNK_SECONDS_TARGET / task.worst_seconds(bits))))
-    return min(picked, config.limits.chunksize)
+        return min(most, max(defaults.chunksize,
+                             min(RANGE_CHUNK_BLOCKS_MAX, max(1, blocks)) * block)), None
+    if "chunksize" in defaults.model_fields_set:  # the operator's choice, whatever it costs
+        return min(most, defaults.chunksize), None
+    picked = min(most, max(defaults.chunksize,
+                           min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS))))
+    if task.worst_seconds is None:
+        return picked, None
+    if "range" in source:  # numbers all about as long as its biggest
+        biggest = max(source["range"][1] - 1, 0)
+        return min(picked, _cap(task, biggest.bit_length())), None
+    caps = {length: min(picked, _cap(task, int(length * BITS_PER_DIGIT)))
+            for length in sorted(lengths)}
+    chunksize = max(caps.values(), default=picked)  # the most a chunk of this job can hold
+    return chunksize, tuple((length, cap) for length, cap in caps.items() if cap < chunksize) or None
+
+
+def _cap(task: Task, bits: int) -> int:
+    """How many numbers of `bits` bits take about CHUNK_SECONDS_TARGET at worst."""
+    return max(1, int(CHUNK_SECONDS_TARGET / task.worst_seconds(bits)))
 
 
 def resolve_inside(root: Path, name: str, field: str) -> str:

@@ -26,11 +26,12 @@ from . import events, inputs
 from .backend import Backend, Submission
 from .checkpoint import Checkpoint, ChunkResult
 from .chunk_progress import Counts
-from .chunks import BadNumberLine, Chunk, plan_chunks
+from .chunks import BadNumberLine, Chunk
 from .config import Config
 from .errors import JobError
 from .job import Job, JobState
 from .jobfile import load_job
+from .plan import plan_chunks
 from .results import Outcome, commit_result, output_kind, queued_at
 from .spool import CANCEL_FILE, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, Spool
 from .task import TaskItemError, TaskUnavailable

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runner.chunks as chunks
+import runner.plan as plan
 from conftest import MILLER_RABIN_EXACT_BELOW, miller_rabin
-from runner.chunks import (Chunk, FilePayload, NumbersPayload, RangePayload,
-                           count_numbers_in_file, plan_chunks)
+from runner.chunks import BadNumberLine, Chunk, FilePayload, NumbersPayload, RangePayload
 from runner.job import Job, PoolSettings
-from runner.chunks import BadNumberLine
+from runner.plan import plan_chunks, survey_numbers_file
 from runner.tasks.primes import test_chunk as run_chunk
 
 # -- an independent reference ----------------------------------------------------------
@@ -163,6 +163,12 @@ FILES = {
 }
 
 
+def set_both(monkeypatch, name: str, value: int) -> None:
+    """Set a reading constant for the workers' reading (chunks.py) and the plan's."""
+    monkeypatch.setattr(chunks, name, value)
+    monkeypatch.setattr(plan, name, value)
+
+
 def file_job(root: Path, content: bytes, chunksize: int) -> Job:
     (root / "n.txt").write_bytes(content)
     return make_job(chunksize, numbers_file="n.txt")
@@ -204,7 +210,7 @@ def check_file_chunks(root: Path, content: bytes, chunksize: int, max_bits: int 
         total_primes += found
     assert read == numbers
     assert (len(numbers), total_primes, primes_text) == expected(numbers)
-    assert count_numbers_in_file(root / "n.txt") == len(numbers)
+    assert survey_numbers_file(root / "n.txt").count == len(numbers)
 
 
 @pytest.mark.parametrize("chunksize", [1, 7, 1000])
@@ -219,21 +225,21 @@ def test_file_chunks_cover_every_line_once(tmp_path, name, chunksize):
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_file_chunks_across_read_blocks(tmp_path, monkeypatch, name, chunksize, block,
                                         bytes_check_max):
-    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
-    monkeypatch.setattr(chunks, "BYTES_CHECK_MAX", bytes_check_max)
+    set_both(monkeypatch, "READ_BLOCK_BYTES", block)
+    set_both(monkeypatch, "BYTES_CHECK_MAX", bytes_check_max)
     check_file_chunks(tmp_path, FILES[name], chunksize)
 
 
 @pytest.mark.parametrize("chunksize", [1, 7, 64, 1000])
 def test_file_much_bigger_than_a_read_block(tmp_path, monkeypatch, chunksize):
-    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", 64)
+    set_both(monkeypatch, "READ_BLOCK_BYTES", 64)
     content = b"".join(b"%d\n" % n if n % 5 else b"%d # five\n\n" % n for n in range(3000))
     assert len(content) > 100 * 64
     check_file_chunks(tmp_path, content, chunksize)
 
 
 def test_line_longer_than_a_read_block(tmp_path, monkeypatch):
-    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", 64)
+    set_both(monkeypatch, "READ_BLOCK_BYTES", 64)
     content = b"1\n" + b" " * 500 + b"7 # " + b"z" * 300 + b"\n11\n" + b"9" * 200 + b"\n13"
     check_file_chunks(tmp_path, content, 2, max_bits=1000)
 
@@ -241,7 +247,7 @@ def test_line_longer_than_a_read_block(tmp_path, monkeypatch):
 def test_count_numbers_in_file_default_block(tmp_path):
     content = b"# head\n" + b"".join(b"%d\n\n" % n for n in range(10_000)) + b"7"
     (tmp_path / "n.txt").write_bytes(content)
-    assert count_numbers_in_file(tmp_path / "n.txt") == 10_001
+    assert survey_numbers_file(tmp_path / "n.txt").count == 10_001
 
 
 @settings(max_examples=150, deadline=None,
@@ -254,8 +260,8 @@ def test_count_numbers_in_file_default_block(tmp_path):
        bytes_check_max=st.sampled_from([0, chunks.BYTES_CHECK_MAX]))
 def test_file_chunks_property(tmp_path, monkeypatch, lines, newline_at_end, chunksize, block,
                               bytes_check_max):
-    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
-    monkeypatch.setattr(chunks, "BYTES_CHECK_MAX", bytes_check_max)  # numpy or bytes methods
+    set_both(monkeypatch, "READ_BLOCK_BYTES", block)
+    set_both(monkeypatch, "BYTES_CHECK_MAX", bytes_check_max)  # numpy or bytes methods
     content = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
     check_file_chunks(tmp_path, content, chunksize)
 
@@ -268,12 +274,12 @@ def test_file_chunks_property(tmp_path, monkeypatch, lines, newline_at_end, chun
 def test_plain_file_counted_in_numpy_as_by_pattern(tmp_path, monkeypatch, lines, newline_at_end,
                                                    block):
     """Digits and empty lines only: the numpy count runs (not the fallback) and agrees."""
-    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
+    set_both(monkeypatch, "READ_BLOCK_BYTES", block)
     content = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
     (tmp_path / "n.txt").write_bytes(content)
     numbers = sum(1 for line in lines if line)
-    assert chunks._count_plain_lines(tmp_path / "n.txt") == numbers
-    assert chunks._count_lines_by_pattern(tmp_path / "n.txt") == numbers
+    assert plan._survey_plain_lines(tmp_path / "n.txt").count == numbers
+    assert plan._survey_by_pattern(tmp_path / "n.txt").count == numbers
 
 
 @settings(max_examples=200, deadline=None,
@@ -284,14 +290,14 @@ def test_a_numbers_file_holds_at_most_one_number_in_two_bytes(tmp_path, content)
     """What lets `runner submit` know that a file under 200 MB holds no more numbers than
     the default limits.numbers without counting them (submission._within_default_count)."""
     (tmp_path / "n.txt").write_bytes(content)
-    assert count_numbers_in_file(tmp_path / "n.txt") <= (len(content) + 1) // 2
+    assert survey_numbers_file(tmp_path / "n.txt").count <= (len(content) + 1) // 2
 
 
 def test_blanks_and_comments_fall_back_to_the_pattern(tmp_path):
     for content in (b"5\n \n7\n", b"5\n# c\n", b"5\r\n7\r\n", b"5\t\n", b"-5\n"):
         (tmp_path / "n.txt").write_bytes(content)
-        assert chunks._count_plain_lines(tmp_path / "n.txt") is None
-        assert count_numbers_in_file(tmp_path / "n.txt") == \
+        assert plan._survey_plain_lines(tmp_path / "n.txt") is None
+        assert survey_numbers_file(tmp_path / "n.txt").count == \
             len([line for line in content.split(b"\n") if line.split(b"#")[0].strip()])
 
 
@@ -303,7 +309,7 @@ def test_count_agrees_with_what_the_task_reads(tmp_path):
     job = file_job(tmp_path, content, 1000)
     tested = sum(run_chunk(c.payload)[0] for c in plan_chunks(job, tmp_path, 64))
     assert tested == 3
-    assert count_numbers_in_file(tmp_path / "n.txt") == tested
+    assert survey_numbers_file(tmp_path / "n.txt").count == tested
 
 
 # -- the primes task, payload by payload ----------------------------------------------------
@@ -435,7 +441,7 @@ def test_file_payload_reads_only_its_byte_range(tmp_path):
 @pytest.mark.parametrize("block", [3, 16, 1 << 20])  # a chunk read in pieces, or whole
 @pytest.mark.parametrize("chunksize", [1, 4, 1000])
 def test_bad_line_has_its_line_number(tmp_path, monkeypatch, bad, what, chunksize, block):
-    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
+    set_both(monkeypatch, "READ_BLOCK_BYTES", block)
     lines = [b"%d" % n for n in range(10)] + [b"# comment", b"", b"  " + bad + b"  # why", b"3"]
     content = b"\n".join(lines) + b"\n"
     job = file_job(tmp_path, content, chunksize)
@@ -455,7 +461,7 @@ def test_bad_line_has_its_line_number(tmp_path, monkeypatch, bad, what, chunksiz
 def test_file_chunk_is_read_in_pieces(tmp_path, monkeypatch):
     """A chunk of a numbers file reaches the task in pieces of about READ_BLOCK_BYTES, each
     ending at a line's end, so a worker's memory does not grow with the chunksize."""
-    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", 10)
+    set_both(monkeypatch, "READ_BLOCK_BYTES", 10)
     content = b"".join(b"%d\n" % n for n in range(1000)) + b"7" * 25 + b"\n5"
     payload = next(plan_chunks(file_job(tmp_path, content, 10**6), tmp_path, 4096)).payload
     pieces = list(chunks.read_pieces(payload))
@@ -469,7 +475,7 @@ def test_file_chunk_is_read_in_pieces(tmp_path, monkeypatch):
 
 
 def test_file_cut_short_gives_what_it_has(tmp_path, monkeypatch):
-    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", 4)
+    set_both(monkeypatch, "READ_BLOCK_BYTES", 4)
     (tmp_path / "n.txt").write_bytes(b"2\n3\n123456789")
     pieces = list(chunks.read_pieces(FilePayload(str(tmp_path / "n.txt"), 0, 100, 1, 64)))
     assert b"".join(piece.text for piece in pieces) == b"2\n3\n123456789"
@@ -527,8 +533,8 @@ def test_a_file_of_short_digit_lines_is_told_in_one_pass(tmp_path, monkeypatch, 
                                                          block_bytes, bytes_check_max):
     """What lets `runner submit` skip parsing a plain numbers file: lines of at most 4
     digits here, nothing else, whatever the blocks it is read in, in numpy or in bytes."""
-    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(chunks, "BYTES_CHECK_MAX", bytes_check_max)
+    set_both(monkeypatch, "READ_BLOCK_BYTES", block_bytes)
+    set_both(monkeypatch, "BYTES_CHECK_MAX", bytes_check_max)
     path = tmp_path / "n.txt"
     path.write_bytes(content)
-    assert chunks.holds_only_short_digit_lines(path, 4) is plain
+    assert plan.holds_only_short_digit_lines(path, 4) is plain

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner.chunks import FilePayload, TextPayload, plan_chunks, read_lines
+from runner.chunks import FilePayload, TextPayload, read_lines
+from runner.plan import plan_chunks
 from runner.config import load_config
 from runner.errors import ConfigError
 from runner.jobfile import load_job

@@ -109,9 +109,9 @@ BIG = 2**1023 + 2**500 + 1  # a 1024-bit number: about 1.5 ms to test at worst
 
 
 @pytest.mark.parametrize("text, chunksize", [
-    (f"numbers: [{BIG}, {BIG}]\n", 344),  # 0.5 s of 1.45 ms each
-    (f"range: {{start: {BIG}, stop: {BIG + 10**6}}}\n", 344),
-    ("numbers_file: costly.txt\n", 343),  # by its numbers' digits (1028 bits), not its comments
+    (f"numbers: [{BIG}, {BIG}]\n", 343),  # by their 309 digits (1028 bits at most)
+    (f"range: {{start: {BIG}, stop: {BIG + 10**6}}}\n", 344),  # 0.5 s of 1.45 ms each
+    ("numbers_file: costly.txt\n", 343),  # by its numbers' digits, not its comments
     ("numbers_file: costly.txt\npool: {chunksize: 5000}\n", 5000),  # named: kept
     ("numbers_file: commented.txt\n", 20_000),  # 64-bit numbers under a long comment
 ])
@@ -132,19 +132,22 @@ def test_range_chunks_are_whole_segments_about_4_a_process(root, stop, segments)
     assert job.chunksize == segments << 20
 
 
-@pytest.mark.parametrize("text, chunksize", [
-    ("range: {start: 0, stop: 100000}", 12_500),  # by count: 4 chunks a process, not one segment
-    ("range: {start: 0, stop: 10000000}", 20_000),
-    ("numbers: [%d]" % (2**64 - 59), 833),  # 0.6 ms a 64-bit number at worst: 0.5 s a chunk
-    ("numbers: [%d]" % (2**99 + 1), 86),  # 100 bits: 5.8 ms
-    ("numbers: [%d, 5]" % (2**199 + 1), 1),  # seconds a number: one a chunk
-    ("range: {start: 0, stop: 100000}\npool: {chunksize: 7}", 7),
+@pytest.mark.parametrize("text, chunksize, caps", [
+    ("range: {start: 0, stop: 100000}", 12_500, None),  # by count: not one segment
+    ("range: {start: 0, stop: 10000000}", 20_000, None),
+    ("numbers: [%d]" % (2**64 - 59), 734, None),  # 20 digits, as 66 bits: 0.68 ms at worst
+    ("numbers: [%d]" % (2**99 + 1), 91, None),  # 30 digits, as 99 bits: 5.5 ms
+    ("numbers: [%d, 5]" % (2**199 + 1), 1000, ((60, 1),)),  # seconds a number: one a chunk
+    ("range: {start: 0, stop: 100000}\npool: {chunksize: 7}", 7, None),
 ])
-def test_a_task_without_a_sieve_is_chunked_by_count_and_its_cost(root, text, chunksize):
+def test_a_task_without_a_sieve_is_chunked_by_count_and_its_cost(root, text, chunksize, caps):
     """Only the primes task sieves ranges in whole segments; factor's ranges are numbers
-    like any others, and its costly numbers get chunks of about half a second at worst."""
+    like any others, and its costly numbers get chunks of about half a second at worst:
+    a job's numbers of each length get their own cap, under a chunksize that is the most
+    any chunk of the job can hold."""
     config = config_with(root, {"max_processes": 2})
-    assert load(root, f"task: factor\n{text}\n", "j.yaml", config).chunksize == chunksize
+    job = load(root, f"task: factor\n{text}\n", "j.yaml", config)
+    assert (job.chunksize, job.chunk_caps) == (chunksize, caps)
 
 
 def test_picked_chunksize_stays_within_limits(root):

@@ -1,0 +1,372 @@
+"""The chunk plan: a job's numbers cut into chunks, streamed (no job is ever held whole),
+and the survey of a numbers file that the plan and the door need (how many numbers, how
+long, whether the workers will take every line).
+
+A numbers file is not read by the daemon beyond finding line boundaries: each chunk names
+a byte range of the file, which its worker reads and parses (chunks.py). A chunk holds at
+most the job's `chunksize` numbers; a job whose task says what a number may cost
+(`Task.worst_seconds`) also has `chunk_caps`, the most numbers of a given length in digits
+a chunk may hold, and its chunks are cut by cost: each number weighs a 1/cap share of a
+chunk, and a chunk ends with the number that fills it. So a job of cheap 64-bit numbers
+with a few costly 200-bit ones gets big chunks of the first and small ones of the others,
+each about CHUNK_SECONDS_TARGET (resolve.py) at worst, rather than chunks of one number
+throughout.
+
+The plan is made again from the saved spec when a daemon resumes a job, and must come out
+the same: it depends on nothing but the spec and the file's bytes (the input is the
+spool's own copy, never changed).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Optional, Union
+
+from .chunks import (BYTES_CHECK_MAX, READ_BLOCK_BYTES, Chunk, FilePayload, NumbersPayload,
+                     RangePayload, parse_numbers, read_pieces)
+from .job import Job
+from .numbers import decimal_digits, max_decimal_digits
+
+if TYPE_CHECKING:
+    import numpy as np
+
+COST_UNIT = 1 << 32  # a whole chunk, in the integer weights a cost plan adds up
+_NUMBER_TOKEN = re.compile(rb"^[ \t\r\v\f]*([^ \t\r\n\v\f#]+)", re.M)  # a line's number
+_NEWLINE_BYTE = ord("\n")
+_ZERO_BYTE = ord("0")  # the bytes below it, but newlines, are blanks, "#" and punctuation
+_NINE_BYTE = ord("9")
+_COMMENT_BYTE = ord("#")
+_BLANKS = b" \t\r\v\f\n"  # what a line may hold besides its number
+
+
+# -- the survey -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NumbersSurvey:
+    """What a numbers file holds: how many numbers (lines holding something other than
+    blanks or a comment), and how many of each length, in characters (digits, leading
+    zeros included): what a task's cost is judged by."""
+
+    count: int
+    lengths: dict[int, int]
+
+
+def survey_numbers_file(path: Path) -> NumbersSurvey:
+    """How many numbers the file holds, and of which lengths, in one pass (numpy for a
+    big file of plain lines; bytes methods and a pattern for a small one or one with
+    blanks and comments)."""
+    if os.path.getsize(path) > BYTES_CHECK_MAX:
+        plain = _survey_plain_lines(path)
+        if plain is not None:
+            return plain
+    return _survey_by_pattern(path)
+
+
+def _survey_plain_lines(path: Path) -> Optional[NumbersSurvey]:
+    """The survey, in numpy, if no byte of the file but newlines is below b"0" (no blank
+    but empty lines, no comment: the common case), else None."""
+    import numpy as np
+
+    lengths: Counter = Counter()
+    running = 0  # the length of the line going on from the blocks before
+    for block in _file_blocks(path):
+        ends = np.flatnonzero(block == _NEWLINE_BYTE)
+        if np.count_nonzero(block < _ZERO_BYTE) != len(ends):
+            return None
+        if not len(ends):
+            running += len(block)
+            continue
+        line_lengths = np.diff(ends, prepend=-1) - 1
+        line_lengths[0] += running
+        running = len(block) - 1 - int(ends[-1])
+        values, counts = np.unique(line_lengths, return_counts=True)
+        lengths.update(dict(zip(values.tolist(), counts.tolist())))
+    lengths[running] += 1
+    del lengths[0]  # empty lines, and no line left open at the end
+    return NumbersSurvey(sum(lengths.values()), dict(lengths))
+
+
+def _survey_by_pattern(path: Path) -> NumbersSurvey:
+    lengths: Counter = Counter()
+    with open(path, "rb") as handle:
+        while block := handle.read(READ_BLOCK_BYTES):
+            while b"\n" not in block and (more := handle.read(READ_BLOCK_BYTES)):
+                block += more  # a line longer than a block: read it whole
+            tail = len(block) - block.rfind(b"\n") - 1  # a last line that may go on
+            if 0 < tail < len(block):  # the next read starts it again
+                handle.seek(-tail, os.SEEK_CUR)
+                block = block[:-tail]
+            lengths.update(map(len, _NUMBER_TOKEN.findall(block)))
+    return NumbersSurvey(sum(lengths.values()), dict(lengths))
+
+
+def holds_only_short_digit_lines(path: Path, max_digits: int) -> bool:
+    """Whether the file is nothing but lines of digits, none longer than `max_digits`:
+    then every line is a number the workers accept, and none need be parsed to know it
+    (one numpy pass, or bytes methods for a small file; a file with anything else, even a
+    blank line, says False)."""
+    if os.path.getsize(path) <= BYTES_CHECK_MAX:
+        with open(path, "rb") as handle:
+            text = handle.read()
+        return (not text.translate(None, b"0123456789\n") and not text.startswith(b"\n")
+                and b"\n\n" not in text
+                and (len(text) <= max_digits or max(map(len, text.split(b"\n"))) <= max_digits))
+    import numpy as np
+
+    line = 0  # length of the line running on from the last block
+    for block in _file_blocks(path):
+        ends = np.flatnonzero(block == _NEWLINE_BYTE)
+        if block.max() > _NINE_BYTE or np.count_nonzero(block < _ZERO_BYTE) != len(ends):
+            return False  # a byte other than digits and newlines
+        if not len(ends):
+            line += len(block)
+        else:
+            lengths = np.diff(ends, prepend=-1) - 1
+            lengths[0] += line
+            if lengths.min() == 0 or lengths.max() > max_digits:
+                return False
+            line = len(block) - 1 - int(ends[-1])
+        if line > max_digits:
+            return False
+    return True
+
+
+def check_numbers_file(path: Path, max_bits: int) -> None:
+    """Read every line of a numbers file as the workers will, a piece at a time (memory
+    stays small however long it is); BadNumberLine names the first line they would
+    refuse."""
+    # the common case, told in one pass: every line a number of fewer digits than the
+    # most a number of max_bits bits can have, which is within the limit (with as many,
+    # 2**4096 has 4097 bits and 2**4096 - 1 has 4096: those lines are parsed)
+    if holds_only_short_digit_lines(path, max_decimal_digits(max_bits) - 1):
+        return
+    size = os.path.getsize(path)
+    for piece in read_pieces(FilePayload(str(path), 0, size, 1, max_bits)):
+        parse_numbers(piece)
+
+
+def _file_blocks(path: Union[str, Path]) -> Iterator[np.ndarray]:
+    """The file's bytes, READ_BLOCK_BYTES at a time, each block a uint8 view of one
+    buffer that the next read overwrites (so reading a big file allocates nothing)."""
+    import numpy as np
+
+    buffer = bytearray(READ_BLOCK_BYTES)
+    with open(path, "rb", buffering=0) as handle:
+        while size := handle.readinto(buffer):
+            yield np.frombuffer(buffer, dtype=np.uint8, count=size)
+
+
+# -- the plan ---------------------------------------------------------------------------
+
+
+def plan_chunks(job: Job, root: Path, max_bits: int) -> Iterator[Chunk]:
+    """Every chunk of `job`, in input order, made lazily as the caller asks for them."""
+    if job.numbers is not None:
+        yield from _chunks_of_numbers(job)
+    elif job.range is not None:
+        start, stop = job.range
+        for index, first in enumerate(range(start, stop, job.chunksize)):
+            yield Chunk(index, RangePayload(first, min(first + job.chunksize, stop)))
+    else:
+        path = str(root / job.numbers_file)
+        for index, (begin, end, line) in enumerate(_number_runs(path, _cutter(job))):
+            yield Chunk(index, FilePayload(path, begin, end, line, max_bits))
+
+
+def _chunks_of_numbers(job: Job) -> Iterator[Chunk]:
+    numbers = job.numbers
+    if not job.chunk_caps:
+        firsts = range(0, len(numbers), job.chunksize)
+    elif numbers:
+        import numpy as np
+
+        lengths = np.fromiter(map(decimal_digits, numbers), dtype=np.int64, count=len(numbers))
+        firsts = [0, *_cutter(job).starts(lengths)]
+    else:
+        firsts = []
+    for index, (first, stop) in enumerate(zip(firsts, [*firsts[1:], len(numbers)])):
+        yield Chunk(index, NumbersPayload(numbers[first:stop], first))
+
+
+class _ByCount:
+    """Starts a chunk with every `size`-th number."""
+
+    needs_lengths = False
+
+    def __init__(self, size: int):
+        self.size = size
+        self.held = 0  # numbers in the chunk being gathered
+
+    def starts(self, count: int) -> list[int]:
+        """Which of the next `count` numbers (indices among them) start a new chunk."""
+        starts = list(range(self.size - self.held, count, self.size))
+        self.held = count - starts[-1] if starts else self.held + count
+        return starts
+
+
+class _ByCost:
+    """Starts a chunk with the first number that does not fit in the one being gathered:
+    a chunk holds numbers weighing at most COST_UNIT in all (a number `d` characters long
+    weighs `weights[d]`, the last entry for any longer one), and at most `size`."""
+
+    needs_lengths = True
+
+    def __init__(self, weights: np.ndarray, size: int):
+        self.weights, self.size = weights, size
+        self.spent = self.held = 0  # the weight and count of the chunk being gathered
+
+    def starts(self, lengths: np.ndarray) -> list[int]:
+        """Which of the next numbers, of these lengths, start a new chunk."""
+        import numpy as np
+
+        if not len(lengths):
+            return []
+        weight = self.weights[np.minimum(lengths, len(self.weights) - 1)]
+        total = np.cumsum(weight)  # weight from the block's start
+        base, first = -self.spent, -self.held  # the chunk's start, in the block's frame
+        starts = []
+        while True:
+            fits = int(np.searchsorted(total, base + COST_UNIT, side="right"))
+            start = min(fits, first + self.size)
+            if start >= len(total):
+                break
+            starts.append(start)
+            base, first = int(total[start] - weight[start]), start
+        self.spent, self.held = int(total[-1]) - base, len(total) - first
+        return starts
+
+
+def _cutter(job: Job) -> Union[_ByCount, _ByCost]:
+    """How the job's numbers are cut: by count, or also by the cost its chunk_caps give.
+    A number's weight is COST_UNIT / its cap, rounded down, so that a chunk holds at most
+    `cap` such numbers (caps are far below sqrt(COST_UNIT): one more never fits)."""
+    if not job.chunk_caps:
+        return _ByCount(job.chunksize)
+    import numpy as np
+
+    caps = dict(job.chunk_caps)
+    weights = np.full(max(caps) + 1, COST_UNIT // job.chunksize, dtype=np.int64)
+    for length, cap in caps.items():
+        weights[length] = COST_UNIT // cap
+    return _ByCost(weights, job.chunksize)
+
+
+def _number_runs(path: str, cutter: Union[_ByCount, _ByCost]) -> Iterator[tuple[int, int, int]]:
+    """(start byte, stop byte, first line number) of each chunk of the file's numbers,
+    as `cutter` cuts them: blank lines and comments count for nothing. A chunk ends with
+    the line of its last number; the blank and comment lines after it open the next."""
+    import numpy as np
+
+    run_start, first_line = 0, 1  # where the chunk being gathered starts: byte, line
+    after_last = (0, 1)  # byte and line just after the last number's line so far
+    lines_seen = 0  # whole lines before `data`
+    open_line: Optional[bool] = None  # whether the line running on into the next data holds a number
+    open_length = _LineLength(0, False)  # its number's length so far
+    offset = 0  # byte offset of `data` in the file
+    for data in _file_blocks(path):
+        newlines = np.flatnonzero(data == _NEWLINE_BYTE)
+        holds, open_line = _lines_holding_numbers(data, newlines, open_line)
+        number_lines = np.flatnonzero(holds)
+        if cutter.needs_lengths:
+            lengths, open_length = _number_lengths(data, newlines, open_length)
+            starts = cutter.starts(lengths[number_lines])
+        else:
+            starts = cutter.starts(len(number_lines))
+        stops = offset + newlines[number_lines] + 1
+        for start in starts:
+            end = (int(stops[start - 1]), lines_seen + int(number_lines[start - 1]) + 2) \
+                if start else after_last
+            yield run_start, end[0], first_line
+            run_start, first_line = end
+        if len(number_lines):
+            after_last = (int(stops[-1]), lines_seen + int(number_lines[-1]) + 2)
+        lines_seen += len(newlines)
+        offset += len(data)
+    if open_line:  # a number on a last line without a newline: it may start a chunk of its own
+        last = cutter.starts(np.array([open_length.digits])) if cutter.needs_lengths \
+            else cutter.starts(1)
+        if last:
+            yield run_start, after_last[0], first_line
+            run_start, first_line = after_last
+    if offset > run_start and (after_last[0] > run_start or open_line or run_start == 0):
+        yield run_start, offset, first_line
+
+
+@dataclass(frozen=True)
+class _LineLength:
+    """What is known of the line left open at the end of a block: the digits it has
+    before any comment, and whether a comment has begun on it."""
+
+    digits: int
+    commented: bool
+
+
+def _number_lengths(data: np.ndarray, newlines: np.ndarray,
+                    open_length: _LineLength) -> tuple[np.ndarray, _LineLength]:
+    """The digits each line that ends in `data` has before any `#` comment (its number's
+    length, on a line that holds one), the first going on from the line left open by the
+    data before; and what is known of the line left open at the end of `data`."""
+    import numpy as np
+
+    starts = np.concatenate(([0], newlines + 1))
+    stops = np.append(newlines, len(data))
+    if np.count_nonzero(data < _ZERO_BYTE) == len(newlines):  # the common case: plain lines
+        lengths = stops - starts
+        hashed = False
+    else:
+        digit = (data >= _ZERO_BYTE) & (data <= _NINE_BYTE)
+        digits_before = np.concatenate(([0], np.cumsum(digit)))
+        hashes = np.append(np.flatnonzero(data == _COMMENT_BYTE), len(data))
+        comment_at = hashes[np.searchsorted(hashes, starts)]
+        lengths = digits_before[np.minimum(comment_at, stops)] - digits_before[starts]
+        hashed = bool(comment_at[-1] < len(data))
+    if open_length.commented:
+        lengths[0] = open_length.digits
+    else:
+        lengths[0] += open_length.digits
+    after = _LineLength(int(lengths[-1]), hashed or (open_length.commented and not len(newlines)))
+    return lengths[:-1], after
+
+
+@functools.cache
+def _blank_bytes() -> np.ndarray:
+    """For each byte value, whether it is one of _BLANKS."""
+    import numpy as np
+
+    blank = np.zeros(256, dtype=bool)
+    blank[list(_BLANKS)] = True
+    return blank
+
+
+def _lines_holding_numbers(data: np.ndarray, newlines: np.ndarray,
+                           open_line: Optional[bool]) -> tuple[np.ndarray, Optional[bool]]:
+    """Whether each line that ends in `data` (at `newlines`) holds a number (something
+    other than blanks, and not a `#` comment), the first one going on from the line left
+    open by the data before (`open_line`: known, or None if nothing but blanks so far);
+    and the same of the line left open at its end."""
+    import numpy as np
+
+    plain = np.count_nonzero(data < _ZERO_BYTE) == len(newlines)  # no blank, no comment
+    if plain and not (np.diff(newlines) == 1).any():
+        holds = np.ones(len(newlines), dtype=bool)  # the common case: a number every line
+        if len(holds) and (open_line is not None or data[0] == _NEWLINE_BYTE):
+            holds[0] = bool(open_line)  # the line going on, or an empty one
+        ends_open = data[-1] != _NEWLINE_BYTE
+        return holds, ((open_line if not len(newlines) and open_line is not None else True)
+                       if ends_open else None)
+    filled = np.flatnonzero(~_blank_bytes()[data])  # where something other than blanks is
+    starts = np.concatenate(([0], newlines + 1))
+    stops = np.append(newlines, len(data))
+    at = np.searchsorted(filled, starts)
+    first = np.append(filled, len(data))[at]  # each line's first filled byte, if before its stop
+    seen = first < stops
+    holds = seen & (np.append(data, _NEWLINE_BYTE)[first] != _COMMENT_BYTE)
+    if open_line is not None:
+        seen[0], holds[0] = True, open_line
+    return holds[:-1], (bool(holds[-1]) if seen[-1] else None)
