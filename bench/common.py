@@ -145,3 +145,27 @@ def primes_below(stop: int) -> set[int]:
         if flags[n]:
             flags[n * n::n] = bytearray(len(range(n * n, stop, n)))
     return {n for n in range(stop) if flags[n]}
+
+
+def time_on_halves(pool, work, numbers: Path, output: Path) -> float:
+    """Seconds for a floor: the file `numbers` cut in two at the newline nearest its
+    middle, `work(numbers, start, stop)` (the output of the whole lines in bytes [start,
+    stop), as bytes) run on each half by the two processes of the started `pool`, the
+    halves written to `output` in order."""
+    start = time.perf_counter()
+    size = numbers.stat().st_size
+    with open(numbers, "rb") as source:
+        source.seek(size // 2)
+        source.readline()
+        middle = source.tell()
+    halves = pool.starmap(work, [(numbers, 0, middle), (numbers, middle, size)], chunksize=1)
+    with open(output, "wb") as out:
+        out.writelines(halves)
+    return time.perf_counter() - start
+
+
+def lines_between(numbers: Path, start: int, stop: int) -> list[bytes]:
+    """The whole lines of the file `numbers` in bytes [start, stop)."""
+    with open(numbers, "rb") as source:
+        source.seek(start)
+        return source.read(stop - start).split()

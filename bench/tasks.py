@@ -17,9 +17,14 @@ outbox/<id>.yaml exists (its values, in outbox/<id>.jsonl, checked against the s
     maps python-flint's `sorted(fmpz(n).factor())` (chunksize 1000); the runner runs the
     built-in `--task factor` (the same call).
 
+The floor, in the same run: the same function called in a loop on both cores, the least
+the work costs: the file cut in two at a newline, each half's numbers read, parsed, given
+to the function and written as the script writes them by one of two processes of a
+`Pool(2)` started before the timing (as the daemon's are), the halves written to a file.
+
 The runner's jobs name no chunksize: it picks one. `--scale 0.05` makes every count that
 much smaller, for a quick check; `--case` runs only the cases named. Prints each median
-and the ratios runner / script, of the time and of the CPU time (of the script and its
+and the ratios runner / script and runner / floor, of the time and of the CPU time (of the script and its
 workers; of `runner submit` and the daemon with its workers): on a machine shared with
 other work the CPU time says more about the code, the time more about the user's wait.
 """
@@ -35,12 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from common import (children_cpu_seconds, cpu_seconds, running_daemon, submit_and_wait,
-                    time_script)
+from multiprocessing import Pool, active_children
+
+from common import (children_cpu_seconds, cpu_seconds, lines_between, running_daemon,
+                    submit_and_wait, time_on_halves, time_script)
 
 SCRIPT_HEAD = """
 import sys
-from multiprocessing import Pool
+from multiprocessing import Pool, active_children
 """
 SCRIPT_MAIN = """
 if __name__ == "__main__":
@@ -63,8 +70,9 @@ def factor(n):
 
 @dataclass(frozen=True)
 class Case:
-    """One comparison: the numbers, the book-style script, and the runner's tasks that
-    compute what it does; `shown` writes a runner's value as the script writes it."""
+    """One comparison: the numbers, the book-style script, the runner's tasks that
+    compute what it does, and the floor's work on a part of the file (`floor`: the lines
+    the script writes for them); `shown` writes a runner's value as the script writes it."""
 
     name: str
     describe: str
@@ -72,6 +80,21 @@ class Case:
     script: str
     tasks: list[str]
     shown: Callable[[object], str]
+    floor: Callable[[Path, int, int], bytes]
+
+
+def collatz_lines(numbers: Path, start: int, stop: int) -> bytes:
+    from runner_example_tasks import collatz_steps
+
+    return b"".join(b"%d\t%d\n" % (n, collatz_steps(n))
+                    for n in map(int, lines_between(numbers, start, stop)))
+
+
+def factor_lines(numbers: Path, start: int, stop: int) -> bytes:
+    from flint import fmpz
+
+    return "".join(f"{n}\t{' '.join(f'{p}^{e}' for p, e in sorted(fmpz(n).factor()))}\n"
+                   for n in map(int, lines_between(numbers, start, stop))).encode()
 
 
 def collatz_numbers(rng: random.Random, scale: float) -> list[int]:
@@ -87,11 +110,17 @@ def factor_numbers(rng: random.Random, scale: float) -> list[int]:
 
 CASES = [
     Case("collatz", "random integers below 10^12, Collatz steps", collatz_numbers,
-         COLLATZ_SCRIPT, ["collatz", "collatz_fast"], str),
+         COLLATZ_SCRIPT, ["collatz", "collatz_fast"], str, collatz_lines),
     Case("factor", "random numbers, 64-bit and 100-bit (10:1), factorised by FLINT",
          factor_numbers, FACTOR_SCRIPT, ["factor"],
-         lambda factors: " ".join(f"{p}^{e}" for p, e in factors)),
+         lambda factors: " ".join(f"{p}^{e}" for p, e in factors), factor_lines),
 ]
+
+
+def floor_cpu_seconds() -> float:
+    """CPU seconds used so far by the floor's pool (this process's multiprocessing
+    children: the daemon is a subprocess, not one of them)."""
+    return sum(cpu_seconds(child.pid) for child in active_children())
 
 
 def check_values(case: Case, jsonl: Path, script_output: Path) -> None:
@@ -115,7 +144,7 @@ def main() -> None:
     cpu: dict[tuple[str, str], list[float]] = {}  # the same: CPU seconds
     counts: dict[str, int] = {}
     # every job's values go to outbox/<id>.jsonl, however few (--scale 0.001)
-    with tempfile.TemporaryDirectory() as tmp, \
+    with tempfile.TemporaryDirectory() as tmp, Pool(2) as pool, \
             running_daemon("inline_max: 0\n") as (root, daemon):
         tmp = Path(tmp)
         for case in cases:
@@ -126,6 +155,7 @@ def main() -> None:
             (tmp / "warm.txt").write_text("".join(f"{n}\n" for n in numbers[:4]))
             for task in case.tasks:  # each task is loaded in the daemon's workers
                 submit_and_wait(root, tmp / "warm.txt", ["--task", task])
+            time_on_halves(pool, case.floor, tmp / "warm.txt", tmp / "warm.out")  # and the floor's
         for _ in range(args.rounds):
             for case in cases:
                 numbers, output = tmp / f"{case.name}.txt", tmp / f"{case.name}.out"
@@ -133,6 +163,12 @@ def main() -> None:
                 times.setdefault((case.name, "script"), []).append(
                     time_script(tmp / f"{case.name}.py", numbers, output))
                 cpu.setdefault((case.name, "script"), []).append(children_cpu_seconds() - before)
+                before = floor_cpu_seconds()
+                times.setdefault((case.name, "floor"), []).append(
+                    time_on_halves(pool, case.floor, numbers, tmp / "floor.out"))
+                cpu.setdefault((case.name, "floor"), []).append(
+                    floor_cpu_seconds() - before)
+                assert (tmp / "floor.out").read_bytes() == output.read_bytes(), case.name
                 for task in case.tasks:
                     before = children_cpu_seconds() + cpu_seconds(daemon.pid)
                     seconds, job_id = submit_and_wait(root, numbers, ["--task", task])
@@ -145,11 +181,14 @@ def main() -> None:
     for case in cases:
         script, script_cpu = (statistics.median(x[case.name, "script"]) for x in (times, cpu))
         print(f"  {counts[case.name]:,} {case.describe}:")
+        floor, floor_cpu = (statistics.median(x[case.name, "floor"]) for x in (times, cpu))
         print(f"    book-style script, Pool(2).imap: {script:.3f} s ({script_cpu:.2f} CPU s)")
+        print(f"    floor, the function in a loop on 2 cores: {floor:.3f} s ({floor_cpu:.2f} CPU s)")
         for task in case.tasks:
             ours, ours_cpu = (statistics.median(x[case.name, task]) for x in (times, cpu))
             print(f"    runner --task {task}: {ours:.3f} s ({ours_cpu:.2f} CPU s), "
-                  f"ratio runner / script: {ours / script:.2f} (CPU: {ours_cpu / script_cpu:.2f})")
+                  f"ratio runner / script: {ours / script:.2f} (CPU: {ours_cpu / script_cpu:.2f}), "
+                  f"runner / floor: {ours / floor:.2f} (CPU: {ours_cpu / floor_cpu:.2f})")
 
 if __name__ == "__main__":
     main()
