@@ -59,21 +59,31 @@ class Task:
         return text.strip().splitlines()[0] if text.strip() else ""
 
     def params_model(self) -> type:
-        """The pydantic model its params are checked with (unknown params refused)."""
-        from pydantic import ConfigDict, create_model
-
+        """The pydantic model its params are checked with (unknown params refused): made
+        once a task (the daemon checks every job's params with it)."""
         if self.params is not None:
             return self.params
-        fields = {}
-        for name, parameter in inspect.signature(self.item).parameters.items():
-            if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
-                continue
-            annotation = Any if parameter.annotation is inspect.Parameter.empty \
-                else parameter.annotation
-            default = ... if parameter.default is inspect.Parameter.empty else parameter.default
-            fields[name] = (annotation, default)
-        return create_model(f"{self.item.__name__}_params",
-                            __config__=ConfigDict(extra="forbid"), **fields)
+        try:
+            return _model_of_signature(self.item)
+        except TypeError:  # an unhashable callable object: its model is made each time
+            return _model_of_signature.__wrapped__(self.item)
+
+
+@functools.cache
+def _model_of_signature(item: Callable) -> type:
+    """A pydantic model of `item`'s keyword-only parameters, refusing any other."""
+    from pydantic import ConfigDict, create_model
+
+    fields = {}
+    for name, parameter in inspect.signature(item).parameters.items():
+        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+            continue
+        annotation = Any if parameter.annotation is inspect.Parameter.empty \
+            else parameter.annotation
+        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+        fields[name] = (annotation, default)
+    return create_model(f"{item.__name__}_params", __config__=ConfigDict(extra="forbid"),
+                        **fields)
 
 
 def as_task(registered: object) -> Task:
