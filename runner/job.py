@@ -6,6 +6,7 @@ kept free of heavy imports so that the CLI starts fast.
 
 from __future__ import annotations
 
+import copy
 import enum
 import os
 import re
@@ -98,9 +99,14 @@ class Job:
 
     def to_dict(self) -> dict:
         """A plain mapping, kept in the spool so a restarted daemon runs the same job."""
-        out = asdict(self)
-        out["numbers"] = list(self.numbers) if self.numbers is not None else None
-        out["range"] = list(self.range) if self.range is not None else None
+        # field by field: asdict would copy each of a job's numbers, one call a number
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        out["pool"] = asdict(self.pool)
+        out["params"] = copy.deepcopy(self.params)
+        for name in ("numbers", "range", "chunk_caps"):
+            if out[name] is not None:
+                out[name] = [list(pair) for pair in out[name]] if name == "chunk_caps" \
+                    else list(out[name])
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
