@@ -9,8 +9,6 @@ so it works whether or not a daemon is running (and from any process).
 from __future__ import annotations
 
 import json
-import os
-import stat
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -20,6 +18,7 @@ from .daemons import serving
 from .errors import JobStateError, SpoolError
 from .job import JobState
 from .listing import JobInfo
+from .safe_open import NotARegularFile, open_regular
 from .spool import JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, Spool
 
 CANCEL_WAIT_SECONDS = 5.0
@@ -238,10 +237,10 @@ def _commit_cancelled(spool: Spool, jobdir: JobDir) -> None:
 def _read_yaml(path: Path) -> Any:
     from .results import NotYAML, load_yaml  # PyYAML: only where YAML is read
 
-    try:  # never follow a link nor wait on a FIFO: anyone can drop one into jobs/
-        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return "(unreadable: not a regular file)"
+    try:
+        with open(open_regular(path)[0], "rb") as handle:
             return load_yaml(handle)
+    except NotARegularFile:
+        return "(unreadable: not a regular file)"
     except (OSError, NotYAML) as exc:
         return f"(unreadable: {exc})"

@@ -10,10 +10,11 @@ import copy
 import enum
 import os
 import re
-import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
+
+from .safe_open import open_regular
 
 JOB_SUFFIXES = (".yaml", ".yml")
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")  # no leading dot: no . or ..
@@ -152,13 +153,11 @@ def peek_job(path: Path, name: str | None = None) -> tuple[str, int]:
     A file that names none (or one out of range, which its validation fails) gets the
     default id and priority 0."""
     fallback = default_job_id(Path(name or path.name))
-    try:  # never follow a link nor wait on a FIFO: anyone can drop one into jobs/
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    try:
+        fd, _ = open_regular(path)
+    except OSError:  # gone, a symlink, or no regular file (NotARegularFile)
         return fallback, 0
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return fallback, 0
         head = os.read(fd, PEEK_BYTES)
     finally:
         os.close(fd)

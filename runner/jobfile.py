@@ -16,7 +16,6 @@ import difflib
 import errno
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -29,6 +28,7 @@ from .job import PRIORITY_MAX, START_METHODS, Job, default_job_id
 from .numbers import max_decimal_digits, parse_decimal
 from .registry import RegisteredTask
 from .resolve import resolve_job
+from .safe_open import NotARegularFile, open_regular
 from .task import Task
 
 _DECIMAL = re.compile(r"-?[0-9]+")
@@ -149,15 +149,13 @@ def _where_written(root: Optional[yaml.Node], field: Optional[str]) -> dict:
 def _read_job_bytes(path: Path, config: Config) -> bytes:
     limit = config.limits.job_file_bytes
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd, info = open_regular(path)
+    except NotARegularFile:
+        raise JobError("is not a regular file", fix="drop a regular YAML file into jobs/") from None
     except OSError as exc:
         what = ("is a symbolic link, which job files may not be" if exc.errno == errno.ELOOP
                 else f"cannot open the job file: {exc.strerror}")
         raise JobError(what, fix="drop a regular file (not a symlink) into jobs/") from exc
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise JobError("is not a regular file", fix="drop a regular YAML file into jobs/")
     with os.fdopen(fd, "rb") as handle:
         if info.st_size > limit:
             raise _over_size(info.st_size, limit)

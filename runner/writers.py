@@ -30,9 +30,10 @@ import errno
 import fcntl
 import os
 import signal
-import stat
 from pathlib import Path
 from typing import Optional
+
+from .safe_open import open_regular
 
 
 # What a lease break sends the prober: a signal that does nothing unless handled, and that
@@ -68,13 +69,10 @@ def probe_writers(path: Path) -> Writers:
     waits on a FIFO; a file that is gone, or is no regular file, has no writers (the
     claim and the validation deal with it)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
+        fd, info = open_regular(path)
+    except OSError:  # gone, a symlink, or no regular file (NotARegularFile)
         return Writers.NONE
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return Writers.NONE
         if _filesystem_type(fd) not in LOCAL_FILESYSTEMS:
             found = _writers_in_proc(info.st_dev, info.st_ino)
             return Writers.WRITING if found is Writers.WRITING else Writers.UNKNOWN
