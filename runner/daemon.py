@@ -28,7 +28,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -127,8 +127,12 @@ class _JobsWatcher(FileSystemEventHandler):
 class Daemon:
     """Runs the jobs of one spool until stopped (or, with `drain`, until none is left)."""
 
-    def __init__(self, spool: Spool, config: Config, drain: bool = False):
+    def __init__(self, spool: Spool, config: Config, drain: bool = False,
+                 backend: Callable[[Config, Post, Emit], Backend] = open_backend):
+        """`backend` opens what runs the chunks once `run` starts (default: the one
+        config.yaml names)."""
         self.spool, self.config, self.drain = spool, config, drain
+        self._open_backend = backend
         self._messages: queue.SimpleQueue = queue.SimpleQueue()
         self._runs: dict[str, JobRun] = {}
         self._backlog = Backlog()
@@ -165,7 +169,7 @@ class Daemon:
             from .metrics import serve_metrics  # prometheus_client: only when asked for
 
             metrics = serve_metrics(self.spool, self.config.metrics_port)
-        self._manager = open_backend(self.config, self.post, self._emit)
+        self._manager = self._open_backend(self.config, self.post, self._emit)
         observer = Observer()
         # only the events the watcher acts on: inotify then wakes no thread for the opens,
         # reads and deletions a job's claim and every rescan make in jobs/
