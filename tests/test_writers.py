@@ -351,12 +351,13 @@ def open_scratch():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-# The probe needs the standard library alone: another user runs a copy of its module
+# The probe needs the standard library alone: another user runs a copy of its modules
 # with a Python it may execute (this venv may sit in root's home).
 OTHER_USERS_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin")
-PROBE_AS_USER = ("import runpy, sys\n"
-                 "probe = runpy.run_path(sys.argv[1])\n"
-                 "print(probe['probe_writers'](sys.argv[2]).value)\n")
+PROBE_AS_USER = ("import sys\n"
+                 "sys.path.insert(0, sys.argv[1])\n"
+                 "from runner.writers import probe_writers\n"
+                 "print(probe_writers(sys.argv[2]).value)\n")
 
 
 PROBE_HERE = ("import sys\n"
@@ -365,11 +366,17 @@ PROBE_HERE = ("import sys\n"
 
 
 def _probe_as(user: str, path: Path) -> str:
-    module = path.parent / "writers_copy.py"
-    if not module.exists():
-        shutil.copy(writers.__file__, module)
-        os.chmod(module, 0o644)
-    out = subprocess.run([OTHER_USERS_PYTHON, "-c", PROBE_AS_USER, str(module), str(path)],
+    """What probe_writers says of `path` run by `user`, from a copy of the modules it
+    needs (this venv may lie where `user` cannot read), under the system's Python."""
+    copy = path.parent / "probe-copy"
+    if not copy.exists():
+        package = Path(writers.__file__).parent
+        (copy / "runner").mkdir(parents=True)
+        for name in ("__init__.py", "writers.py", "safe_open.py"):
+            shutil.copy(package / name, copy / "runner" / name)
+        for folder in (copy, copy / "runner"):
+            os.chmod(folder, 0o755)
+    out = subprocess.run([OTHER_USERS_PYTHON, "-c", PROBE_AS_USER, str(copy), str(path)],
                          user=user, capture_output=True, text=True, timeout=20, cwd="/")
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
