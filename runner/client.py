@@ -19,7 +19,8 @@ from .errors import JobStateError, SpoolError
 from .job import JobState
 from .listing import JobInfo
 from .safe_open import NotARegularFile, open_regular
-from .spool import JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, Spool
+from .jobdir import JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir
+from .spool import Spool
 
 CANCEL_WAIT_SECONDS = 5.0
 WAIT_POLL_SECONDS = 0.1
@@ -50,7 +51,7 @@ def no_daemon_hint(spool: Spool) -> str:
 def _summary(spool: Spool, info: JobInfo) -> dict:
     progress = info.progress
     started = progress.get("started")
-    running = info.state is JobState.RUNNING and spool.is_served(JobDir(info.path))
+    running = info.state is JobState.RUNNING and JobDir(info.path).is_served()
     suspended = info.state is JobState.RUNNING and not running
     end = progress.get("finished") or (progress.get("updated") if suspended else None) or (
         time.time() if started else None)
@@ -190,7 +191,7 @@ def cancel(spool: Spool, job_id: str, wait: float = CANCEL_WAIT_SECONDS) -> JobS
     if info.state.finished:
         raise JobStateError(f"job {job_id!r} is already {info.state.value}; nothing to cancel")
     jobdir = JobDir(info.path)
-    if spool.try_own(jobdir):  # no daemon holds it
+    if jobdir.try_own():  # no daemon holds it
         _commit_cancelled(spool, jobdir)
         return JobState.CANCELLED
     try:

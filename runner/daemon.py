@@ -44,7 +44,8 @@ from .registry import registry
 from .results import Outcome, commit_result, iso, queued_at
 from .retention import prune
 from .run import JobRun, load_claimed
-from .spool import JOB_FILE, JobDir, Spool
+from .jobdir import JOB_FILE, JobDir
+from .spool import Spool
 from .writers import Writers, probe_writers
 
 log = logging.getLogger("runner.daemon")

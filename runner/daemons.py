@@ -14,7 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .spool import Spool, entries, json_or_none, lock_held
+from .jobdir import json_or_none, lock_held
+from .spool import Spool, entries
 
 
 @dataclass

@@ -15,7 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from .spool import INPUT_FILE, JobDir, Spool
+from .jobdir import INPUT_FILE, JobDir
+from .spool import Spool
 
 
 def stored_name(name: str) -> str:

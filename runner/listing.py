@@ -14,7 +14,8 @@ from typing import Iterator, Optional
 
 from .errors import NoSuchJobError
 from .job import FINISHED_STATES, JOB_ID_PATTERN, JobState, peek_job
-from .spool import JOB_FILE, PROGRESS_FILE, JobDir, Spool, entries
+from .jobdir import JOB_FILE, PROGRESS_FILE, JobDir
+from .spool import Spool, entries
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import yaml
 
 from . import events
 from .job import Job, JobState
-from .spool import JOB_FILE, OUTPUT_SUFFIXES, PROGRESS_FILE, JobDir, Spool
+from .jobdir import JOB_FILE, PROGRESS_FILE, JobDir
+from .spool import OUTPUT_SUFFIXES, Spool
 
 
 LIST_WIDTH = 100  # an inline list (`primes: [...]`) wraps at this column

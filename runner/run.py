@@ -33,7 +33,8 @@ from .job import Job, JobState
 from .jobfile import load_job
 from .plan import plan_chunks
 from .results import Outcome, commit_result, output_kind, queued_at
-from .spool import CANCEL_FILE, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir, Spool
+from .jobdir import CANCEL_FILE, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir
+from .spool import Spool
 from .task import TaskItemError, TaskUnavailable
 
 log = logging.getLogger("runner.run")

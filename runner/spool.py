@@ -21,27 +21,19 @@ watchdog holds a move out of a watched folder for 0.5 s, and every event behind 
 A claim is instead a rename within jobs/ (to a hidden name), then a link into the
 claiming folder and an unlink, so the watcher sees a paired move and a deletion.
 
-A job folder is flocked by the process that owns the job (the kernel drops the
-lock when that process dies, so a free lock on a running job means its daemon
-died and the job may be adopted; the lock is on the folder itself, so it moves
-with it and costs no file). It holds `job.yaml` (the file as dropped), `source`
-(the name it was dropped as) and, once the job runs, its resolved spec, its
-progress and (for a job of several chunks) its checkpoint. A job is claimed by
-renaming its file into a locked claiming folder, so two daemons can never both
-run it; its result is committed by renaming outbox/<id>.yaml into place, the
-one instant at which it is finished.
+A job's folder, what it holds and the flock that says who owns it are jobdir.py's.
+A job is claimed by renaming its file into a locked claiming folder, so two
+daemons can never both run it; its result is committed by renaming
+outbox/<id>.yaml into place, the one instant at which it is finished.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
-import json
 import logging
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
@@ -49,15 +41,13 @@ from .checkpoint import SPILL_SUFFIX
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
 from .job import FINISHED_STATES, JobState
+from .jobdir import CANCEL_FILE, INPUT_FILE, JOB_FILE, SOURCE_FILE, JobDir, lock, try_lock
 from .queued import Queue
 
 log = logging.getLogger("runner.spool")
 
 STATE_DIR = ".state"
 CONFIG_FILE_NAME = "config.yaml"  # with jobs/, what makes a folder a spool
-JOB_FILE, SOURCE_FILE = "job.yaml", "source"
-SPEC_FILE, PROGRESS_FILE, CANCEL_FILE = "spec.json", "progress.json", "cancel"
-INPUT_FILE = "input.numbers"  # the job's own copy of a numbers file `runner submit` stored
 DAEMON_LOG_FILE = "daemon.log"
 RESULT_SUFFIX = ".yaml"
 # a job's output beside its result, by how its task reports it (results.output_kind):
@@ -72,52 +62,6 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@dataclass
-class JobDir:
-    """A job's folder in the spool, locked by this process while `lock_fd` is open."""
-
-    path: Path
-    lock_fd: Optional[int] = None
-    _source_name: Optional[str] = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # a pool worker forked from the daemon (start_method: fork) would hold the job's
-        # lock on after the daemon died, and a dead daemon's job would look served
-        import multiprocessing.util  # here: a command that makes no JobDir need not load it
-
-        multiprocessing.util.register_after_fork(self, JobDir._forget_lock)
-
-    def _forget_lock(self) -> None:
-        if self.lock_fd is not None:
-            os.close(self.lock_fd)  # the child's copy; the daemon's keeps the lock
-            self.lock_fd = None
-
-    @property
-    def id(self) -> str:
-        return self.path.name
-
-    def file(self, name: str) -> Path:
-        return self.path / name
-
-    def source_name(self) -> str:
-        """The name the job file had in jobs/, as text for messages (bytes that are not
-        UTF-8, which a file name may hold, shown as U+FFFD). Read once: it never changes."""
-        if self._source_name is None:
-            try:
-                self._source_name = self.file(SOURCE_FILE).read_bytes().decode("utf-8", "replace")
-            except OSError:
-                return JOB_FILE
-        return self._source_name
-
-    def read_json(self, name: str) -> Optional[dict]:
-        return json_or_none(self.file(name))
-
-    def release(self) -> None:
-        if self.lock_fd is not None:
-            os.close(self.lock_fd)
-            self.lock_fd = None
 
 
 class Spool:
@@ -239,7 +183,7 @@ class Spool:
         token = uuid.uuid4().hex
         building = self.tmp / token  # locked before it appears in claiming/, or a daemon
         building.mkdir()             # adopting orphans could take it for a dead one
-        lock_fd = _lock(building)
+        lock_fd = lock(building)
         try:
             (building / SOURCE_FILE).write_bytes(os.fsencode(path.name))  # any bytes a name has
             folder = self.claiming / token
@@ -377,7 +321,7 @@ class Spool:
         (`is_claiming` says so; the caller carries on with them) and running jobs.
         Jobs whose result was committed are only archived."""
         for folder in entries(self.claiming):
-            lock_fd = _try_lock(folder)
+            lock_fd = try_lock(folder)
             if lock_fd is None:
                 continue
             jobdir = JobDir(folder, lock_fd)
@@ -390,7 +334,7 @@ class Spool:
                 jobdir.release()
                 shutil.rmtree(folder, ignore_errors=True)
         for folder in entries(self.place(JobState.RUNNING)):
-            lock_fd = _try_lock(folder)
+            lock_fd = try_lock(folder)
             if lock_fd is None:
                 continue
             jobdir = JobDir(folder, lock_fd)
@@ -421,24 +365,6 @@ class Spool:
         jobdir = JobDir(self.place(JobState.RUNNING) / job_id)
         self.write_atomically(jobdir.file(CANCEL_FILE), b"")
 
-    def try_own(self, jobdir: JobDir) -> bool:
-        """Lock a running job's folder if no live process holds it."""
-        jobdir.lock_fd = _try_lock(jobdir.path)
-        return jobdir.lock_fd is not None
-
-    # -- who holds a job -------------------------------------------------------
-
-    def is_served(self, jobdir: JobDir) -> bool:
-        """Whether a live process holds the running job's folder (its daemon is alive)."""
-        try:
-            fd = os.open(jobdir.path, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:  # it moved on: finished, so it was served
-            return True
-        try:
-            return lock_held(fd)
-        finally:
-            os.close(fd)
-
 
 def _move_out_of_jobs(hidden: Path, dest: Path) -> None:
     """Move a claimed entry out of jobs/ by link and unlink (see the module's docstring).
@@ -451,52 +377,6 @@ def _move_out_of_jobs(hidden: Path, dest: Path) -> None:
         os.rename(hidden, dest)
         return
     os.unlink(hidden)
-
-
-def _lock(folder: Path) -> int:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _try_lock(folder: Path) -> Optional[int]:
-    """Lock `folder` if no live process holds it and it is still where we looked for it
-    (its owner may have moved it on between our open and our flock)."""
-    try:
-        fd = _lock(folder)
-    except OSError:  # held by a live process (BlockingIOError), or the folder moved on
-        return None
-    try:
-        still_there = os.stat(folder).st_ino == os.fstat(fd).st_ino
-    except OSError:
-        still_there = False
-    if not still_there:
-        os.close(fd)
-        return None
-    return fd
-
-
-def lock_held(fd: int) -> bool:
-    """Whether a live process holds an exclusive flock on `fd`'s file (tested with a
-    shared lock, dropped at once, so two readers never stand in each other's way)."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    return False
-
-
-def json_or_none(path: Path) -> Optional[dict]:
-    """The JSON document at `path`; None if it is gone or not whole JSON."""
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
 
 
 def entries(folder: Path) -> list[Path]:

@@ -16,7 +16,8 @@ from . import events, inputs, listing
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, RunnerError,
                      SpoolError)
 from .job import JOB_ID_PATTERN, JOB_SUFFIXES, Job, JobState, default_job_id, peek_job_id
-from .spool import CONFIG_FILE_NAME, JOB_FILE, SPEC_FILE, JobDir, Spool
+from .jobdir import JOB_FILE, SPEC_FILE, JobDir
+from .spool import CONFIG_FILE_NAME, Spool
 
 
 def submit(spool: Spool, numbers: Optional[Iterable[int]] = None, *,

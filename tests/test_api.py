@@ -82,7 +82,7 @@ def test_submit_streams_a_generator_of_numbers(spool, start_daemon):
 def test_status_of_a_job_started_before_its_first_progress_shows_its_priority(spool):
     import json
 
-    from runner.spool import SPEC_FILE
+    from runner.jobdir import SPEC_FILE
 
     path = drop_job(spool, "fresh.yaml", {"id": "fresh", "numbers": [3], "priority": 6})
     assert [(j["state"], j["priority"]) for j in api.status(spool)] == [("queued", 6)]

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.spool import PROGRESS_FILE, Spool
+from runner.jobdir import PROGRESS_FILE
+from runner.spool import Spool
 
 from conftest import (BOOK_NUMBERS, BOOK_PRIMES, drop_job, run_cli, runner_command,
                       wait_for_result, wait_ready, wait_until, write_config)

@@ -18,7 +18,8 @@ from runner import listing
 from runner.config import CONFIG_TEMPLATE
 from runner.errors import SpoolError
 from runner.job import JOB_ID_PATTERN, JobState
-from runner.spool import (JOB_FILE, PROGRESS_FILE, SOURCE_FILE, JobDir, Spool)
+from runner.jobdir import JOB_FILE, PROGRESS_FILE, SOURCE_FILE, JobDir
+from runner.spool import Spool
 
 
 @pytest.fixture
@@ -403,10 +404,10 @@ def test_half_claimed_held_by_a_live_claimer_is_left_alone(spool):
 def test_try_own(spool):
     jobdir = orphan(spool, "alpha")
     other = JobDir(jobdir.path)
-    assert spool.try_own(jobdir)
-    assert not spool.try_own(other)
+    assert jobdir.try_own()
+    assert not other.try_own()
     jobdir.release()
-    assert spool.try_own(other)
+    assert other.try_own()
     other.release()
 
 
