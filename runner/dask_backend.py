@@ -1,20 +1,9 @@
 """The Dask backend: jobs' chunks run on a Dask distributed cluster (`backend: dask`).
 
-    daemon thread --submit/cancel/stop--> commands --> link thread --Client.submit--> scheduler
-    worker, as it starts a chunk --log_event(START_TOPIC)--> scheduler --> started[token]
-    a future done --Dask's callback thread--> ChunkFinished | ChunkRaised | WorkerLost --> daemon
-
-The link thread owns the `distributed.Client`. It connects with tries of
-`dask.connect_timeout` seconds, again every RECONNECT_SECONDS for as long as it
-takes, so the daemon's loop never waits on the scheduler. While there is no
-connection `acquire` says no, so new jobs wait, not fail; chunks in flight when a
-connection is lost are submitted again once it is back, without counting as a try
-(no worker failed them).
-
-Chunks travel as bytes: each payload is pickled, a numbers file's byte range read
-in by the daemon first (chunks.read_lines). So workers share no filesystem with
-the daemon, only the runner package installed; and Dask's serializer never walks
-a large Python list (dask/distributed#6368).
+The backend keeps its chunks in flight, from the daemon's one thread; its link
+(dask_link.py) keeps the connection to the scheduler in a thread of its own, so
+the daemon's loop never waits on the scheduler. While there is no connection
+`acquire` says no, so new jobs wait, not fail.
 
 Faults. Dask re-runs a chunk whose worker died (the worker's nanny starts a new
 one); a chunk whose workers died `allowed-failures` + 1 times ends in
@@ -27,121 +16,35 @@ abandoned: they end on their worker and their results are dropped.
 from __future__ import annotations
 
 import itertools
-import logging
-import os
-import pickle
-import queue
-import threading
 import time
-import uuid
-from dataclasses import dataclass
 from typing import Optional
 
-import distributed
-from distributed.utils import LoopRunner
-
 from . import events
-from .backend import (Backend, ChunkFinished, ChunkOwner, ChunkRaised, Emit, Post, Submission,
-                      WorkerLost)
-from .checkpoint import ChunkResult
-from .chunks import Chunk, FilePayload, read_lines
-from .numbers import allow_long_integers
+from .backend import Backend, ChunkOwner, Emit, Post, Submission, WorkerLost
+from .chunks import Chunk
 from .config import Config
+from .dask_link import CLUSTER_POOL_ID, DaskLink
 from .job import PoolSettings
-from .task import TaskUnavailable, compute
-
-log = logging.getLogger("runner.dask")
-
-START_TOPIC = "runner-chunk-started"
-RECONNECT_SECONDS = 1.0
-COMMAND_POLL_SECONDS = 0.1  # the link thread checks its connection at least this often
-WORKERS_SEEN_EVERY_SECONDS = 2.0  # how often an idle link asks for the cluster's workers
-CLOSE_SECONDS = 2.0
-RESTART_SECONDS = 30.0
-CLUSTER_POOL_ID = 0  # WorkerLost.pool_id: the cluster is this backend's one pool
-
-
-# -- what the daemon's thread asks of the link thread ----------------------------------
-
-
-@dataclass(frozen=True)
-class _Submit:
-    """Send chunk `token` to the cluster (again, if the connection was lost)."""
-
-    token: int
-
-
-@dataclass(frozen=True)
-class _Cancel:
-    """Cancel these chunks' futures."""
-
-    tokens: list[int]
-
-
-@dataclass(frozen=True)
-class _Stop:
-    """Cancel chunk `token` and restart `worker`, which computes it (cancel, timeout)."""
-
-    token: int
-    worker: str
-
-
-class _Shutdown:
-    """Close the connection and end the link thread."""
-
-
-def compute_chunk(chunk_index: int, blob: bytes) -> ChunkResult:
-    """Runs on a Dask worker: tell the daemon the chunk starts, then run its task (looked
-    up by name in the worker's own registry: nothing but data is sent)."""
-    worker = distributed.get_worker()
-    worker.log_event(START_TOPIC, {"key": worker.get_current_task(), "chunk": chunk_index,
-                                   "worker": worker.address, "pid": os.getpid()})
-    allow_long_integers()
-    call, payload = pickle.loads(blob)
-    try:
-        return compute(call, payload)
-    except TaskUnavailable as error:
-        raise TaskUnavailable(f"{error} on the Dask worker {worker.address}") from None
 
 
 class DaskBackend(Backend):
     """Chunks on the cluster whose scheduler config.yaml's `dask.scheduler` names."""
 
     def __init__(self, config: Config, post: Post, emit: Emit):
-        self._address, self._connect_timeout = config.dask.scheduler, config.dask.connect_timeout
+        self._address = config.dask.scheduler
         self._post, self._emit = post, emit
-        self._inflight: dict[int, Submission] = {}  # the daemon thread's; read by the link thread
+        self._inflight: dict[int, Submission] = {}  # the daemon thread's; read by the link
         self._tokens = itertools.count(1)
-        self._lock = threading.Lock()  # guards the five below, shared with Dask's threads
-        self._futures: dict[int, distributed.Future] = {}  # token -> its live future
-        self._keys: dict[str, int] = {}  # a live future's key -> its token
-        self._started: dict[int, _Started] = {}  # token -> its latest start
-        self._causes: dict[int, str] = {}  # token -> why it was lost, until worker_lost asks
-        self._reruns: list[tuple[int, str]] = []  # (token, worker) started again since the last tick
-        self._connected = threading.Event()
-        # its workers as last seen (none yet), replaced whole by the link thread
-        self._cluster = {"workers": 0, "threads": 0, "scheduler": self._address}
-        self._workers_seen = 0.0
-        self._commands: queue.SimpleQueue = queue.SimpleQueue()
-        # One event loop for every client this backend makes: a Client that fails to
-        # connect leaves its own loop's thread behind, one per try for a long outage.
-        self._loop = LoopRunner(asynchronous=False)
-        self._loop.start()
-        # A lost scheduler is ours to handle and tell of (events, runner.dask); the
-        # client's own tracebacks of its failed reconnection would only bury that.
-        logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
-        self._link_thread = threading.Thread(target=self._link, name="dask-link", daemon=True)
-        self._link_thread.start()
-
-    # -- the daemon's thread --------------------------------------------------------
+        self._link = DaskLink(self._address, config.dask.connect_timeout, self._inflight,
+                              post, emit)
 
     def acquire(self, settings: PoolSettings) -> bool:
         """Yes while the scheduler is connected: the cluster shares its workers between
         jobs itself. No while it is not, so the job waits."""
-        return self._connected.is_set()
+        return self._link.connected
 
     def unavailable(self) -> Optional[str]:
-        if self._connected.is_set():
+        if self._link.connected:
             return None
         return (f"not connected to the Dask scheduler at {self._address} (the events log "
                 "says why); the job waits for it")
@@ -150,7 +53,7 @@ class DaskBackend(Backend):
         """As last seen: `processes`, the most of the cluster's worker threads that can run
         the job's chunks at once (all of them, but no more than the chunks it keeps in
         flight), the cluster's `workers`, their `threads` and its `scheduler`."""
-        cluster = self._cluster
+        cluster = self._link.cluster
         return {"processes": min(cluster["threads"], chunks_in_flight)} | cluster
 
     def release(self, settings: PoolSettings) -> None:
@@ -161,17 +64,14 @@ class DaskBackend(Backend):
         """Outputs come back as bytes: a cluster's workers need not see the spool."""
         token = next(self._tokens)
         self._inflight[token] = Submission(owner, chunk, attempt, self._address, timeout)
-        self._commands.put(_Submit(token))
+        self._link.submit(token)
 
     def take(self, token: int) -> Optional[Submission]:
-        with self._lock:
-            self._started.pop(token, None)
+        self._link.forget(token)
         return self._inflight.pop(token, None)
 
     def worker_lost(self, event: WorkerLost) -> list[tuple[Submission, str]]:
-        with self._lock:
-            cause = self._causes.pop(event.holding, None)
-            self._started.pop(event.holding, None)
+        cause = self._link.lost(event.holding)
         submission = self._inflight.pop(event.holding, None)
         return [] if submission is None or cause is None else [(submission, cause)]
 
@@ -180,15 +80,13 @@ class DaskBackend(Backend):
         for token in dropped:
             del self._inflight[token]
         if dropped:
-            self._commands.put(_Cancel(dropped))
+            self._link.cancel(dropped)
 
     def tick(self) -> None:
         """Fail chunks past their timeout (their workers restarted) and tell of chunks
         the cluster ran again."""
         now = time.monotonic()
-        with self._lock:
-            started = list(self._started.items())
-            reruns, self._reruns = self._reruns, []
+        started, reruns = self._link.starts()
         for token, worker in reruns:
             submission = self._inflight.get(token)
             if submission is not None:
@@ -199,229 +97,11 @@ class DaskBackend(Backend):
             if submission is None or submission.timed_out or now - start.since <= submission.timeout:
                 continue
             submission.timed_out = True
-            with self._lock:
-                self._causes[token] = (f"it ran past its timeout of {submission.timeout:g} s, "
-                                       f"so its worker ({start.worker}) was restarted")
-            self._commands.put(_Stop(token, start.worker))
+            self._link.stop(token, start.worker,
+                            f"it ran past its timeout of {submission.timeout:g} s, "
+                            f"so its worker ({start.worker}) was restarted")
             self._post(WorkerLost(CLUSTER_POOL_ID, start.pid, token, 0))
 
     def shutdown(self) -> None:
         """Close the connection; chunks running on the cluster are abandoned."""
-        self._commands.put(_Shutdown())
-        self._link_thread.join(self._connect_timeout + CLOSE_SECONDS + 1)
-        self._loop.stop()
-
-    # -- the link thread --------------------------------------------------------------
-
-    def _link(self) -> None:
-        said_unreachable = False
-        while True:
-            try:
-                client = distributed.Client(self._address, timeout=self._connect_timeout,
-                                            set_as_default=False, loop=self._loop.loop)
-            except Exception as error:  # OSError or TimeoutError mostly; the thread must live on
-                if not said_unreachable:
-                    log.warning("the Dask scheduler at %s cannot be reached (%s); jobs wait "
-                                "until it can", self._address, error)
-                    self._emit(events.SCHEDULER_UNREACHABLE, None, scheduler=self._address,
-                               error=str(error), waiting="jobs wait until it can be reached")
-                    said_unreachable = True
-                if self._wait_disconnected(RECONNECT_SECONDS):
-                    return
-                continue
-            said_unreachable = False
-            try:
-                if self._serve(client):
-                    return
-            except Exception:  # the scheduler went mid-call, or a bug: connect anew
-                log.exception("the link to the Dask scheduler at %s failed", self._address)
-                self._lose(client)
-                if self._wait_disconnected(RECONNECT_SECONDS):
-                    return
-
-    def _wait_disconnected(self, seconds: float) -> bool:
-        """Let `seconds` pass taking commands; True if one was to shut down. Other
-        commands need no work: chunks still wanted are submitted on connecting."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                if isinstance(self._commands.get(timeout=left), _Shutdown):
-                    return True
-            except queue.Empty:
-                return False
-        return False
-
-    def _serve(self, client: distributed.Client) -> bool:
-        """Run commands on a connected client until the connection is lost (False) or
-        the daemon shuts down (True)."""
-        threads = self._see_workers(client)
-        log.info("connected to the Dask scheduler at %s (%d worker threads)", self._address, threads)
-        self._emit(events.SCHEDULER_CONNECTED, None, scheduler=self._address, threads=threads)
-        client.subscribe_topic(START_TOPIC, self._chunk_started)
-        self._connected.set()
-        for token in list(self._inflight):  # lost with a connection, or submitted while away
-            self._send(client, token)
-        while True:
-            try:
-                command = self._commands.get(timeout=COMMAND_POLL_SECONDS)
-            except queue.Empty:
-                command = None
-            if isinstance(command, _Shutdown):
-                self._connected.clear()
-                _close(client)
-                return True
-            if client.status != "running":
-                self._lose(client)
-                return False
-            if command is None:
-                if time.monotonic() - self._workers_seen >= WORKERS_SEEN_EVERY_SECONDS:
-                    self._see_workers(client)
-                continue
-            if isinstance(command, _Submit):
-                self._send(client, command.token)
-            elif isinstance(command, _Cancel):
-                self._cancel(client, command.tokens)
-            elif isinstance(command, _Stop):
-                self._cancel(client, [command.token])
-                threading.Thread(target=_restart_worker, args=(client, command.worker),
-                                 name="dask-restart", daemon=True).start()
-
-    def _see_workers(self, client: distributed.Client) -> int:
-        """Note the cluster's workers and their threads (what `applied` reports); the
-        count of threads."""
-        nthreads = client.nthreads()
-        self._workers_seen = time.monotonic()
-        threads = sum(nthreads.values())
-        self._cluster = {"workers": len(nthreads), "threads": threads, "scheduler": self._address}
-        return threads
-
-    def _send(self, client: distributed.Client, token: int) -> None:
-        submission = self._inflight.get(token)
-        with self._lock:
-            live = token in self._futures
-        if submission is None or live:
-            return
-        payload = submission.chunk.payload
-        try:
-            if isinstance(payload, FilePayload):
-                payload = read_lines(payload)
-        except OSError as error:
-            self._post(ChunkRaised(token, error))
-            return
-        job = submission.owner.job
-        blob = pickle.dumps((job.task_call(), payload),
-                            protocol=pickle.HIGHEST_PROTOCOL)
-        # A key unique to this submission, as pure=False would give, so that equal chunks
-        # are never merged; made here so that it is known before the chunk can start.
-        key = f"runner-chunk-{submission.chunk.index}-{uuid.uuid4().hex}"
-        with self._lock:
-            self._keys[key] = token
-        future = client.submit(compute_chunk, submission.chunk.index, blob, key=key)
-        with self._lock:
-            self._futures[token] = future
-        future.add_done_callback(self._chunk_done)
-
-    def _cancel(self, client: distributed.Client, tokens: list[int]) -> None:
-        with self._lock:
-            futures = [self._futures.pop(t) for t in tokens if t in self._futures]
-            for future in futures:
-                del self._keys[future.key]
-            for token in tokens:
-                self._started.pop(token, None)
-        if futures:
-            try:
-                client.cancel(futures)
-            except Exception as error:  # the connection went: the scheduler drops them itself
-                log.warning("cancelling %d chunks on the cluster failed: %s", len(futures), error)
-
-    def _lose(self, client: distributed.Client) -> None:
-        self._connected.clear()
-        with self._lock:
-            self._futures.clear()
-            self._keys.clear()
-            self._started.clear()
-        log.warning("lost the Dask scheduler at %s; %d chunks wait to be submitted again",
-                    self._address, len(self._inflight))
-        self._emit(events.SCHEDULER_LOST, None, scheduler=self._address,
-                   chunks_waiting=len(self._inflight), waiting="jobs wait until it is back")
-        _close(client)
-
-    # -- Dask's threads --------------------------------------------------------------
-
-    def _chunk_started(self, event: tuple[float, dict]) -> None:
-        message = event[1]
-        with self._lock:
-            token = self._keys.get(message["key"])
-            if token is None:
-                return
-            before = self._started.get(token)
-            if before is not None:
-                self._reruns.append((token, message["worker"]))
-            self._started[token] = _Started(time.monotonic(), message["worker"], message["pid"],
-                                            1 if before is None else before.count + 1)
-
-    def _chunk_done(self, future: distributed.Future) -> None:
-        with self._lock:
-            token = self._keys.pop(future.key, None)
-            if token is not None:
-                del self._futures[token]
-            start = self._started.get(token, _NEVER_STARTED)
-        if token is None:  # cancelled by us, or its connection was given up
-            return
-        try:
-            if future.status == "finished":
-                self._post(ChunkFinished(token, future.result()))
-                return
-            if future.status == "error":
-                self._chunk_erred(token, start, future.exception())
-                return
-        except Exception as error:  # the connection went while fetching the outcome
-            log.info("chunk %s: its outcome could not be fetched (%s); it runs again", future.key,
-                     error)
-        self._commands.put(_Submit(token))  # cancelled by the client: connection lost
-
-    def _chunk_erred(self, token: int, start: "_Started", error: BaseException) -> None:
-        if not isinstance(error, distributed.KilledWorker):
-            self._post(ChunkRaised(token, error))
-            return
-        # Dask blames every chunk a dying worker held, computing or only queued there:
-        # only the times the chunk was seen starting count as its tries.
-        tries = max(start.count, 1)
-        submission = self._inflight.get(token)
-        if submission is not None:
-            submission.attempt += tries - 1  # the cluster's tries count as the job's
-        why = ("each worker running it died" if start.count > error.allowed_failures
-               else f"workers it was queued on died (it started {start.count} times)")
-        with self._lock:
-            self._causes[token] = (f"{why}: Dask's KilledWorker after allowed-failures = "
-                                   f"{error.allowed_failures}; the last worker was "
-                                   f"{error.last_worker.address}")
-        self._post(WorkerLost(CLUSTER_POOL_ID, start.pid, token, 0))
-
-
-@dataclass(frozen=True)
-class _Started:
-    """A chunk seen starting on a worker: when, where, and how many times so far."""
-
-    since: float
-    worker: str
-    pid: int
-    count: int
-
-
-_NEVER_STARTED = _Started(0.0, "", 0, 0)
-
-
-def _close(client: distributed.Client) -> None:
-    try:
-        client.close(timeout=CLOSE_SECONDS)
-    except Exception as error:  # closing a client whose scheduler is gone may time out
-        log.info("closing the Dask client: %s", error)
-
-
-def _restart_worker(client: distributed.Client, worker: str) -> None:
-    """Stop the chunk a worker computes by restarting it (its nanny starts a new one)."""
-    try:
-        client.restart_workers([worker], timeout=RESTART_SECONDS, raise_for_error=False)
-    except Exception as error:  # it may have gone already, or the scheduler with it
-        log.warning("restarting Dask worker %s failed: %s", worker, error)
+        self._link.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import free_port, write_config
 
-from runner.dask_backend import START_TOPIC
+from runner.dask_link import START_TOPIC
 
 
 def write_dask_config(root: Path, scheduler: str, **overrides) -> None:
