@@ -133,10 +133,11 @@ def load_config(root: Path) -> Config:
 
 def _explained(path: Path, node: Optional[yaml.Node], exc: ValidationError) -> str:
     """One line for a bad setting: the file, line and setting, what is wrong, the fix."""
-    from .jobfile import explain, node_at
+    from .schema_errors import explain, first_error, loc_of, more_problems
+    from .yaml_places import node_at
 
-    error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    loc = tuple(part for part in error["loc"] if part not in ("int", "float"))
+    error = first_error(exc)
+    loc = loc_of(error)
     model = Config
     for part in loc[:-1]:  # the settings model the bad key is in (limits: Limits, ...)
         field = model.model_fields.get(str(part))
@@ -148,9 +149,7 @@ def _explained(path: Path, node: Optional[yaml.Node], exc: ValidationError) -> s
         what, fix = error["msg"].removeprefix("Value error, "), "see config.yaml's comments"
     else:
         what, fix = explain(error, loc, model)
-    others = exc.error_count() - 1
-    if others:
-        what += f" (and {others} more problem{'s' if others > 1 else ''})"
+    what += more_problems(exc)
     at = node_at(node, loc, key_only=error["type"] == "extra_forbidden") if loc and node else None
     where = f", line {at.start_mark.line + 1}, column {at.start_mark.column + 1}" if at else ""
     where += f", setting {setting}" if loc else ""

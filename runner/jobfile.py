@@ -6,13 +6,13 @@ otherwise read `017` as octal and `10:20` as 620), unknown keys are errors, and
 every path it names must stay inside the spool. `load_job` turns a file into a
 resolved `Job` (resolve.py fills in config.yaml's defaults, checks every limit and
 picks the chunksize) or raises a `JobError` that says where the problem is and how
-to fix it, with a "did you mean" for misspelt keys and settings.
+to fix it, with a "did you mean" for misspelt keys and settings (the words are
+schema_errors.py's, the places in the file yaml_places.py's).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import errno
 import os
 import re
@@ -24,12 +24,15 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .config import Config, StartMethod, StrictModel
 from .errors import JobError, short_repr
-from .job import PRIORITY_MAX, START_METHODS, Job, default_job_id
+from .job import PRIORITY_MAX, Job, default_job_id
 from .numbers import max_decimal_digits, parse_decimal
 from .registry import RegisteredTask
 from .resolve import resolve_job
 from .safe_open import NotARegularFile, open_regular
+from .schema_errors import (did_you_mean, explain, first_error, kind_of, loc_of,
+                            more_problems)
 from .task import Task
+from .yaml_places import dotted, field_at, node_at, place, where_written
 
 _DECIMAL = re.compile(r"-?[0-9]+")
 
@@ -74,7 +77,7 @@ class _JobLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.Safe
     max_bits = 0
 
     def construct_decimal_int(self, node: yaml.ScalarNode) -> int:
-        where = dict(line=node.start_mark.line + 1, column=node.start_mark.column + 1)
+        where = place(node)
         if not _DECIMAL.fullmatch(node.value):
             raise JobError(short_repr(node.value) + " is not a plain decimal integer",
                            fix="write integers with digits only: no underscores, hex, octal "
@@ -123,27 +126,7 @@ def parse_job(raw: bytes, root: Path, config: Config, name: str, shown: str | No
                                    task_version=found.release,
                                    on_error=_on_error(fields, found.name, found.task))
     except JobError as exc:
-        raise exc.locate(file=shown or f"jobs/{name}", **_where_written(node, exc.field))
-
-
-def _where_written(root: Optional[yaml.Node], field: Optional[str]) -> dict:
-    """The line and column where the file writes the dotted `field` (pool.processes,
-    numbers[3]), if it does; else nothing (a default, or a field the file lacks)."""
-    node = root
-    for part in re.findall(r"\[\d+\]|[^.\[\]]+", field or "") if node is not None else ():
-        if part.startswith("[") and isinstance(node, yaml.SequenceNode):
-            index = int(part[1:-1])
-            node = node.value[index] if index < len(node.value) else None
-        elif isinstance(node, yaml.MappingNode):
-            node = next((value for key, value in node.value
-                         if getattr(key, "value", None) == part), None)
-        else:
-            node = None
-        if node is None:
-            return {}
-    if node is None or node is root:
-        return {}
-    return {"line": node.start_mark.line + 1, "column": node.start_mark.column + 1}
+        raise exc.locate(file=shown or f"jobs/{name}", **where_written(node, exc.field))
 
 
 def _read_job_bytes(path: Path, config: Config) -> bytes:
@@ -188,7 +171,7 @@ def _parse_yaml(raw: bytes, max_bits: int) -> tuple[dict, yaml.Node]:
             try:
                 data = loader.construct_document(node)
             except JobError as exc:  # an integer refused as it was read: name its field
-                raise exc.locate(field=_field_at(node, exc.line, exc.column))
+                raise exc.locate(field=field_at(node, exc.line, exc.column))
         else:
             data = None
     except yaml.MarkedYAMLError as exc:
@@ -207,26 +190,11 @@ def _parse_yaml(raw: bytes, max_bits: int) -> tuple[dict, yaml.Node]:
         loader.dispose()
     if not isinstance(data, dict):
         raise JobError(
-            f"must be a mapping of fields, not {_kind(data)}",
+            f"must be a mapping of fields, not {kind_of(data)}",
             line=1,
             fix="start with `numbers: [...]`, `numbers_file: FILE` or `range: {start: A, stop: B}`",
         )
     return data, node
-
-
-def _field_at(root: yaml.Node, line: int, column: int) -> Optional[str]:
-    """The dotted field of the scalar that starts at (line, column), 1-based."""
-    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
-    while stack:
-        node, path = stack.pop()
-        mark = node.start_mark
-        if isinstance(node, yaml.ScalarNode) and (mark.line + 1, mark.column + 1) == (line, column):
-            return _dotted(path) or None
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend((item, path + (index,)) for index, item in enumerate(node.value))
-        elif isinstance(node, yaml.MappingNode):
-            stack.extend((value, path + (getattr(key, "value", "?"),)) for key, value in node.value)
-    return None
 
 
 def _refuse_aliases(root: yaml.Node) -> None:
@@ -235,12 +203,8 @@ def _refuse_aliases(root: yaml.Node) -> None:
     while stack:
         node = stack.pop()
         if id(node) in seen:
-            raise JobError(
-                "uses YAML anchors and aliases, which job files may not",
-                line=node.start_mark.line + 1,
-                column=node.start_mark.column + 1,
-                fix="write the values out in full",
-            )
+            raise JobError("uses YAML anchors and aliases, which job files may not",
+                           fix="write the values out in full", **place(node))
         seen.add(id(node))
         if isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
@@ -253,32 +217,13 @@ def _validate(data: dict, node: yaml.Node) -> JobFields:
     try:
         return JobFields.model_validate(data)
     except ValidationError as exc:
-        # an unknown key first: its "did you mean" explains the missing one too
-        error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        loc = tuple(part for part in error["loc"] if part not in _UNION_BRANCHES)
-        mark_node = node_at(node, loc, key_only=error["type"] == "extra_forbidden")
-        what, fix = explain(error, loc)
-        others = exc.error_count() - 1
-        if others:
-            what += f" (and {others} more problem{'s' if others > 1 else ''})"
-        raise JobError(
-            what,
-            line=mark_node.start_mark.line + 1 if mark_node else None,
-            column=mark_node.start_mark.column + 1 if mark_node else None,
-            field=None if error["type"] == "invalid_key" else _dotted(loc),
-            fix=fix,
-        ) from exc
-
-
-_UNION_BRANCHES = ("int", "float")  # pydantic names the branch of `int | float` in a loc
-
-
-def _dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        part = part if isinstance(part, int) else short_repr(part).strip("'\"")
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+        error = first_error(exc)
+        loc = loc_of(error)
+        at = node_at(node, loc, key_only=error["type"] == "extra_forbidden")
+        what, fix = explain(error, loc, *_model_at(loc))
+        raise JobError(what + more_problems(exc),
+                       field=None if error["type"] == "invalid_key" else dotted(loc),
+                       fix=fix, **place(at)) from exc
 
 
 def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[RegisteredTask, dict]:
@@ -298,20 +243,18 @@ def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[RegisteredTask
     try:
         return found, model.model_validate(fields.params or {}).model_dump(mode="json")
     except ValidationError as exc:
-        error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        error = first_error(exc)
         key = str(error["loc"][0]) if error["loc"] else "?"
         at = node_at(node, ("params", key), key_only=error["type"] == "extra_forbidden")
         known = ", ".join(model.model_fields) or "none"
         if error["type"] == "extra_forbidden":
             what = (f"{short_repr(key)} is not a param of task {name!r}"
-                    f"{_did_you_mean(key, model.model_fields)}")
+                    f"{did_you_mean(key, model.model_fields)}")
         elif error["type"] == "missing":
             what = f"task {name!r} needs the param {key!r}"
         else:
             what = f"params.{key} is {short_repr(error.get('input'))}: {error['msg']}"
-        raise JobError(what, field=f"params.{key}",
-                       line=at.start_mark.line + 1 if at else None,
-                       column=at.start_mark.column + 1 if at else None,
+        raise JobError(what, field=f"params.{key}", **place(at),
                        fix=f"task {name!r} takes: {known} (`runner tasks` shows their types)"
                        ) from None
 
@@ -325,101 +268,10 @@ def _on_error(fields: JobFields, name: str, task: Task) -> str:
     return fields.on_error or "fail"
 
 
-def node_at(node: yaml.Node, loc: tuple, key_only: bool = False) -> Optional[yaml.Node]:
-    """The node of the value at `loc` (its key's, with `key_only`), or the nearest one
-    the file has on the way to it."""
-    for depth, part in enumerate(loc):
-        last = depth == len(loc) - 1
-        if isinstance(node, yaml.MappingNode):
-            match = [(k, v) for k, v in node.value if getattr(k, "value", None) == str(part)]
-            if not match:
-                return node
-            node = match[0][0] if (last and key_only) else match[0][1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            return node
-    return node
+_NOUNS = {PoolFields: "pool setting", RangeFields: "field of a range", JobFields: "job field"}
 
 
-def _model_for(loc: tuple) -> type[BaseModel]:
-    return {"pool": PoolFields, "range": RangeFields}.get(loc[0] if len(loc) > 1 else "", JobFields)
-
-
-def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
-            list: "a list", dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
-
-
-def explain(error: dict, loc: tuple, model: Optional[type[BaseModel]] = None) -> tuple[str, str]:
-    """What is wrong and the fix, for one pydantic `error` at `loc` of a job file, or of
-    another YAML file whose `model` (at `loc`'s parent) names its settings."""
-    kind, value, name = error["type"], error.get("input"), _dotted(loc)
-    if kind == "invalid_key":
-        return (f"a key is {_kind(value)} ({short_repr(value)}), not a field name",
-                "write each key as a field name, such as numbers, pool or timeout")
-    if kind == "extra_forbidden":
-        model = model or _model_for(loc)
-        what = {PoolFields: "pool setting", RangeFields: "field of a range",
-                JobFields: "job field"}.get(model, "setting")
-        known = ", ".join(model.model_fields)
-        return (f"{short_repr(loc[-1])} is not a {what}{_did_you_mean(loc[-1], model.model_fields)}",
-                f"use one of: {known}")
-    if kind == "literal_error":
-        return (f"{short_repr(value)} is not a start method"
-                f"{_did_you_mean(value, START_METHODS)}",
-                f"use {', '.join(START_METHODS[:-1])} or {START_METHODS[-1]}")
-    if kind in ("int_type", "float_type", "bool_type", "string_type", "list_type", "model_type",
-                "dict_type"):
-        want = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
-                "string_type": "a string", "list_type": "a list", "model_type": "a mapping",
-                "dict_type": "a mapping"}[kind]
-        if kind == "int_type":
-            whole = meant_whole_number(value)
-            if whole is not None:  # 1e6, 1.0e6, "5": what they meant, written as YAML reads it
-                quoted = isinstance(value, str) and str(whole) == value.strip()
-                return (f"{name} is {_kind(value)} ({short_repr(value)}), but must be an "
-                        "integer written in digits",
-                        f"write {whole}" + (" without quotes" if quoted else ""))
-        if kind == "float_type" and isinstance(value, str) and _is_number(value):
-            return (f"{name} is a string ({short_repr(value)}), but must be a number",
-                    f"write {value.strip()} without quotes")
-        return (f"{name} is {_kind(value)} ({short_repr(value)}), but must be {want}",
-                f"write {want}")
-    if kind in ("greater_than_equal", "greater_than"):
-        return (f"{name} is {short_repr(value)}, but {error['msg'].lower()}",
-                "use a larger value")
-    if kind in ("less_than_equal", "less_than"):
-        return (f"{name} is {short_repr(value)}, but {error['msg'].lower()}",
-                "use a smaller value")
-    if kind == "missing":
-        return f"{name} is missing", f"add {name}"
-    return f"{name}: {error['msg']}", "see the job file format in the README"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def meant_whole_number(value: Any) -> Optional[int]:
-    """The whole number `value` stands for (1e6, 1.0e6, 2.5e3, "17"), if it is a float or
-    text that stands for one that fits a job; else None."""
-    if isinstance(value, bool) or not isinstance(value, (str, float)):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    if not number.is_integer() or abs(number) >= 1e30:
-        return None
-    return int(number) if isinstance(value, float) or "e" in value.lower() or "." in value \
-        else int(value)
+def _model_at(loc: tuple) -> tuple[type[BaseModel], str]:
+    """The model whose field `loc` names, and what its fields are called."""
+    model = {"pool": PoolFields, "range": RangeFields}.get(loc[0] if len(loc) > 1 else "", JobFields)
+    return model, _NOUNS[model]

@@ -77,7 +77,7 @@ def _given_integer(value: Any, where: str) -> int:
             return operator.index(value)
         except TypeError:
             pass
-    from .jobfile import meant_whole_number
+    from .schema_errors import meant_whole_number
 
     whole = meant_whole_number(value)
     raise JobError(f"{value!r} is a {type(value).__name__}, not an integer", option=where,
@@ -165,7 +165,7 @@ def _check_numbers(path: Path, shown: str, max_bits: int) -> None:
     try:
         check_numbers_file(path, max_bits)
     except BadNumberLine as bad:
-        from .jobfile import meant_whole_number
+        from .schema_errors import meant_whole_number
 
         if not bad.text.isprintable():
             raise JobError("holds bytes that are not text: is it a numbers file?", file=shown,
