@@ -6,8 +6,6 @@ folder. Commands that print data take --json for scripts.
 
 import json
 import sys
-import time
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -15,50 +13,18 @@ import typer
 from typing_extensions import Annotated
 
 from . import __version__
+from .cli_exits import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_QUEUED, EXIT_USAGE, OUTCOME_EXIT,
+                        fail, open_spool)
+from .cli_options import (JsonOption, OnError, RootOption, StartMethod, as_typed, job_settings,
+                          parse_params, parse_seconds)
 from .errors import JobError, RunnerError
-from .job import PRIORITY_MAX, START_METHODS
+from .job import PRIORITY_MAX
 from .spool import Spool
 
 # Plain click help: typer's rich panels import rich.markdown and markdown_it, which doubles
 # the time `runner --help` takes (0.09 s against 0.19 s, bench/startup.py).
 app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   help="A job runner for CPU-bound work with a file-based queue.")
-
-RootOption = Annotated[Path, typer.Option(
-    "--root", envvar="RUNNER_ROOT", help="The spool's folder (default: $RUNNER_ROOT, else here).",
-    file_okay=False)]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
-
-
-class OnError(str, Enum):
-    fail = "fail"
-    record = "record"
-
-
-StartMethod = Enum("StartMethod", {method: method for method in START_METHODS}, type=str)
-
-
-EXIT_USAGE = 2  # not a spool, a bad option or file: nothing was done
-
-
-def _fail(error: Exception | str, code: int = 1) -> None:
-    if isinstance(error, RunnerError):
-        error = error.for_cli()
-    elif isinstance(error, OSError) and error.strerror:  # `x.txt: No such file...`, no [Errno 2]
-        error = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
-    typer.echo(f"runner: {error}", err=True)
-    raise typer.Exit(code)
-
-
-def _spool(root: Path) -> Spool:
-    """The spool at `root`, with its folders; exits 2 saying what to do if it is none
-    (nothing is made there: only `runner init` makes a spool)."""
-    try:
-        spool = Spool(root)
-        spool.ensure()
-    except RunnerError as error:
-        _fail(error, EXIT_USAGE)
-    return spool
 
 
 def _print_json(data) -> None:
@@ -86,7 +52,7 @@ def init(folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="Where to
     try:
         spool = Spool.create(folder)
     except RunnerError as error:
-        _fail(error, EXIT_USAGE)
+        fail(error, EXIT_USAGE)
     typer.echo(f"spool ready at {spool.root}: drop job files into {spool.jobs}")
 
 
@@ -101,14 +67,14 @@ def dashboard(
     """
     from .dashboard import serve
 
-    spool = _spool(root)
+    spool = open_spool(root)
     try:
         serve(spool, port, on_ready=lambda url: typer.echo(f"dashboard of {spool.root} at {url} "
                                                            "(Ctrl-C to stop)"))
     except RunnerError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(f"cannot serve on 127.0.0.1:{port}: {error.strerror or error}; "
+        fail(f"cannot serve on 127.0.0.1:{port}: {error.strerror or error}; "
               "pick another port with --port")
 
 
@@ -125,19 +91,14 @@ def start(
     from .config import load_config
     from .daemon import Daemon, configure_logging
 
-    spool = _spool(root)
+    spool = open_spool(root)
     try:
         configure_logging(spool, verbose)
         config = load_config(spool.root)
         code = Daemon(spool, config, drain=drain).run()
     except RunnerError as error:
-        _fail(error, 2)
+        fail(error, 2)
     raise typer.Exit(code)
-
-
-# `runner submit --wait` exits with the job's outcome
-EXIT_DONE, EXIT_FAILED, EXIT_NOT_QUEUED, EXIT_CANCELLED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-_OUTCOME_EXIT = {"done": EXIT_DONE, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
 
 
 @app.command()
@@ -182,25 +143,25 @@ def submit(
     """
     from . import submission
 
-    pool = {key: value for key, value in (
-        ("processes", processes), ("chunksize", chunksize), ("maxtasksperchild", maxtasksperchild),
-        ("start_method", start_method.value if start_method else None),
-        ("ordered", False if unordered else None)) if value is not None}
-    fields = {key: value for key, value in (
-        ("timeout", timeout), ("priority", priority), ("retries", retries), ("task", task),
-        ("on_error", on_error.value if on_error else None),
-        ("params", _params(param or []) or None)) if value is not None}
-    spool = _spool(root)
+    try:
+        params = parse_params(param or [])
+    except ValueError as error:
+        fail(error, EXIT_NOT_QUEUED)
+    pool, fields = job_settings(
+        processes=processes, chunksize=chunksize, maxtasksperchild=maxtasksperchild,
+        start_method=start_method.value if start_method else None, unordered=unordered,
+        params=params, timeout=timeout, priority=priority, retries=retries, task=task,
+        on_error=on_error.value if on_error else None)
+    spool = open_spool(root)
     try:
         job_id = submission.submit_file(spool, str(file), id, pool, fields,
                                         stdin=sys.stdin.buffer)
     except JobError as error:
         if error.option:  # a value the person gave as an option: say it as they typed it
-            error.option = _as_typed(error.field, {**{f"pool.{k}": v for k, v in pool.items()},
-                                                   **fields})
-        _fail(error.locate(), EXIT_NOT_QUEUED)
+            error.option = as_typed(error.field, pool, fields)
+        fail(error.locate(), EXIT_NOT_QUEUED)
     except (RunnerError, OSError) as error:
-        _fail(error, EXIT_NOT_QUEUED)
+        fail(error, EXIT_NOT_QUEUED)
     if not wait:
         if as_json:
             _print_json({"id": job_id})
@@ -210,53 +171,6 @@ def submit(
     if not as_json:
         typer.echo(job_id)
     raise typer.Exit(_wait_for(spool, job_id, as_json))
-
-
-def _params(given: list[str]) -> dict:
-    """--param NAME=VALUE options as a mapping, each VALUE read as a YAML scalar."""
-    import yaml
-
-    params = {}
-    for text in given:
-        name, equals, value = text.partition("=")
-        if not equals or not name:
-            _fail(f"--param {text}: write NAME=VALUE, e.g. --param cap=1000", EXIT_NOT_QUEUED)
-        params[name.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return params
-
-
-_OPTION_OF_FIELD = {"pool.processes": "--processes", "pool.chunksize": "--chunksize",
-                    "pool.maxtasksperchild": "--maxtasksperchild",
-                    "pool.start_method": "--start-method", "pool.ordered": "--unordered",
-                    "timeout": "--timeout", "priority": "--priority", "retries": "--retries",
-                    "task": "--task", "on_error": "--on-error"}
-
-
-def _as_typed(field: str, given: dict) -> str:
-    """The option that set `field`, as typed: `--processes 64`, `--unordered`,
-    `--param cap=10`."""
-    if field.startswith("params."):
-        name = field.removeprefix("params.")
-        return f"--param {name}={given['params'].get(name, '')}"
-    flag = _OPTION_OF_FIELD[field]
-    if field == "pool.ordered":
-        return flag
-    value = given[field]
-    typed = _typed_value(flag)
-    return f"{flag} {typed}" if typed is not None else f"{flag} {value:g}" if isinstance(
-        value, float) else f"{flag} {value}"
-
-
-def _typed_value(flag: str) -> Optional[str]:
-    """The value given to `flag` on this command line as it was typed (`1e9`, which
-    click reads as 1000000000.0), or None if it was not (the command was run otherwise)."""
-    args = sys.argv[1:]
-    for index in range(len(args) - 1, -1, -1):
-        if args[index] == flag and index + 1 < len(args):
-            return args[index + 1]
-        if args[index].startswith(f"{flag}="):
-            return args[index].split("=", 1)[1]
-    return None
 
 
 def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
@@ -274,7 +188,7 @@ def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
         typer.echo(f"runner: stopped waiting; job {job_id} goes on (`runner status`)", err=True)
         return EXIT_INTERRUPTED
     except RunnerError as error:
-        _fail(error)
+        fail(error)
     state = result.get("state")
     if as_json:
         _print_json(result)
@@ -283,7 +197,7 @@ def _wait_for(spool: Spool, job_id: str, as_json: bool) -> int:
         typer.echo(f"{job_id}: {state}, {result_counts(result)} "
                    f"({spool.result_path(job_id).relative_to(spool.root)})"
                    + (f": {why}" if why else ""), err=True)
-    return _OUTCOME_EXIT.get(state, EXIT_FAILED)
+    return OUTCOME_EXIT.get(state, EXIT_FAILED)
 
 
 @app.command()
@@ -305,9 +219,9 @@ def status(
     Example: runner status --watch --interval 0.5
     """
     from . import client
-    from .view import daemons_lines, print_status, status_lines, status_table
+    from .view import daemons_lines, print_status, watch_status
 
-    spool = _spool(root)
+    spool = open_spool(root)
 
     def snapshot() -> tuple[dict, str]:
         served = client.daemons(spool)  # before the jobs: a job seen served had its daemon
@@ -315,34 +229,16 @@ def status(
         return shown, daemons_lines(served, client.no_daemon_hint(spool))
 
     try:
-        if not watch:
-            shown, daemons = snapshot()
-            if as_json:
-                _print_json(shown)
-            else:
-                print_status(shown["jobs"], daemons)
+        if watch:
+            watch_status(snapshot, interval, as_json)
             return
-        if sys.stdout.isatty() and not as_json:
-            from rich.live import Live
-
-            shown, daemons = snapshot()
-            with Live(status_table(shown["jobs"], daemons), auto_refresh=False) as live:
-                while True:
-                    time.sleep(interval)
-                    shown, daemons = snapshot()
-                    live.update(status_table(shown["jobs"], daemons), refresh=True)
+        shown, daemons = snapshot()
+        if as_json:
+            _print_json(shown)
         else:
-            said = None
-            while True:
-                shown, daemons = snapshot()
-                if not as_json and daemons != said:
-                    said = daemons
-                    typer.echo(daemons, err=True)
-                typer.echo(json.dumps(shown, default=str) if as_json
-                           else status_lines(shown["jobs"]) + "\n")
-                time.sleep(interval)
+            print_status(shown["jobs"], daemons)
     except RunnerError as error:
-        _fail(error)
+        fail(error)
     except KeyboardInterrupt:
         pass
 
@@ -357,9 +253,9 @@ def inspect(job_id: Annotated[str, typer.Argument(metavar="JOB", help="The job's
     from . import client
 
     try:
-        details = client.inspect(_spool(root), job_id)
+        details = client.inspect(open_spool(root), job_id)
     except RunnerError as error:
-        _fail(error)
+        fail(error)
     if as_json:
         _print_json(details)
     else:
@@ -378,9 +274,9 @@ def cancel(job_id: Annotated[str, typer.Argument(metavar="JOB", help="The job's 
     from . import client
 
     try:
-        state = client.cancel(_spool(root), job_id)
+        state = client.cancel(open_spool(root), job_id)
     except RunnerError as error:
-        _fail(error)
+        fail(error)
     if as_json:
         _print_json({"id": job_id, "state": state.value})
     else:
@@ -400,28 +296,13 @@ def retry(job_id: Annotated[str, typer.Argument(metavar="JOB", help="A failed or
     from . import submission
 
     try:
-        new_id = submission.retry(_spool(root), job_id)
+        new_id = submission.retry(open_spool(root), job_id)
     except (RunnerError, OSError) as error:
-        _fail(error)
+        fail(error)
     if as_json:
         _print_json({"id": new_id, "retry_of": job_id})
     else:
         typer.echo(new_id)
-
-
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def _seconds(text: str) -> float:
-    number, unit = text[:-1], text[-1:]
-    try:
-        value = float(number)
-    except ValueError:
-        value = -1.0
-    if unit not in _DURATION_UNITS or value < 0:
-        raise typer.BadParameter(f"{text!r} is not a duration: write a number and a unit, "
-                                 "s, m, h, d or w (e.g. 7d, 12h, 30m)")
-    return value * _DURATION_UNITS[unit]
 
 
 @app.command()
@@ -442,12 +323,12 @@ def prune(
     """
     from .retention import prune as prune_jobs
 
-    seconds = _seconds(older_than)
-    spool = _spool(root)
+    seconds = parse_seconds(older_than)
+    spool = open_spool(root)
     try:
         removed = prune_jobs(spool, seconds, dry_run)
     except (RunnerError, OSError) as error:
-        _fail(error)
+        fail(error)
     if as_json:
         _print_json(removed)
         return
@@ -470,24 +351,14 @@ def tasks(as_json: JsonOption = False,
     `runner.tasks`. Example: runner tasks --json
     """
     from .config import TASK_LOAD_SECONDS
-    from .registry import describe, registry
+    from .registry import catalogue
+    from .view import task_lines
 
-    registry().guard_loads(load_seconds or TASK_LOAD_SECONDS)  # one that hangs: listed broken
-    loaded, broken = registry().everything()
-    shown = {"tasks": [describe(task) for task in loaded],
-             "broken": [{"name": b.name, "packages": list(b.packages), "target": b.target,
-                         "error": b.error} for b in broken]}
+    shown = catalogue(load_seconds or TASK_LOAD_SECONDS)
     if as_json:
         _print_json(shown)
-        return
-    for task in shown["tasks"]:
-        params = ", ".join(f"{name}: {spec.get('type', 'any')}"
-                           + (f" = {spec['default']}" if "default" in spec else "")
-                           for name, spec in task["params"].items()) or "-"
-        typer.echo(f"{task['name']}	{task['kind']}	{task['package']} {task['version']}	"
-                   f"{task['description']}	params: {params}")
-    for broken in shown["broken"]:
-        typer.echo(f"{broken['name']}	BROKEN	{', '.join(broken['packages'])}	{broken['error']}")
+    else:
+        typer.echo(task_lines(shown))
 
 
 @app.command()
@@ -507,9 +378,9 @@ def logs(job_id: Annotated[Optional[str], typer.Argument(
 
     color = sys.stdout.isatty() and not as_json
     try:
-        for record in client.logs(_spool(root), job_id, follow):
+        for record in client.logs(open_spool(root), job_id, follow):
             typer.echo(json.dumps(record) if as_json else format_event(record, color))
     except RunnerError as error:
-        _fail(error)
+        fail(error)
     except KeyboardInterrupt:
         pass

@@ -194,6 +194,17 @@ def describe(found: RegisteredTask) -> dict:
             "target": found.target}
 
 
+def catalogue(load_seconds: float) -> dict:
+    """What `runner tasks` shows: every task installed, `describe`d, and every entry
+    point that gives none (name, packages, target, error); a plugin whose import runs
+    past `load_seconds` is listed broken."""
+    registry().guard_loads(load_seconds)
+    loaded, broken = registry().everything()
+    return {"tasks": [describe(task) for task in loaded],
+            "broken": [{"name": b.name, "packages": list(b.packages), "target": b.target,
+                        "error": b.error} for b in broken]}
+
+
 def default_task(name: Optional[str]) -> str:
     """The task a job runs: the one it names, else the built-in primes."""
     return name or DEFAULT_TASK

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from typing import Callable
 
 
 # Named colours, which every terminal has: rich's default bar styles are true colours that a
@@ -105,6 +107,34 @@ def print_status(jobs: list[dict], daemons: str) -> None:
     Console().print(status_table(jobs, daemons))
 
 
+def watch_status(snapshot: Callable[[], tuple[dict, str]], interval: float,
+                 as_json: bool) -> None:
+    """Show the status every `interval` seconds until Ctrl-C (its KeyboardInterrupt is
+    the caller's). `snapshot` gives {"spool", "daemons", "jobs"} and the `daemons_lines`.
+    On a terminal, one table redrawn in place; else the plain table (with `as_json`, one
+    JSON object a line) each time, a blank line between, and the daemons on stderr
+    whenever they change."""
+    if sys.stdout.isatty() and not as_json:
+        from rich.live import Live
+
+        shown, daemons = snapshot()
+        with Live(status_table(shown["jobs"], daemons), auto_refresh=False) as live:
+            while True:
+                time.sleep(interval)
+                shown, daemons = snapshot()
+                live.update(status_table(shown["jobs"], daemons), refresh=True)
+    else:
+        said = None
+        while True:
+            shown, daemons = snapshot()
+            if not as_json and daemons != said:
+                said = daemons
+                print(daemons, file=sys.stderr, flush=True)
+            print(json.dumps(shown, default=str) if as_json
+                  else status_lines(shown["jobs"]) + "\n", flush=True)
+            time.sleep(interval)
+
+
 def progress_line(job: dict) -> str:
     """One job's progress as a plain `key=value` line, e.g.
     `big running tested=2000/5000 primes=303 rate=1200 eta=2.5` (`kept=` for a filter
@@ -156,6 +186,22 @@ class WaitProgress:
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def task_lines(shown: dict) -> str:
+    """`runner tasks` as tab-separated lines (from registry.catalogue): a task a line,
+    name, kind, package and version, description and params (`cap: integer = 1000`);
+    then a line for each broken plugin, with its error."""
+    lines = []
+    for task in shown["tasks"]:
+        params = ", ".join(f"{name}: {spec.get('type', 'any')}"
+                           + (f" = {spec['default']}" if "default" in spec else "")
+                           for name, spec in task["params"].items()) or "-"
+        lines.append(f"{task['name']}\t{task['kind']}\t{task['package']} {task['version']}\t"
+                     f"{task['description']}\tparams: {params}")
+    for broken in shown["broken"]:
+        lines.append(f"{broken['name']}\tBROKEN\t{', '.join(broken['packages'])}\t{broken['error']}")
+    return "\n".join(lines)
 
 
 _EVENT_COLORS = {"done": "green", "failed": "red", "cancelled": "yellow", "worker_lost": "red",
