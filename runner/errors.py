@@ -67,30 +67,32 @@ class JobStateError(SpoolError):
     """The job is not in a state that allows what was asked (e.g. cancel a finished job)."""
 
 
-class JobIdTakenError(SpoolError):
+class _RefusedIdError(SpoolError):
+    """An id asked for that the job cannot have: why, as a script asked for it (job_id=)
+    and as the command line did (--id), then how to ask again."""
+
+    def __init__(self, job_id, why: str, why_for_cli: str):
+        self.job_id, self._why_for_cli = job_id, why_for_cli
+        super().__init__(f"{why}; pass another job_id=, or none to get a free one")
+
+    def for_cli(self) -> str:
+        return f"{self._why_for_cli}; pick another --id, or leave it out to get a free one"
+
+
+class JobIdTakenError(_RefusedIdError):
     """The id asked for belongs to a job of the spool already."""
 
     def __init__(self, job_id: str):
-        self.job_id = job_id
-        super().__init__(f"a job with id {job_id!r} exists already; pass another job_id=, or "
-                         "none to get a free one")
-
-    def for_cli(self) -> str:
-        return (f"a job with id {self.job_id!r} exists already; pick another --id, or leave "
-                "it out to get a free one")
+        taken = f"a job with id {job_id!r} exists already"
+        super().__init__(job_id, taken, taken)
 
 
-class BadJobIdError(SpoolError):
+class BadJobIdError(_RefusedIdError):
     """The id asked for is not one a job may have."""
 
     def __init__(self, job_id):
-        self.job_id = job_id
-        super().__init__(f"job_id={job_id!r}: an id {JOB_ID_RULE}; pass another job_id=, or "
-                         "none to get a free one")
-
-    def for_cli(self) -> str:
-        return (f"--id {shlex.quote(str(self.job_id))}: an id {JOB_ID_RULE}; pick another "
-                "--id, or leave it out to get a free one")
+        super().__init__(job_id, f"job_id={job_id!r}: an id {JOB_ID_RULE}",
+                         f"--id {shlex.quote(str(job_id))}: an id {JOB_ID_RULE}")
 
 
 @dataclass
