@@ -1,6 +1,6 @@
 """The worker side of a supervised pool: what runs inside each pool process.
 
-Each worker opens its own connection to the daemon's supervisor (see pools.py)
+Each worker opens its own connection to the daemon's supervisor (see supervisor.py)
 when the pool starts it, and says `Hello`. Around every chunk it sends `Starting`
 and waits for a go-ahead (a chunk of a job cancelled meanwhile is skipped), then
 sends `Ended`.
@@ -42,7 +42,7 @@ _channel: Connection | None = None
 _computing = False
 
 
-# -- what a worker tells its supervisor (pools.py), in order ---------------------------
+# -- what a worker tells its supervisor (supervisor.py), in order ----------------------
 
 
 @dataclass(frozen=True)
