@@ -81,6 +81,9 @@ class _Shutdown:
     """Close the connection and end the link thread."""
 
 
+# -- what a Dask worker runs -------------------------------------------------------------
+
+
 def compute_chunk(chunk_index: int, blob: bytes) -> ChunkResult:
     """Runs on a Dask worker: tell the daemon the chunk starts, then run its task (looked
     up by name in the worker's own registry: nothing but data is sent)."""
