@@ -36,18 +36,25 @@ Emit = Callable[..., None]
 
 @dataclass(frozen=True)
 class ChunkFinished:
+    """Chunk `token` came back with its result."""
+
     token: int
     result: ChunkResult
 
 
 @dataclass(frozen=True)
 class ChunkRaised:
+    """Chunk `token` raised `error` (a task's exception, a timeout, a missing task)."""
+
     token: int
     error: BaseException
 
 
 @dataclass(frozen=True)
 class WorkerLost:
+    """A worker of pool `pool_id` died (`pid`), holding chunk `holding` or none, after
+    ending `chunks_ended` chunks."""
+
     pool_id: int
     pid: int
     holding: Optional[int]  # the chunk token it held, or None if it was between chunks
