@@ -12,8 +12,8 @@ outbox/<id>.yaml exists: with the script's chunksize and in completion order
 the runner picks); and the floor, the least this work costs: the same file read, its
 numbers parsed, tested with `gmpy2.is_prime` and the primes formatted as lines into a
 file, in-process on both cores. The floor's two processes (a `Pool(2)`) are started
-before its timing, as the daemon's are: a round times the cut of the file at the newline
-nearest its middle, each process reading, parsing, testing and formatting its half, and
+before its timing, as the daemon's are: a round times the cut of the file at the first line
+break past its middle, each process reading, parsing, testing and formatting its half, and
 the parent writing the two halves to the output file. The runner's time includes
 `runner submit` starting Python; the floor's starts none. Prints each median, the ratios
 to the book-style script and the ratios to the floor (issue 18's first row).
