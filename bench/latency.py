@@ -7,20 +7,32 @@ each after the last one's result is in, and prints the median time from the
 rename into jobs/ to outbox/<id>.yaml existing (written durably); then the same
 with `chunksize: 1` (one number a task, as the book's imap). Beside it, what a
 user would do without a daemon: run the book-style script for the same 17 numbers
-(a new Python and a new Pool(2) each time).
+(a new Python and a new Pool(2) each time). And the floor, the least this job costs,
+timed after each drop in the same run: one `apply` on a warm `Pool(2)` (made before any
+timing) of a function testing the 17 numbers with `gmpy2.is_prime`, then one durable write
+of the job's result as the runner wrote it, by the runner's durable steps
+(`Spool.write_atomically`): the file written in a folder, fsynced, renamed into another,
+that folder fsynced; both folders beside the spool, on its filesystem. Prints the medians
+and the ratios runner / floor (issue 18's second row).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from multiprocessing import Pool
 from pathlib import Path
 
+import gmpy2
+
 from common import drop_and_wait, running_daemon, spool_file_creation
+from runner.spool import fsync_dir
 
 CASE_STUDY = [17977, 10619863, 106198, 6620830889, 80630964769, 228204732751, 1171432692373,
               1398341745571, 10963707205259, 15285151248481, 99999199999, 304250263527209,
@@ -36,6 +48,30 @@ if __name__ == "__main__":
 """
 
 
+def primes_of(numbers: list[int]) -> list[int]:
+    return [n for n in numbers if gmpy2.is_prime(n)]
+
+
+def write_durably(temp_folder: Path, dest: Path, data: bytes) -> None:
+    """The durable steps by which the runner commits a result (`Spool.write_atomically`)."""
+    temp = temp_folder / f"{dest.name}.{uuid.uuid4().hex}"
+    with open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(temp, dest)
+    fsync_dir(dest.parent)
+
+
+def time_floor(pool: Pool, temp_folder: Path, dest: Path, result: bytes) -> tuple[float, float]:
+    """Seconds for the warm `pool` to test the case study, and for its result to be written."""
+    start = time.perf_counter()
+    pool.apply(primes_of, (CASE_STUDY,))
+    tested = time.perf_counter()
+    write_durably(temp_folder, dest, result)
+    return tested - start, time.perf_counter() - tested
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--drops", type=int, default=20)
@@ -43,11 +79,19 @@ def main() -> None:
     sample = (Path(__file__).parent.parent / "jobs" / "samples" / "book-case-study.yaml").read_text()
     sample = "\n".join(line for line in sample.splitlines() if not line.startswith("id:"))
     one_a_task = sample.replace("pool:\n", "pool:\n  chunksize: 1\n")
-    with running_daemon() as (root, _):
+    with running_daemon() as (root, _), Pool(2) as pool:
+        pool.map(primes_of, [CASE_STUDY, CASE_STUDY], chunksize=1)
         creation = spool_file_creation(root)
         drop_and_wait(root, "warm", sample)
+        result = (root / "outbox" / "warm.yaml").read_bytes()
+        floor_temp, floor_dest = root.parent / "floor-tmp", root.parent / "floor-outbox"
+        floor_temp.mkdir()
+        floor_dest.mkdir()
         time.sleep(0.5)
-        ours = [drop_and_wait(root, f"case-{k}", sample) for k in range(args.drops)]
+        ours, floor = [], []
+        for k in range(args.drops):
+            ours.append(drop_and_wait(root, f"case-{k}", sample))
+            floor.append(time_floor(pool, floor_temp, floor_dest / f"case-{k}.yaml", result))
         singles = [drop_and_wait(root, f"single-{k}", one_a_task) for k in range(args.drops)]
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "book.py"
@@ -64,6 +108,12 @@ def main() -> None:
           f"{statistics.median(singles) * 1000:.1f} ms")
     print(f"book-style script per job (new Python, new Pool(2)): median {book_ms:.0f} ms")
     print(f"ratio runner / script: {ours_ms / book_ms:.3f}")
+    apply_ms, write_ms, floor_ms = (statistics.median(times) * 1000 for times in (
+        [a for a, _ in floor], [w for _, w in floor], [a + w for a, w in floor]))
+    print(f"the floor, after each drop: median {floor_ms:.2f} ms (a warm Pool(2).apply of the 17 "
+          f"numbers {apply_ms:.2f} ms, a durable write and rename of the {len(result)}-byte "
+          f"result {write_ms:.2f} ms)")
+    print(f"ratio runner / floor: {ours_ms / floor_ms:.1f}")
     print(creation)
 
 

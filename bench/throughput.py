@@ -1,4 +1,5 @@
-"""Throughput: `runner submit` to result file on a warm daemon, against the book-style script.
+"""Throughput: `runner submit` to result file on a warm daemon, against the book-style script
+and against the floor.
 
     python bench/throughput.py [--numbers 2000000] [--rounds 5]
 
@@ -8,7 +9,14 @@ parses the file, then `Pool(2).imap(gmpy2.is_prime, nums, chunksize=20000)`), an
 the runner on a daemon that is already running, from `runner submit` until
 outbox/<id>.yaml exists: with the script's chunksize and in completion order
 (`--chunksize 20000 --unordered`), and with no options (input order, the chunksize
-the runner picks). Prints each median and the ratios.
+the runner picks); and the floor, the least this work costs: the same file read, its
+numbers parsed, tested with `gmpy2.is_prime` and the primes formatted as lines into a
+file, in-process on both cores. The floor's two processes (a `Pool(2)`) are started
+before its timing, as the daemon's are: a round times the cut of the file at the first line
+break past its middle, each process reading, parsing, testing and formatting its half, and
+the parent writing the two halves to the output file. The runner's time includes
+`runner submit` starting Python; the floor's starts none. Prints each median, the ratios
+to the book-style script and the ratios to the floor (issue 18's first row).
 """
 
 from __future__ import annotations
@@ -18,7 +26,11 @@ import random
 import statistics
 import subprocess
 import tempfile
+import time
+from multiprocessing import Pool
 from pathlib import Path
+
+import gmpy2
 
 from common import submit_and_wait, time_script
 
@@ -49,6 +61,30 @@ def make_numbers(path: Path, count: int, seed: int = 1) -> None:
 AS_THE_SCRIPT = ["--chunksize", "20000", "--unordered"]
 
 
+def primes_between(numbers: Path, start: int, stop: int) -> bytes:
+    """The primes among the whole lines of `numbers` in bytes [start, stop), a line each."""
+    with open(numbers, "rb") as source:
+        source.seek(start)
+        lines = source.read(stop - start)
+    return b"".join(b"%d\n" % n for n in map(int, lines.split()) if gmpy2.is_prime(n))
+
+
+def time_floor(pool: Pool, numbers: Path, output: Path) -> float:
+    """Seconds for the floor: `numbers` cut in two at a newline, each half's primes found by
+    one of the (started) `pool`'s two processes, and written to `output`."""
+    start = time.perf_counter()
+    size = numbers.stat().st_size
+    with open(numbers, "rb") as source:
+        source.seek(size // 2)
+        source.readline()
+        middle = source.tell()
+    halves = pool.starmap(primes_between, [(numbers, 0, middle), (numbers, middle, size)],
+                          chunksize=1)
+    with open(output, "wb") as out:
+        out.writelines(halves)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--numbers", type=int, default=2_000_000)
@@ -64,14 +100,18 @@ def main() -> None:
         subprocess.run(["runner", "init", str(root)], check=True, capture_output=True)
         daemon = subprocess.Popen(["runner", "start", "--root", str(root)],
                                   stderr=subprocess.DEVNULL)
+        pool = Pool(2)
         try:
+            pool.map(gmpy2.is_prime, [3, 5], chunksize=1)  # the floor's processes started
             warm = tmp / "warm.txt"
             warm.write_text("17977\n")
             submit_and_wait(root, warm, [])  # the daemon's pool is now warm
-            book, ours, plain = [], [], []
+            book, ours, plain, floor = [], [], [], []
             for _ in range(args.rounds):
                 book.append(time_script(script, numbers, tmp / "book.primes"))
                 expected = (tmp / "book.primes").read_text().split()
+                floor.append(time_floor(pool, numbers, tmp / "floor.primes"))
+                assert (tmp / "floor.primes").read_text().split() == expected
                 for options, times in ((AS_THE_SCRIPT, ours), ([], plain)):
                     seconds, job_id = submit_and_wait(root, numbers, options)
                     times.append(seconds)
@@ -79,15 +119,20 @@ def main() -> None:
                     in_order = not options  # --unordered: primes in completion order
                     assert (got == expected) if in_order else (sorted(got) == sorted(expected))
         finally:
+            pool.terminate()
             daemon.terminate()
             daemon.wait(30)
-    b, r, p = (statistics.median(x) for x in (book, ours, plain))
+    b, r, p, f = (statistics.median(x) for x in (book, ours, plain, floor))
     print(f"{args.numbers} random odd 64-bit numbers, {args.rounds} rounds, medians:")
     print(f"  book-style script (Pool(2).imap, chunksize=20000): {b:.3f} s")
+    print(f"  the floor (read, parse, gmpy2.is_prime, format; one half of the file on each of "
+          f"2 started processes): {f:.3f} s ({args.numbers / f / 1e6:.2f} M numbers/s)")
     print(f"  runner submit -> result on a warm daemon, {' '.join(AS_THE_SCRIPT)}: {r:.3f} s "
-          f"({args.numbers / r / 1e6:.2f} M numbers/s), ratio runner / book: {r / b:.2f}")
+          f"({args.numbers / r / 1e6:.2f} M numbers/s), ratio runner / book: {r / b:.2f}, "
+          f"runner / floor: {r / f:.2f}")
     print(f"  the same with no options (input order, chunksize picked):  {p:.3f} s "
-          f"({args.numbers / p / 1e6:.2f} M numbers/s), ratio runner / book: {p / b:.2f}")
+          f"({args.numbers / p / 1e6:.2f} M numbers/s), ratio runner / book: {p / b:.2f}, "
+          f"runner / floor: {p / f:.2f}")
 
 
 if __name__ == "__main__":
