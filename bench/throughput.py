@@ -26,13 +26,12 @@ import random
 import statistics
 import subprocess
 import tempfile
-import time
 from multiprocessing import Pool
 from pathlib import Path
 
 import gmpy2
 
-from common import submit_and_wait, time_script
+from common import lines_between, submit_and_wait, time_on_halves, time_script
 
 BOOK_SCRIPT = """
 import sys, gmpy2
@@ -63,26 +62,8 @@ AS_THE_SCRIPT = ["--chunksize", "20000", "--unordered"]
 
 def primes_between(numbers: Path, start: int, stop: int) -> bytes:
     """The primes among the whole lines of `numbers` in bytes [start, stop), a line each."""
-    with open(numbers, "rb") as source:
-        source.seek(start)
-        lines = source.read(stop - start)
-    return b"".join(b"%d\n" % n for n in map(int, lines.split()) if gmpy2.is_prime(n))
-
-
-def time_floor(pool: Pool, numbers: Path, output: Path) -> float:
-    """Seconds for the floor: `numbers` cut in two at a newline, each half's primes found by
-    one of the (started) `pool`'s two processes, and written to `output`."""
-    start = time.perf_counter()
-    size = numbers.stat().st_size
-    with open(numbers, "rb") as source:
-        source.seek(size // 2)
-        source.readline()
-        middle = source.tell()
-    halves = pool.starmap(primes_between, [(numbers, 0, middle), (numbers, middle, size)],
-                          chunksize=1)
-    with open(output, "wb") as out:
-        out.writelines(halves)
-    return time.perf_counter() - start
+    return b"".join(b"%d\n" % n for n in map(int, lines_between(numbers, start, stop))
+                    if gmpy2.is_prime(n))
 
 
 def main() -> None:
@@ -110,7 +91,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 book.append(time_script(script, numbers, tmp / "book.primes"))
                 expected = (tmp / "book.primes").read_text().split()
-                floor.append(time_floor(pool, numbers, tmp / "floor.primes"))
+                floor.append(time_on_halves(pool, primes_between, numbers, tmp / "floor.primes"))
                 assert (tmp / "floor.primes").read_text().split() == expected
                 for options, times in ((AS_THE_SCRIPT, ours), ([], plain)):
                     seconds, job_id = submit_and_wait(root, numbers, options)
