@@ -90,7 +90,9 @@ def start(
     """
     from .config import load_config
     from .daemon import Daemon, configure_logging
+    from .worker import skip_main_script
 
+    skip_main_script()
     spool = open_spool(root)
     try:
         configure_logging(spool, verbose)
