@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-import gmpy2
+import flint
 import numpy as np
 
 from .. import chunk_progress
@@ -39,7 +39,7 @@ def _coprime_tables() -> list[tuple[np.uint64, np.ndarray]]:
     for each residue r < m whether r, so n with n % m == r, has no prime of the group):
     one 64-bit division per group rather than per prime."""
     groups: list[list[int]] = [[]]
-    for p in (p for p in range(3, _FILTER_PRIMES_BELOW) if gmpy2.is_prime(p)):
+    for p in (p for p in range(3, _FILTER_PRIMES_BELOW) if flint.fmpz(p).is_prime()):
         if math.prod(groups[-1]) * p > _FILTER_MODULUS_MAX:
             groups.append([])
         groups[-1].append(p)
@@ -85,6 +85,8 @@ def primes_among(numbers: Sequence[int],
     is told of the numbers done and the primes among them as it goes: each number past
     2^64 (which takes up to milliseconds) as it is done, the others at once."""
     if numbers and max(numbers) >= U64_LIMIT:
+        import gmpy2  # here: a job with no number past 2^64 spares its workers 6 MiB
+
         primes = []
         for n in numbers:
             prime = gmpy2.is_prime(n)
