@@ -31,8 +31,9 @@ from .sieve import format_lines, primes_in_range, primes_mask_u64
 # The odd primes below this are filtered out in numpy (their multiples: about 4 numbers
 # in 5 of random odd ones) before the exact test, which costs a Python call per number.
 _FILTER_PRIMES_BELOW = 128
-_FILTER_MODULUS_MAX = 1 << 18  # each group's table of residues: at most 256 KiB, 0.7 MiB in all
-# (groups of up to 1 MiB took 2.4 MiB of every worker and filtered no faster)
+_FILTER_MODULUS_MAX = 1 << 16  # each group's table of residues: at most 64 KiB, 0.1 MiB in all
+# (tables of up to 1 MiB took 2.4 MiB of every worker and filtered no faster: 2M odd 64-bit
+# numbers in 61-76 ms either way)
 
 
 def _coprime_tables() -> list[tuple[np.uint64, np.ndarray]]:
