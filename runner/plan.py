@@ -27,14 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional, Union
 
-from .chunks import (BYTES_CHECK_MAX, READ_BLOCK_BYTES, Chunk, FilePayload, NumbersPayload,
-                     RangePayload, parse_numbers, read_pieces)
+from .chunks import (BYTES_CHECK_MAX, Chunk, FilePayload, NumbersPayload, RangePayload,
+                     parse_numbers, read_pieces)
 from .job import Job
 from .numbers import decimal_digits, max_decimal_digits
 
 if TYPE_CHECKING:
     import numpy as np
 
+# the daemon reads a numbers file this much at a time: numpy's temporaries for a block
+# take several times its size (at 1 MiB, 4 MiB more of the daemon's peak memory)
+READ_BLOCK_BYTES = 1 << 17
 COST_UNIT = 1 << 32  # a whole chunk, in the integer weights a cost plan adds up
 _NUMBER_TOKEN = re.compile(rb"^[ \t\r\v\f]*([^ \t\r\n\v\f#]+)", re.M)  # a line's number
 _NEWLINE_BYTE = ord("\n")
