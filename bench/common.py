@@ -137,6 +137,20 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def shared_and_own_mib(pid: int) -> tuple[float, float]:
+    """(PSS, USS) of `pid` in MiB, (0, 0) if it is gone. RSS counts every page a process
+    maps in full, the pages of shared libraries (libpython, numpy's, FLINT's) and those a
+    forked worker shares with its parent too; PSS counts a page shared by n processes as
+    1/n of it, USS only the pages no other process maps. Slower to read than RSS."""
+    try:
+        fields = dict(line.split(":", 1) for line in
+                      Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+    except OSError:
+        return 0.0, 0.0
+    kib = {name: int(value.split()[0]) for name, value in fields.items()}
+    return kib["Pss"] / 1024, (kib["Private_Clean"] + kib["Private_Dirty"]) / 1024
+
+
 def primes_below(stop: int) -> set[int]:
     """Every prime below `stop`, by a plain sieve: the reference for checking results."""
     flags = bytearray([1]) * stop

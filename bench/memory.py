@@ -6,6 +6,11 @@ Each job is a numbers file of random odd 64-bit integers submitted with
 `runner submit FILE --chunksize 20000` to a warm daemon; RSS is sampled every 10 ms
 from /proc until the result exists. The daemon must stay flat whatever the size:
 it never holds the numbers, only byte ranges of the file, and streams primes out.
+
+RSS is the headline: what `ps` and `top` show, and what a memory limit on a process
+counts. It counts in full the pages of shared libraries and the pages a worker shares
+with the process it was forked from, so beside it are PSS and USS (common.py), read
+once the result exists (too slow to read every 10 ms without slowing the job).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import descendants, rss_mib, running_daemon
+from common import descendants, rss_mib, running_daemon, shared_and_own_mib
 
 
 def make_numbers(path: Path, count: int) -> None:
@@ -51,7 +56,8 @@ def main() -> None:
         for size in sizes:
             files[size] = Path(tmp) / f"n{size}.txt"
             make_numbers(files[size], size)
-        print(f"{'numbers':>10}  {'daemon peak MiB':>15}  {'worker peak MiB':>15}  {'seconds':>8}")
+        print(f"{'numbers':>10}  {'daemon peak MiB':>15}  {'worker peak MiB':>15}  {'seconds':>8}"
+              f"  {'then daemon PSS/USS':>19}  {'worker PSS/USS':>14}")
         for size in sizes:
             done = threading.Event()
             peaks: list = []
@@ -67,7 +73,11 @@ def main() -> None:
             seconds = time.perf_counter() - start
             done.set()
             sampler.join()
-            print(f"{size:>10}  {peaks[0]:>15.1f}  {peaks[1]:>15.1f}  {seconds:>8.2f}")
+            daemon_pss, daemon_uss = shared_and_own_mib(daemon.pid)
+            workers = [shared_and_own_mib(pid) for pid in descendants(daemon.pid)]
+            worker_pss, worker_uss = max(workers, default=(0.0, 0.0))
+            print(f"{size:>10}  {peaks[0]:>15.1f}  {peaks[1]:>15.1f}  {seconds:>8.2f}"
+                  f"  {daemon_pss:>10.1f}/{daemon_uss:<8.1f}  {worker_pss:>7.1f}/{worker_uss:<6.1f}")
 
 
 if __name__ == "__main__":
