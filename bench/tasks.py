@@ -153,8 +153,10 @@ def main() -> None:
             (tmp / f"{case.name}.txt").write_text("".join(f"{n}\n" for n in numbers))
             (tmp / f"{case.name}.py").write_text(case.script)
             (tmp / "warm.txt").write_text("".join(f"{n}\n" for n in numbers[:4]))
-            for task in case.tasks:  # each task is loaded in the daemon's workers
-                submit_and_wait(root, tmp / "warm.txt", ["--task", task])
+            for task in case.tasks:  # each task is loaded in each of the daemon's workers,
+                # as the script's workers have it (forked after it was imported): a chunk a
+                # number, so that both workers get one
+                submit_and_wait(root, tmp / "warm.txt", ["--task", task, "--chunksize", "1"])
             time_on_halves(pool, case.floor, tmp / "warm.txt", tmp / "warm.out")  # and the floor's
         for _ in range(args.rounds):
             for case in cases:

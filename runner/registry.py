@@ -86,6 +86,12 @@ class Registry:
         one whose import hangs or kills its process is broken, and this process lives."""
         self._trial_seconds = seconds
 
+    def is_own(self, name: str) -> bool:
+        """Whether `name` is one of runner's own tasks, and no other package claims it
+        (found from the entry points alone: nothing is imported)."""
+        points = self._points.get(name, [])
+        return len(points) == 1 and _package(points[0]) == OWN_PACKAGE
+
     def lookup(self, name: str) -> RegisteredTask:
         """The registered task `name`, with its package; UnknownTaskError saying why not,
         with a "did you mean" and the tasks there are."""

@@ -117,8 +117,7 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
 
     job_id = _free_id(spool, job_id, default_job_id(Path(name)))
     spool.ensure()
-    defaults = not pool and not any(value is not None for value in (fields or {}).values()) \
-        and not read_config_file(spool.root).settings
+    defaults = not pool and _at_most_an_own_task(fields) and not read_config_file(spool.root).settings
     temp = spool.temp_path("numbers")
     try:
         with open(temp, "wb") as out:
@@ -134,11 +133,12 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
         temp.unlink(missing_ok=True)
     spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
     try:
-        # a job of the runner's own making, with nothing laid over it, under a config.yaml
-        # that sets nothing, passes the daemon's check once its numbers have (its id is free
-        # and valid, its file inside the spool, the default settings within the default
-        # limits, the default task built in): that check, which loads pydantic, the config's
-        # models and the task registry (about 80 ms), is left to the daemon
+        # a job of the runner's own making, with nothing laid over it but the name of one of
+        # runner's own tasks, under a config.yaml that sets nothing, passes the daemon's
+        # check once its numbers have (its id is free and valid, its file inside the spool,
+        # the default settings within the default limits, its task built in and needing no
+        # params): that check, which loads pydantic and the config's models (about 80 ms),
+        # is left to the daemon
         return _enqueue(spool, spec, pool, fields, name, checked_as=None if sure else name)
     except RunnerError as error:
         stored.unlink(missing_ok=True)
@@ -146,6 +146,18 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
             error.field = None  # a field of the spool's job, not of what they gave (`name`)
             error.locate()
         raise
+
+
+def _at_most_an_own_task(fields: Optional[dict]) -> bool:
+    """Whether `fields` lay nothing over a job of the runner's own making but, at most,
+    the name of one of runner's own tasks (which take no params they must be given)."""
+    given = {key: value for key, value in (fields or {}).items() if value is not None}
+    task = given.pop("task", None)
+    if given or task is None:
+        return not given
+    from .registry import registry
+
+    return registry().is_own(task)
 
 
 def _within_default_count(size: int) -> bool:

@@ -321,14 +321,20 @@ def test_a_job_submitted_under_default_settings_passes_the_daemons_check(default
 HEAVY_MODULES = ("pydantic", "numpy", "runner.registry", "importlib.metadata")
 
 
+CHECKED = ["pydantic", "runner.registry", "importlib.metadata"]
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("settings, options, checked", [
-    (None, (), False),  # runner init's config.yaml, no options: the daemon checks the rest
-    ({"max_processes": 2}, (), True),  # a setting: the job is checked at the door against it
-    (None, ("--processes", "1"), True),  # an option: the job is checked at the door
+@pytest.mark.parametrize("settings, options, loaded", [
+    (None, (), []),  # runner init's config.yaml, no options: the daemon checks the rest
+    ({"max_processes": 2}, (), CHECKED),  # a setting: the job is checked at the door against it
+    (None, ("--processes", "1"), CHECKED),  # an option: the job is checked at the door
+    # one of runner's own tasks, named: the entry points say so, pydantic stays out
+    (None, ("--task", "factor"), ["runner.registry", "importlib.metadata"]),
+    (None, ("--task", "factor", "--on-error", "record"), CHECKED),
 ])
 def test_what_submit_loads_to_check_a_small_numbers_file(default_spool, tmp_path, settings,
-                                                         options, checked):
+                                                         options, loaded):
     """The start-up of `runner submit numbers.txt`: pydantic (with the config's and the job
     file's models), numpy and the task registry cost about 100 ms to load, and the first
     and the last are loaded only when a setting or an option must be checked."""
@@ -343,5 +349,4 @@ def test_what_submit_loads_to_check_a_small_numbers_file(default_spool, tmp_path
                            str(default_spool.root), *options],
                           capture_output=True, text=True, timeout=30)
     assert (proc.returncode, proc.stdout) == (0, "n\n"), proc.stderr
-    assert proc.stderr.split() == (["pydantic", "runner.registry", "importlib.metadata"]
-                                   if checked else [])
+    assert proc.stderr.split() == loaded

@@ -719,3 +719,20 @@ def test_bad_priority_or_retries_is_named_with_a_fix(root, text, field, words):
     assert error.fix, error
     for word in words:
         assert word in str(error), (word, str(error))
+
+
+def test_runner_s_own_tasks_need_no_params():
+    """What lets `runner submit --task <one of runner's own>` leave the check to the daemon
+    under a config.yaml that sets nothing (submission._at_most_an_own_task): a job naming
+    such a task and no params is valid."""
+    from importlib.metadata import entry_points
+
+    from runner.registry import GROUP, OWN_PACKAGE, registry
+
+    # runner's own entry points only: a plugin the suite installs may kill its importer
+    own = {point.name for point in entry_points(group=GROUP) if point.dist.name == OWN_PACKAGE}
+    assert own >= {"primes", "factor"}
+    for name in own:
+        assert registry().is_own(name)
+        model = registry().lookup(name).task.params_model()
+        assert not [field for field, info in model.model_fields.items() if info.is_required()]
