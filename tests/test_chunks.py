@@ -522,19 +522,21 @@ def test_lone_carriage_return_is_not_a_line_break(tmp_path, content):
     assert info.value.line == content[:content.index(b"\r")].count(b"\n") + 1
 
 
-@pytest.mark.parametrize("bytes_check_max", [0, chunks.BYTES_CHECK_MAX])  # numpy, bytes
+@pytest.mark.parametrize("check_in_bytes_max", [0, plan.CHECK_IN_BYTES_MAX])  # numpy, bytes
 @pytest.mark.parametrize("block_bytes", [1, 2, 3, 1 << 20])
 @pytest.mark.parametrize("content, plain", [
     (b"1\n2\n3\n", True), (b"1\n2\n3", True), (b"", True), (b"1234\n1\n", True),
+    (b"123\n4567\n89", True),
     (b"1\n\n3\n", False), (b"\n1\n", False), (b"12345\n", False), (b"1\n12345", False),
     (b"1 \n", False), (b"#1\n", False), (b"1:\n", False), (b"-1\n", False),
+    (b"12\n34\n\n", False), (b"1234\n\n", False), (b"12\n3x", False), (b"\n", False),
 ])
 def test_a_file_of_short_digit_lines_is_told_in_one_pass(tmp_path, monkeypatch, content, plain,
-                                                         block_bytes, bytes_check_max):
+                                                         block_bytes, check_in_bytes_max):
     """What lets `runner submit` skip parsing a plain numbers file: lines of at most 4
     digits here, nothing else, whatever the blocks it is read in, in numpy or in bytes."""
     set_both(monkeypatch, "READ_BLOCK_BYTES", block_bytes)
-    set_both(monkeypatch, "BYTES_CHECK_MAX", bytes_check_max)
+    monkeypatch.setattr(plan, "CHECK_IN_BYTES_MAX", check_in_bytes_max)
     path = tmp_path / "n.txt"
     path.write_bytes(content)
     assert plan.holds_only_short_digit_lines(path, 4) is plain
