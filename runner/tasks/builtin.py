@@ -49,8 +49,7 @@ def factor(n: int) -> list[list]:
     its worker, as any chunk is."""
     import flint
 
-    factors = sorted((int(p), int(e)) for p, e in flint.fmpz(n).factor())
-    return [[str(p), e] for p, e in factors]
+    return [[str(p), e] for p, e in sorted(flint.fmpz(n).factor())]  # (fmpz, int) pairs
 
 
 PRIMES = Task(item=is_prime, kind="filter", payload=_primes_in_chunk,
