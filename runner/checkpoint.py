@@ -54,6 +54,14 @@ class SpilledOutput:
 ChunkOutput = Union[bytes, SpilledOutput]  # a chunk's output: the text, or where it is
 
 
+def remove_spill_files(folder: Path) -> None:
+    """Remove the spill files in a job's folder: outputs of chunks that nobody will record
+    (a crash's, whose chunks run again, or a finished job's chunks still in flight)."""
+    for name in os.listdir(folder):
+        if name.endswith(SPILL_SUFFIX):
+            (folder / name).unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class ChunkResult:
     """What one chunk gave, whatever its task: its numbers done, how many of them gave
@@ -105,9 +113,7 @@ class Checkpoint:
                 journal = handle.read()
         except FileNotFoundError:
             return 0, 0
-        for name in os.listdir(self._journal_path.parent):  # a crash's: their chunks run again
-            if name.endswith(SPILL_SUFFIX):
-                os.unlink(self._journal_path.parent / name)
+        remove_spill_files(self._journal_path.parent)  # a crash's: their chunks run again
         offset = kept = 0
         in_flight: set[int] = set()
         for line in journal.split(b"\n")[:-1]:  # the part after the last newline is torn

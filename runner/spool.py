@@ -37,7 +37,6 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
-from .checkpoint import SPILL_SUFFIX
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
 from .job import FINISHED_STATES, JobState
@@ -262,9 +261,6 @@ class Spool:
     def _archive(self, jobdir: JobDir, state: JobState) -> None:
         if state is JobState.DONE:  # a failed or cancelled job keeps it for `runner retry`
             jobdir.file(INPUT_FILE).unlink(missing_ok=True)
-        for name in os.listdir(jobdir.path):  # spilled chunks nobody waits for now
-            if name.endswith(SPILL_SUFFIX):
-                jobdir.file(name).unlink(missing_ok=True)
         dest = self.place(state) / jobdir.id
         if dest.exists():  # left by a crash between rename and rmtree of an older try
             shutil.rmtree(dest)

@@ -15,7 +15,7 @@ from runner.backend import Backend, ChunkOwner, Submission, WorkerLost
 from runner.checkpoint import ChunkResult
 from runner.config import Config
 from runner.jobfile import parse_job
-from runner.job import PoolSettings
+from runner.job import JobState, PoolSettings
 from runner.run import JobRun
 from runner.spool import Spool
 
@@ -142,6 +142,18 @@ def test_cancel_drops_the_jobs_chunks_and_says_cancelled(tmp_path):
     cancelled = result(spool)
     assert cancelled["state"] == "cancelled" and cancelled["numbers_tested"] == 2
     assert backend.aborted == [run] and run.finished
+
+
+def test_a_finished_job_keeps_no_spill_file_of_its_chunks_in_flight(tmp_path):
+    """A chunk still in flight when its job ends (here: cancelled) may leave its output
+    as a spill file in the job's folder; nobody will record it, and it is removed."""
+    run, backend, spool = start(tmp_path, JOB)
+    run.advance()
+    in_flight = Path(backend.submitted[1].spill_folder or run.jobdir.path) / "1-1.spill"
+    in_flight.write_bytes(b"5\n")
+    run.cancel()
+    archived = spool.place(JobState.CANCELLED) / "j"
+    assert archived.is_dir() and not list(archived.glob("*.spill"))
 
 
 @pytest.mark.parametrize("task, keys", [("factor", ("values",)), ("primes", ("primes_found", "primes"))])
