@@ -12,13 +12,16 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from .safe_open import open_regular
 
 JOB_SUFFIXES = (".yaml", ".yml")
-JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")  # no leading dot: no . or ..
-JOB_ID_RULE = "may only use letters, digits, '.', '_' and '-' (at most 64), and not start with '.'"
+JOB_ID_MAX = 64
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,%d}" % (JOB_ID_MAX - 1))  # no . or ..
+NUMBERED_MAX = 999_999  # a taken name gets -2, -3, ... at most this: a free one comes first
+JOB_ID_RULE = (f"may only use letters, digits, '.', '_' and '-' (at most {JOB_ID_MAX}), and not "
+               "start with '.'")
 _PEEK_ID = re.compile(rb"^id:[ \t]*['\"]?([A-Za-z0-9_-][A-Za-z0-9._-]{0,63})['\"]?[ \t]*(?:#.*)?$",
                       re.M)
 _PEEK_PRIORITY = re.compile(rb"^priority:[ \t]*(-?[0-9]{1,7})[ \t]*(?:#.*)?\r?$", re.M)
@@ -135,9 +138,18 @@ class Job:
         }
 
 
+def numbered_ids(wanted: str) -> Iterator[str]:
+    """`wanted`, then `wanted-2`, `wanted-3`, ... `wanted-NUMBERED_MAX`, cut so that each
+    is a valid id: the ids a job is given, in turn, while the one before is taken."""
+    yield wanted
+    stem = wanted[:JOB_ID_MAX - len(f"-{NUMBERED_MAX}")]
+    for n in range(2, NUMBERED_MAX + 1):
+        yield f"{stem}-{n}"
+
+
 def default_job_id(path: Path) -> str:
     """The id a job file gets when it names none: its stem, made safe for a file name."""
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)[:64].lstrip(".")
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)[:JOB_ID_MAX].lstrip(".")
     return stem or "job"
 
 

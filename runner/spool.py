@@ -39,7 +39,7 @@ from typing import Callable, Iterator, Optional, Union
 
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
-from .job import FINISHED_STATES, JobState
+from .job import FINISHED_STATES, NUMBERED_MAX, JobState, numbered_ids
 from .jobdir import CANCEL_FILE, INPUT_FILE, JOB_FILE, SOURCE_FILE, JobDir, lock, try_lock
 from .queued import Queue
 
@@ -154,7 +154,7 @@ class Spool:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        for n in range(1, 1_000_000):
+        for n in range(1, NUMBERED_MAX + 1):
             dest = self.jobs / (name if n == 1 else f"{stem}-{n}{suffix}")
             try:
                 os.link(temp, dest)  # unlike rename, fails when dest exists
@@ -218,8 +218,7 @@ class Spool:
         """Move a claimed job to running/ under `wanted_id`, or `wanted_id-N` if that id is
         taken (running, finished, or with a result in outbox/). Returns the id given."""
         running = self.place(JobState.RUNNING)
-        for n in range(1, 1_000_000):
-            job_id = wanted_id if n == 1 else f"{wanted_id[:57]}-{n}"
+        for job_id in numbered_ids(wanted_id):
             if self._id_has_history(job_id):
                 continue
             try:

@@ -7,6 +7,7 @@ nothing is queued.
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 import os
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Any, Iterable, Iterator, Optional
 from . import events, inputs, listing
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, RunnerError,
                      SpoolError)
-from .job import JOB_ID_PATTERN, JOB_SUFFIXES, Job, JobState, default_job_id, peek_job_id
+from .job import (JOB_ID_PATTERN, JOB_SUFFIXES, Job, JobState, default_job_id, numbered_ids,
+                  peek_job_id)
 from .jobdir import JOB_FILE, SPEC_FILE, JobDir
 from .spool import CONFIG_FILE_NAME, Spool
 
@@ -294,8 +296,7 @@ def _free_id(spool: Spool, asked: Optional[str], default: str) -> str:
     # every job's id read once: asking find() for default-2, -3, ... read every queued
     # file's name each time (a submit into 1,000 queued jobs of one name took 12 s)
     taken = {info.id for info in listing.list_jobs(spool)}
-    for n in range(2, 1_000_000):
-        candidate = f"{default[:57]}-{n}"
+    for candidate in itertools.islice(numbered_ids(default), 1, None):
         if candidate not in taken and not spool.result_path(candidate).exists():
             return candidate
     raise SpoolError(f"no free id like {default!r}")

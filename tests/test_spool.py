@@ -597,3 +597,15 @@ def test_a_prune_cut_short_after_the_result_is_finished_by_the_next(spool):
     assert [job_id for job_id, _, _ in spool.finished_before(time.time() - 86400)] == ["half"]
     assert spool.remove_finished("half", JobState.DONE)
     assert not folder.exists()
+
+
+def test_numbered_ids_are_valid_ids_however_long_the_wanted_one():
+    from itertools import islice
+
+    from runner.job import JOB_ID_PATTERN, NUMBERED_MAX, numbered_ids
+
+    for wanted in ("job", "x" * 64):
+        ids = list(numbered_ids(wanted))
+        assert ids[:3] == [wanted, f"{wanted[:57]}-2", f"{wanted[:57]}-3"]
+        assert ids[-1] == f"{wanted[:57]}-{NUMBERED_MAX}" and len(ids) == NUMBERED_MAX
+        assert all(JOB_ID_PATTERN.fullmatch(each) for each in islice(numbered_ids(wanted), 0, None, 9973))
