@@ -24,9 +24,10 @@ to the function and written as the script writes them by one of two processes of
 
 The runner's jobs name no chunksize: it picks one. `--scale 0.05` makes every count that
 much smaller, for a quick check; `--case` runs only the cases named. Prints each median
-and the ratios runner / script and runner / floor, of the time and of the CPU time (of the script and its
-workers; of `runner submit` and the daemon with its workers): on a machine shared with
-other work the CPU time says more about the code, the time more about the user's wait.
+and the ratios runner / script and runner / floor, of the time and of the CPU time (of the
+script and its workers; of `runner submit` and the daemon with its workers; of the floor's
+two processes): on a machine shared with other work the CPU time says more about the code,
+the time more about the user's wait.
 """
 
 from __future__ import annotations
@@ -185,7 +186,8 @@ def main() -> None:
         print(f"  {counts[case.name]:,} {case.describe}:")
         floor, floor_cpu = (statistics.median(x[case.name, "floor"]) for x in (times, cpu))
         print(f"    book-style script, Pool(2).imap: {script:.3f} s ({script_cpu:.2f} CPU s)")
-        print(f"    floor, the function in a loop on 2 cores: {floor:.3f} s ({floor_cpu:.2f} CPU s)")
+        print(f"    floor, the function in a loop on 2 cores: {floor:.3f} s "
+              f"({floor_cpu:.2f} CPU s)")
         for task in case.tasks:
             ours, ours_cpu = (statistics.median(x[case.name, task]) for x in (times, cpu))
             print(f"    runner --task {task}: {ours:.3f} s ({ours_cpu:.2f} CPU s), "

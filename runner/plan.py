@@ -286,7 +286,7 @@ def _number_runs(path: str, cutter: Union[_ByCount, _ByCost]) -> Iterator[tuple[
     run_start, first_line = 0, 1  # where the chunk being gathered starts: byte, line
     after_last = (0, 1)  # byte and line just after the last number's line so far
     lines_seen = 0  # whole lines before `data`
-    open_line: Optional[bool] = None  # whether the line running on into the next data holds a number
+    open_line: Optional[bool] = None  # whether the line going on into the next data holds a number
     open_length = _LineLength(0, False)  # its number's length so far
     offset = 0  # byte offset of `data` in the file
     for data in _file_blocks(path):

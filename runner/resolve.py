@@ -142,7 +142,8 @@ def _chunking(fields: "JobFields", config: Config, task: Task, source: dict, num
     caps = {length: min(picked, _cap(task, int(length * BITS_PER_DIGIT)))
             for length in sorted(lengths)}
     chunksize = max(caps.values(), default=picked)  # the most a chunk of this job can hold
-    return chunksize, tuple((length, cap) for length, cap in caps.items() if cap < chunksize) or None
+    capped = tuple((length, cap) for length, cap in caps.items() if cap < chunksize)
+    return chunksize, capped or None
 
 
 def _cap(task: Task, bits: int) -> int:

@@ -119,7 +119,8 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
 
     job_id = _free_id(spool, job_id, default_job_id(Path(name)))
     spool.ensure()
-    defaults = not pool and _at_most_an_own_task(fields) and not read_config_file(spool.root).settings
+    defaults = not pool and _at_most_an_own_task(fields) \
+        and not read_config_file(spool.root).settings
     temp = spool.temp_path("numbers")
     try:
         with open(temp, "wb") as out:
