@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (chunks_recorded, drop_job, free_port, read_result, run_cli, runner_command,
-                      scrape_metrics, wait_for_result, wait_ready, wait_until, write_config,
-                      write_numbers)
+                      scrape_metrics, state_dir, wait_for_result, wait_ready, wait_until,
+                      write_config, write_numbers)
 from plugin_helpers import install, install_plugins, pyproject, write_package
 from test_example_tasks import COLLATZ_EDGES, example
 
@@ -268,6 +268,38 @@ def test_a_daemon_killed_mid_job_resumes_a_plugin_task_exactly(spool, with_plugi
     assert result["state"] == "done" and result["numbers_tested"] == 2000, result
     values = [json.loads(line) for line in (spool.outbox / "long.jsonl").read_text().splitlines()]
     assert [int(n) for n, _ in values] == list(range(2000))  # each once, in order
+    assert restarted.stop() == 0
+
+
+def test_a_daemon_killed_mid_job_resumes_a_job_cut_by_cost_exactly(spool, start_daemon):
+    """factor's chunks of a file of mixed sizes are cut by each number's cost (spec.json
+    keeps the caps): the restarted daemon plans the same chunks from the spec and file,
+    so the result has each number once, in order, with its factors."""
+    import random
+
+    import flint
+
+    rng = random.Random(5)
+    numbers = [rng.getrandbits(64) | 1 << 63 for _ in range(20_000)]
+    for at in range(0, 20_000, 400):
+        numbers.insert(at, rng.getrandbits(120) | 1 << 119)
+    (spool.root / "mixed.txt").write_text("".join(f"{n}\n" for n in numbers))
+    daemon = start_daemon()
+    drop_job(spool, "mixed.yaml", {"id": "mixed", "task": "factor", "numbers_file": "mixed.txt",
+                                   "pool": {"processes": 2}})
+    wait_until(lambda: chunks_recorded(spool, "mixed") >= 3, 30, "three chunks recorded")
+    spec = json.loads((state_dir(spool, "running", "mixed") / "spec.json").read_text())
+    daemon.kill()
+    assert read_result(spool, "mixed") is None, "it finished before the kill; make it longer"
+    caps = dict(map(tuple, spec["chunk_caps"]))  # a 120-bit number weighs far more
+    assert caps[36] < caps[20] < spec["chunksize"], spec
+    restarted = start_daemon()
+    result = wait_for_result(spool, "mixed", timeout=90)
+    assert result["state"] == "done" and result["numbers_tested"] == len(numbers), result
+    values = [json.loads(line) for line in (spool.outbox / "mixed.jsonl").read_text().splitlines()]
+    assert [int(n) for n, _ in values] == numbers  # each once, in order
+    assert all(value == [[str(p), e] for p, e in sorted(flint.fmpz(int(n)).factor())]
+               for n, value in values[::97])
     assert restarted.stop() == 0
 
 
