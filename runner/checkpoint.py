@@ -56,7 +56,7 @@ ChunkOutput = Union[bytes, SpilledOutput]  # a chunk's output: the text, or wher
 
 def remove_spill_files(folder: Path) -> None:
     """Remove the spill files in a job's folder: outputs of chunks that nobody will record
-    (a crash's, whose chunks run again, or a finished job's chunks still in flight)."""
+    (a crash's, whose chunks run again; a finished job's, once its output is committed)."""
     for name in os.listdir(folder):
         if name.endswith(SPILL_SUFFIX):
             (folder / name).unlink(missing_ok=True)

@@ -24,7 +24,7 @@ from typing import Optional
 
 from . import events, inputs
 from .backend import Backend, Submission
-from .checkpoint import Checkpoint, ChunkResult, remove_spill_files
+from .checkpoint import Checkpoint, ChunkResult
 from .chunk_progress import Counts
 from .chunks import BadNumberLine, Chunk
 from .config import Config
@@ -266,7 +266,6 @@ class JobRun:
     def _finish(self, state: JobState, error: Optional[dict] = None) -> None:
         self.finished = True
         self.checkpoint.close()  # commit_result makes the output durable where it is kept
-        remove_spill_files(self.jobdir.path)  # chunks still in flight: nobody waits for them
         self._release_pool()
         outcome = Outcome(
             state=state, queued_at=queued_at(self.jobdir), started_at=self.started_at,

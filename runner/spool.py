@@ -37,6 +37,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
+from .checkpoint import remove_spill_files
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
 from .job import FINISHED_STATES, NUMBERED_MAX, JobState, numbered_ids
@@ -260,6 +261,7 @@ class Spool:
     def _archive(self, jobdir: JobDir, state: JobState) -> None:
         if state is JobState.DONE:  # a failed or cancelled job keeps it for `runner retry`
             jobdir.file(INPUT_FILE).unlink(missing_ok=True)
+        remove_spill_files(jobdir.path)  # its output is committed: nobody waits for them
         dest = self.place(state) / jobdir.id
         if dest.exists():  # left by a crash between rename and rmtree of an older try
             shutil.rmtree(dest)

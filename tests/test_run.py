@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from runner.backend import Backend, ChunkOwner, Submission, WorkerLost
-from runner.checkpoint import ChunkResult
+from runner.checkpoint import ChunkResult, SpilledOutput
 from runner.config import Config
 from runner.jobfile import parse_job
 from runner.job import JobState, PoolSettings
@@ -153,7 +153,23 @@ def test_a_finished_job_keeps_no_spill_file_of_its_chunks_in_flight(tmp_path):
     in_flight.write_bytes(b"5\n")
     run.cancel()
     archived = spool.place(JobState.CANCELLED) / "j"
-    assert archived.is_dir() and not list(archived.glob("*.spill"))
+    assert archived.is_dir() and not list(archived.glob("*.spill"))  # spool._archive's care
+
+
+def test_a_one_chunk_job_commits_its_spilled_output_and_no_other_spill_file(tmp_path):
+    """A job of one chunk keeps its output where the worker spilled it, and commits that
+    file: the spill files removed at the end are the others (a chunk nobody waits for)."""
+    run, backend, spool = start(tmp_path, "id: j\nnumbers: [2, 3, 4, 5]\n")
+    run.advance()
+    (submission,) = backend.submitted
+    folder = Path(submission.spill_folder or run.jobdir.path)
+    spilled = folder / "0-1.spill"
+    spilled.write_bytes(b"2\n3\n5\n")
+    (folder / "7-1.spill").write_bytes(b"11\n")  # a stray one: removed
+    run.chunk_finished(submission, ChunkResult(4, 3, SpilledOutput(str(spilled), 6)))
+    done = result(spool)
+    assert (done["state"], done["primes"]) == ("done", [2, 3, 5]), done
+    assert not list((spool.place(JobState.DONE) / "j").glob("*.spill"))
 
 
 @pytest.mark.parametrize("task, keys", [("factor", ("values",)), ("primes", ("primes_found", "primes"))])
