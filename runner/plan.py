@@ -80,35 +80,19 @@ def _survey_plain_lines(path: Path) -> Optional[NumbersSurvey]:
     import numpy as np
 
     lengths: Counter = Counter()
-    running = 0  # the length of the line going on from the blocks before
-    for block in _file_blocks(path):
-        ends = np.flatnonzero(block == _NEWLINE_BYTE)
-        if np.count_nonzero(block < _ZERO_BYTE) != len(ends):
+    for block, line_lengths in _line_lengths(path):
+        if block is not None and np.count_nonzero(block < _ZERO_BYTE) != len(line_lengths):
             return None
-        if not len(ends):
-            running += len(block)
-            continue
-        line_lengths = np.diff(ends, prepend=-1) - 1
-        line_lengths[0] += running
-        running = len(block) - 1 - int(ends[-1])
         values, counts = np.unique(line_lengths, return_counts=True)
         lengths.update(dict(zip(values.tolist(), counts.tolist())))
-    lengths[running] += 1
-    del lengths[0]  # empty lines, and no line left open at the end
+    del lengths[0]  # empty lines
     return NumbersSurvey(sum(lengths.values()), dict(lengths))
 
 
 def _survey_by_pattern(path: Path) -> NumbersSurvey:
     lengths: Counter = Counter()
-    with open(path, "rb") as handle:
-        while block := handle.read(READ_BLOCK_BYTES):
-            while b"\n" not in block and (more := handle.read(READ_BLOCK_BYTES)):
-                block += more  # a line longer than a block: read it whole
-            tail = len(block) - block.rfind(b"\n") - 1  # a last line that may go on
-            if 0 < tail < len(block):  # the next read starts it again
-                handle.seek(-tail, os.SEEK_CUR)
-                block = block[:-tail]
-            lengths.update(map(len, _NUMBER_TOKEN.findall(block)))
+    for text in _whole_lines(path):
+        lengths.update(map(len, _NUMBER_TOKEN.findall(text)))
     return NumbersSurvey(sum(lengths.values()), dict(lengths))
 
 
@@ -118,43 +102,46 @@ def holds_only_short_digit_lines(path: Path, max_digits: int) -> bool:
     (one numpy pass, or bytes methods for a file of at most CHECK_IN_BYTES_MAX; a file
     with anything else, even a blank line, says False)."""
     if os.path.getsize(path) <= CHECK_IN_BYTES_MAX:
-        return _short_digit_lines_by_bytes(path, max_digits)
+        return all(not text.startswith(b"\n") and b"\n\n" not in text  # no empty line
+                   and not text.translate(None, b"0123456789\n")
+                   and (len(text) <= max_digits
+                        or max(map(len, text.split(b"\n"))) <= max_digits)
+                   for text in _whole_lines(path))
     import numpy as np
 
-    line = 0  # length of the line running on from the last block
-    for block in _file_blocks(path):
-        ends = np.flatnonzero(block == _NEWLINE_BYTE)
-        if block.max() > _NINE_BYTE or np.count_nonzero(block < _ZERO_BYTE) != len(ends):
+    for block, lengths in _line_lengths(path):
+        if block is not None and (block.max() > _NINE_BYTE
+                                  or np.count_nonzero(block < _ZERO_BYTE) != len(lengths)):
             return False  # a byte other than digits and newlines
-        if not len(ends):
-            line += len(block)
-        else:
-            lengths = np.diff(ends, prepend=-1) - 1
-            lengths[0] += line
-            if lengths.min() == 0 or lengths.max() > max_digits:
-                return False
-            line = len(block) - 1 - int(ends[-1])
-        if line > max_digits:
+        if len(lengths) and (lengths.min() == 0 or lengths.max() > max_digits):
             return False
     return True
 
 
-def _short_digit_lines_by_bytes(path: Path, max_digits: int) -> bool:
-    """holds_only_short_digit_lines in bytes methods, a block at a time."""
-    rest = b""  # the start of a line that goes on into the next block
-    with open(path, "rb") as handle:
-        while block := handle.read(READ_BLOCK_BYTES):
-            text = rest + block
-            if not rest and text.startswith(b"\n"):  # an empty line, or the file's first
-                return False
-            cut = text.rfind(b"\n") + 1
-            lines, rest = text[:cut], text[cut:]
-            if lines.translate(None, b"0123456789\n") or b"\n\n" in lines \
-                    or len(rest) > max_digits or not rest.isdigit() and rest:
-                return False
-            if len(lines) > max_digits and max(map(len, lines.split(b"\n"))) > max_digits:
-                return False
-    return True
+def _whole_lines(path: Path) -> Iterator[bytes]:
+    """The file's text in pieces that end where a line ends (chunks.read_pieces)."""
+    whole = FilePayload(str(path), 0, os.path.getsize(path), 1, 0)
+    return (piece.text for piece in read_pieces(whole))
+
+
+def _line_lengths(path: Path) -> Iterator[tuple[Optional[np.ndarray], np.ndarray]]:
+    """Each block of the file (a numpy view), with the lengths of the lines that end in it
+    (one a newline it holds; the first counts its part in the blocks before); last, if the
+    file's last line has no newline, None with that line's length."""
+    import numpy as np
+
+    running = 0  # the length of the line going on from the blocks before
+    for block in _file_blocks(path):
+        ends = np.flatnonzero(block == _NEWLINE_BYTE)
+        lengths = np.diff(ends, prepend=-1) - 1
+        if len(ends):
+            lengths[0] += running
+            running = len(block) - 1 - int(ends[-1])
+        else:
+            running += len(block)
+        yield block, lengths
+    if running:
+        yield None, np.array([running])
 
 
 def check_numbers_file(path: Path, max_bits: int) -> None:
