@@ -107,10 +107,11 @@ class Job:
         out = {name: getattr(self, name) for name in self.__dataclass_fields__}
         out["pool"] = asdict(self.pool)
         out["params"] = copy.deepcopy(self.params)
-        for name in ("numbers", "range", "chunk_caps"):
+        for name in ("numbers", "range"):
             if out[name] is not None:
-                out[name] = [list(pair) for pair in out[name]] if name == "chunk_caps" \
-                    else list(out[name])
+                out[name] = list(out[name])
+        if self.chunk_caps is not None:
+            out["chunk_caps"] = [list(pair) for pair in self.chunk_caps]
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
