@@ -23,8 +23,8 @@ from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, No
                      NotASpoolError, RunnerError, SpoolError)
 from .job import JobState
 from .retention import prune
-from .submission import retry, submit, submit_file, submit_job_file, submit_numbers
 from .spool import Spool
+from .submission import retry, submit, submit_file, submit_job_file, submit_numbers
 
 __all__ = ["BadJobIdError", "JobError", "JobIdTakenError", "JobState", "JobStateError",
            "NoSuchJobError", "NotASpoolError", "RunnerError", "Spool", "SpoolError", "cancel",

@@ -17,9 +17,9 @@ from . import events, listing
 from .daemons import serving
 from .errors import JobStateError, SpoolError
 from .job import JobState
+from .jobdir import JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir
 from .listing import JobInfo
 from .safe_open import NotARegularFile, open_regular
-from .jobdir import JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir
 from .spool import Spool
 
 CANCEL_WAIT_SECONDS = 5.0

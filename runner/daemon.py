@@ -34,17 +34,17 @@ from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHand
 from watchdog.observers import Observer
 
 from . import __version__, daemons, events
-from .backlog import Backlog
 from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, WorkerLost
-from .numbers import allow_long_integers
+from .backlog import Backlog
 from .config import Config
 from .errors import JobError, SpoolError
 from .job import JobState, peek_job_id
+from .jobdir import JOB_FILE, JobDir
+from .numbers import allow_long_integers
 from .registry import registry
 from .results import Outcome, commit_result, iso, queued_at
 from .retention import prune
 from .run import JobRun, load_claimed
-from .jobdir import JOB_FILE, JobDir
 from .spool import Spool
 from .writers import Writers, probe_writers
 

@@ -30,10 +30,10 @@ from .chunks import BadNumberLine, Chunk
 from .config import Config
 from .errors import JobError
 from .job import Job, JobState
+from .jobdir import CANCEL_FILE, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir
 from .jobfile import load_job
 from .plan import plan_chunks
 from .results import Outcome, commit_result, output_kind, queued_at
-from .jobdir import CANCEL_FILE, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir
 from .spool import Spool
 from .task import TaskItemError, TaskUnavailable
 

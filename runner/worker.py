@@ -30,8 +30,8 @@ from multiprocessing.connection import Client, Connection
 from typing import Optional
 
 from . import chunk_progress
-from .chunk_progress import Counts
 from .checkpoint import SPILL_SUFFIX, ChunkResult, SpilledOutput
+from .chunk_progress import Counts
 from .numbers import allow_long_integers
 from .task import TaskCall, compute
 
