@@ -61,9 +61,11 @@ def submit_and_wait(root: Path, numbers: Path, options: list[str]) -> tuple[floa
 
 
 def time_script(script: Path, *args: Path) -> float:
-    """Seconds to run the Python script at `script` with `args` in a new interpreter."""
+    """Seconds to run the Python script at `script` with `args` in a new interpreter (what
+    it prints is thrown away)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(script), *map(str, args)], check=True)
+    subprocess.run([sys.executable, str(script), *map(str, args)], check=True,
+                   capture_output=True)
     return time.perf_counter() - start
 
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -31,7 +29,7 @@ from pathlib import Path
 
 import gmpy2
 
-from common import drop_and_wait, running_daemon, spool_file_creation
+from common import drop_and_wait, running_daemon, spool_file_creation, time_script
 from runner.spool import fsync_dir
 
 CASE_STUDY = [17977, 10619863, 106198, 6620830889, 80630964769, 228204732751, 1171432692373,
@@ -96,11 +94,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "book.py"
         script.write_text(BOOK_SCRIPT)
-        book = []
-        for _ in range(5):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
-            book.append(time.perf_counter() - start)
+        book = [time_script(script) for _ in range(5)]
     ours_ms, book_ms = statistics.median(ours) * 1000, statistics.median(book) * 1000
     print(f"case study dropped {args.drops} times into a warm daemon: median {ours_ms:.1f} ms "
           f"(min {min(ours) * 1000:.1f}, max {max(ours) * 1000:.1f})")

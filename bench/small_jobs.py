@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import drop_and_wait, running_daemon, spool_file_creation
+from common import drop_and_wait, running_daemon, spool_file_creation, time_script
 
 NUMBERS = [17977, 10619863, 106198, 6620830889, 80630964769]
 BOOK_SCRIPT = f"""
@@ -46,12 +44,6 @@ def drop_burst(root: Path, job: str, tag: str, count: int) -> float:
         pending = {path for path in pending if not path.exists()}
         time.sleep(0.005)
     return time.perf_counter() - start
-
-
-def time_script(script: Path) -> float:
-    begin = time.perf_counter()
-    subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
-    return time.perf_counter() - begin
 
 
 def main() -> None:
