@@ -10,27 +10,25 @@ user would do without a daemon: run the book-style script for the same 17 number
 (a new Python and a new Pool(2) each time). And the floor, the least this job costs,
 timed after each drop in the same run: one `apply` on a warm `Pool(2)` (made before any
 timing) of a function testing the 17 numbers with `gmpy2.is_prime`, then one durable write
-of the job's result as the runner wrote it, by the runner's durable steps
-(`Spool.write_atomically`): the file written in a folder, fsynced, renamed into another,
-that folder fsynced; both folders beside the spool, on its filesystem. Prints the medians
+of the job's result as the runner wrote it, by the runner's own `Spool.write_atomically`
+(the file written in tmp/, fsynced, renamed into outbox/, outbox/ fsynced) in a second
+spool beside the daemon's, on its filesystem, that no daemon serves. Prints the medians
 and the ratios runner / floor (issue 18's second row).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
-import uuid
 from multiprocessing import Pool
 from pathlib import Path
 
 import gmpy2
 
 from common import drop_and_wait, running_daemon, spool_file_creation, time_script
-from runner.spool import fsync_dir
+from runner.spool import Spool
 
 CASE_STUDY = [17977, 10619863, 106198, 6620830889, 80630964769, 228204732751, 1171432692373,
               1398341745571, 10963707205259, 15285151248481, 99999199999, 304250263527209,
@@ -50,23 +48,13 @@ def primes_of(numbers: list[int]) -> list[int]:
     return [n for n in numbers if gmpy2.is_prime(n)]
 
 
-def write_durably(temp_folder: Path, dest: Path, data: bytes) -> None:
-    """The durable steps by which the runner commits a result (`Spool.write_atomically`)."""
-    temp = temp_folder / f"{dest.name}.{uuid.uuid4().hex}"
-    with open(temp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(temp, dest)
-    fsync_dir(dest.parent)
-
-
-def time_floor(pool: Pool, temp_folder: Path, dest: Path, result: bytes) -> tuple[float, float]:
-    """Seconds for the warm `pool` to test the case study, and for its result to be written."""
+def time_floor(pool: Pool, spool: Spool, name: str, result: bytes) -> tuple[float, float]:
+    """Seconds for the warm `pool` to test the case study, and for its result to be
+    written into `spool`'s outbox as the runner commits one (`Spool.write_atomically`)."""
     start = time.perf_counter()
     pool.apply(primes_of, (CASE_STUDY,))
     tested = time.perf_counter()
-    write_durably(temp_folder, dest, result)
+    spool.write_atomically(spool.outbox / name, result)
     return tested - start, time.perf_counter() - tested
 
 
@@ -82,14 +70,12 @@ def main() -> None:
         creation = spool_file_creation(root)
         drop_and_wait(root, "warm", sample)
         result = (root / "outbox" / "warm.yaml").read_bytes()
-        floor_temp, floor_dest = root.parent / "floor-tmp", root.parent / "floor-outbox"
-        floor_temp.mkdir()
-        floor_dest.mkdir()
+        beside = Spool.create(root.parent / "floor")  # no daemon: only its folders
         time.sleep(0.5)
         ours, floor = [], []
         for k in range(args.drops):
             ours.append(drop_and_wait(root, f"case-{k}", sample))
-            floor.append(time_floor(pool, floor_temp, floor_dest / f"case-{k}.yaml", result))
+            floor.append(time_floor(pool, beside, f"case-{k}.yaml", result))
         singles = [drop_and_wait(root, f"single-{k}", one_a_task) for k in range(args.drops)]
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "book.py"
