@@ -1,7 +1,8 @@
 """config.yaml as written: its settings read as YAML, not yet checked (config.py checks
 them against its models), and the two default limits that a job made from a numbers file
 is checked against when config.yaml sets none. Light on purpose (no pydantic), so that
-`runner submit` tells a config.yaml that sets nothing in about a millisecond."""
+`runner submit` tells a config.yaml that sets nothing a job is checked against in about a
+millisecond."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from .spool import CONFIG_FILE_NAME
 
 NUMBERS_DEFAULT = 100_000_000  # limits.numbers: numbers in one job
 NUMBER_BITS_DEFAULT = 4096  # limits.number_bits: size of each number
+# Settings of how the daemon works that no job's check reads (config.py checks their values
+# when the daemon starts): a job is checked against limits, defaults, max_processes,
+# max_chunk_attempts, the backend and task_load_seconds, never against these
+DAEMON_ONLY_SETTINGS = frozenset({
+    "max_running_jobs", "chunks_ahead_per_process", "retry_backoff_seconds",
+    "retry_backoff_max_seconds", "retention_days", "rescan_seconds", "pool_idle_seconds",
+    "fsync_seconds", "inline_max", "inline_primes_max", "metrics_port"})
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,12 @@ class ConfigFile:
     path: Path
     text: str
     settings: dict
+
+    @property
+    def binds_jobs(self) -> bool:
+        """Whether it sets anything that a job's check reads (any setting but
+        DAEMON_ONLY_SETTINGS): if not, a job passes that check as under no config.yaml."""
+        return bool(self.settings.keys() - DAEMON_ONLY_SETTINGS)
 
 
 def read_config_file(root: Path) -> ConfigFile:

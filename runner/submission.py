@@ -120,7 +120,7 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
     job_id = _free_id(spool, job_id, default_job_id(Path(name)))
     spool.ensure()
     defaults = not pool and _at_most_an_own_task(fields) \
-        and not read_config_file(spool.root).settings
+        and not read_config_file(spool.root).binds_jobs
     temp = spool.temp_path("numbers")
     try:
         with open(temp, "wb") as out:
@@ -137,11 +137,12 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
     spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
     try:
         # a job of the runner's own making, with nothing laid over it but the name of one of
-        # runner's own tasks, under a config.yaml that sets nothing, passes the daemon's
-        # check once its numbers have (its id is free and valid, its file inside the spool,
-        # the default settings within the default limits, its task built in and needing no
-        # params): that check, which loads pydantic and the config's models (about 80 ms),
-        # is left to the daemon
+        # runner's own tasks, under a config.yaml that sets nothing a job's check reads
+        # (config_file.DAEMON_ONLY_SETTINGS at most), passes the daemon's check once its
+        # numbers have (its id is free and valid, its file inside the spool, the default
+        # settings within the default limits, its task built in and needing no params):
+        # that check, which loads pydantic and the config's models (about 80 ms), is left
+        # to the daemon
         return _enqueue(spool, spec, pool, fields, name, checked_as=None if sure else name)
     except RunnerError as error:
         stored.unlink(missing_ok=True)

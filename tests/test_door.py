@@ -318,6 +318,36 @@ def test_a_job_submitted_under_default_settings_passes_the_daemons_check(default
         1 for line in text.splitlines() if line.split("#")[0].strip()))
 
 
+# a valid value, not the default, of each setting that no job's check reads
+DAEMON_ONLY_VALUES = {"max_running_jobs": 1, "chunks_ahead_per_process": 5,
+                      "retry_backoff_seconds": 2.0, "retry_backoff_max_seconds": 3.0,
+                      "retention_days": 7, "rescan_seconds": 0.5, "pool_idle_seconds": 1,
+                      "fsync_seconds": 0.25, "inline_max": 0, "inline_primes_max": 3,
+                      "metrics_port": 9464}
+
+
+@pytest.mark.parametrize("task", ["primes", "factor"])
+def test_settings_only_the_daemon_reads_leave_a_jobs_check_as_under_no_settings(
+        default_spool, tmp_path, task):
+    """What lets submit leave the check to the daemon under a config.yaml that sets only
+    these: the daemon makes the same job of the same file under each as under none."""
+    from runner.config import Config, load_config
+    from runner.config_file import DAEMON_ONLY_SETTINGS
+    from runner.jobfile import load_job
+
+    assert DAEMON_ONLY_VALUES.keys() == DAEMON_ONLY_SETTINGS
+    path = tmp_path / "n.txt"
+    path.write_text(f"17977\n{2**100 + 1}\n")
+    queued = default_spool.jobs / (api.submit_numbers(default_spool, open(path, "rb"), str(path),
+                                                       fields={"task": task}) + ".yaml")
+    expected = load_job(queued, default_spool.root, load_config(default_spool.root)).to_dict()
+    for setting, value in DAEMON_ONLY_VALUES.items():
+        (default_spool.root / "config.yaml").write_text(f"{setting}: {value}\n")
+        config = load_config(default_spool.root)
+        assert config != Config(), f"{setting}: {value} is its default"
+        assert load_job(queued, default_spool.root, config).to_dict() == expected, setting
+
+
 HEAVY_MODULES = ("pydantic", "numpy", "runner.registry", "importlib.metadata")
 
 
@@ -328,6 +358,7 @@ CHECKED = ["pydantic", "runner.registry", "importlib.metadata"]
 @pytest.mark.parametrize("settings, options, loaded", [
     (None, (), []),  # runner init's config.yaml, no options: the daemon checks the rest
     ({"max_processes": 2}, (), CHECKED),  # a setting: the job is checked at the door against it
+    ({"inline_max": 0, "metrics_port": 9464}, (), []),  # settings that no job's check reads
     (None, ("--processes", "1"), CHECKED),  # an option: the job is checked at the door
     # one of runner's own tasks, named: the entry points say so, pydantic stays out
     (None, ("--task", "factor"), ["runner.registry", "importlib.metadata"]),
@@ -338,8 +369,9 @@ def test_what_submit_loads_to_check_a_small_numbers_file(default_spool, tmp_path
     """The start-up of `runner submit numbers.txt`: pydantic (with the config's and the job
     file's models), numpy and the task registry cost about 100 ms to load, and the first
     and the last are loaded only when a setting or an option must be checked."""
-    if settings is not None:
-        write_config(default_spool.root, **settings)
+    if settings is not None:  # these alone
+        (default_spool.root / "config.yaml").write_text(
+            "".join(f"{setting}: {value}\n" for setting, value in settings.items()))
     path = tmp_path / "n.txt"
     path.write_text("17977\n")
     script = ("import sys\nfrom runner.cli import app\n"
