@@ -45,7 +45,9 @@ def _row(job: dict) -> tuple[str, ...]:
 
 
 def _found_noun(job: dict) -> str:
-    return _FOUND_NOUNS.get(job.get("output") or "primes", "found")
+    """What a job's found count counts; `found` until a daemon has started it and said
+    what its task outputs (a queued `factor` job has no primes to count)."""
+    return _FOUND_NOUNS.get(job.get("output"), "found")
 
 
 def result_counts(result: dict) -> str:

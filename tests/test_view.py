@@ -7,7 +7,7 @@ import pytest
 from rich.color import ColorSystem
 from rich.console import Console
 
-from runner.view import status_table
+from runner.view import progress_line, status_table
 
 SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
            "truecolor": ColorSystem.TRUECOLOR}
@@ -52,3 +52,12 @@ def test_without_colours_the_empty_part_is_blank():
             if line.strip() and line.split()[0] in ("finished", "half")}
     assert rows["finished"].count("━") == 20
     assert rows["half"].count("━") == 10 and "╺" not in rows["half"]
+
+
+@pytest.mark.parametrize("output, noun", [("primes", "primes"), ("filter", "kept"),
+                                          ("map", "values"), (None, "found")])
+def test_a_progress_line_names_what_the_task_finds_once_it_is_known(output, noun):
+    """Before a daemon starts a job, its task's output is not known: a queued `factor`
+    job has found nothing, not 0 primes."""
+    job = {"id": "j", "state": "queued", "tested": 0, "found": 0, "output": output}
+    assert progress_line(job) == f"j queued tested=0 {noun}=0 rate=- eta=-"
