@@ -5,6 +5,7 @@ folder. Commands that print data take --json for scripts.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -41,6 +42,12 @@ def _version(value: bool) -> None:
 def main(version: Annotated[Optional[bool], typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None):
     """A job runner for CPU-bound work with a file-based queue."""
+    # numpy's OpenBLAS starts a thread per core as it loads (about 50 ms of CPU here; on a
+    # 64-core machine, 63 threads in each worker). runner does no linear algebra, and a
+    # pool's workers already fill every core: one BLAS thread each, as Dask's nanny gives
+    # its workers (a value set in the environment wins)
+    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(threads, "1")
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """Unit tests of runner/worker.py's spilling: a big chunk output goes to a file in the
-job's folder, a small one (or one that cannot be written) through the Pool's pipe; and a
-worker does not run the daemon's main script again."""
+job's folder, a small one (or one that cannot be written) through the Pool's pipe; a
+worker does not run the daemon's main script again, and starts no BLAS threads."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from conftest import run_cli, write_numbers
 from runner.checkpoint import SPILL_SUFFIX, ChunkResult, SpilledOutput
 from runner.worker import SPILL_MIN_BYTES, _spill
 
@@ -65,3 +66,26 @@ def test_workers_do_not_run_the_main_script_again(tmp_path, method):
         subprocess.run([sys.executable, str(script)], check=True, env={
             **os.environ, "MARKER": str(marker), "SKIP": skip, "METHOD": method})
         assert marker.read_text() == runs
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("given, threads", [(None, 1), ("2", 2)])
+def test_workers_load_numpy_with_one_blas_thread_unless_told_otherwise(
+        spool, start_daemon, tmp_path, monkeypatch, given, threads):
+    """A worker parses a numbers file with numpy, whose OpenBLAS would start a thread per
+    core; the runner asks for one (OPENBLAS_NUM_THREADS=1), unless the environment says."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    if given is not None:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", given)
+    daemon = start_daemon()
+    proc = run_cli(spool, "submit", str(write_numbers(tmp_path / "n.txt", range(5000))),
+                   "--processes", "2", "--chunksize", "100", "--wait")
+    assert proc.returncode == 0, proc.stderr
+    workers = daemon.worker_pids()
+    assert len(workers) == 2
+    for pid in workers:
+        with open(f"/proc/{pid}/maps") as maps:
+            assert "_multiarray_umath" in maps.read(), "the worker has not loaded numpy"
+        with open(f"/proc/{pid}/status") as status:
+            assert f"Threads:\t{threads}\n" in status.read()
