@@ -8,10 +8,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
-from typing_extensions import Annotated
 
 from . import __version__
 from .cli_exits import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_QUEUED, EXIT_USAGE, OUTCOME_EXIT,
