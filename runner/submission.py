@@ -179,7 +179,7 @@ def _within_default_count(size: int) -> bool:
 def _check_numbers(path: Path, shown: str, max_bits: int) -> None:
     """Every line of the numbers file at `path` read as the workers will, each number
     within `max_bits`; a JobError names the first bad one as a line of `shown`."""
-    from .chunks import BadNumberLine
+    from .numbers import BadNumberLine
     from .plan import check_numbers_file
 
     try:
