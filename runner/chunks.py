@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Optional, Union
 
 from .job import Job
-from .numbers import INT_STR_SAFE_DIGITS, U64_LIMIT, max_decimal_digits, parse_decimal
+from .numbers import (INT_STR_SAFE_DIGITS, U64_LIMIT, BadNumberLine, max_decimal_digits,
+                      parse_decimal, whole_line_pieces)
 
 if TYPE_CHECKING:
     import numpy as np
 
-READ_BLOCK_BYTES = 1 << 20
 # texts up to this size are checked in bytes methods, which take at most about a
 # millisecond here: importing numpy would cost more than numpy saves on them
 BYTES_CHECK_MAX = 1 << 16
@@ -115,25 +115,12 @@ def numbers_of(payload: Payload, block: int = 1 << 16) -> Iterator[list[int]]:
 
 def read_pieces(payload: FilePayload) -> Iterator[TextPayload]:
     """The lines a FilePayload names, as they are in the file, in pieces of at most two
-    READ_BLOCK_BYTES that end where a line ends (unless a line is longer than that):
-    a worker holds one piece at a time, however many numbers its chunk has."""
+    numbers.READ_BLOCK_BYTES that end where a line ends (unless a line is longer than
+    that): a worker holds one piece at a time, however many numbers its chunk has."""
     first_line = payload.first_line
-    left = payload.stop_byte - payload.start_byte
-    parts: list[bytes] = []  # read, not yet in a piece: the start of a line that goes on
-    with open(payload.path, "rb") as handle:
-        handle.seek(payload.start_byte)
-        while left > 0:
-            block = handle.read(min(READ_BLOCK_BYTES, left))
-            left = left - len(block) if block else 0  # a file cut short ends the range
-            cut = len(block) if left == 0 else block.rfind(b"\n") + 1
-            if cut == 0 and left > 0:
-                parts.append(block)
-                continue
-            piece = b"".join(parts) + block[:cut] if parts else block[:cut]
-            parts = [block[cut:]]
-            if piece:
-                yield TextPayload(piece, first_line, payload.max_bits)
-                first_line += piece.count(b"\n")
+    for piece in whole_line_pieces(payload.path, payload.start_byte, payload.stop_byte):
+        yield TextPayload(piece, first_line, payload.max_bits)
+        first_line += piece.count(b"\n")
 
 
 @dataclass(frozen=True)
@@ -164,17 +151,6 @@ class Chunk:
 
 _DECIMAL = re.compile(rb"[0-9]+")
 _U64_MAX = U64_LIMIT - 1
-
-
-class BadNumberLine(ValueError):
-    """A line of a numbers file that is not a number the runner accepts."""
-
-    def __init__(self, line: int, text: str, what: str):
-        super().__init__(line, text, what)
-        self.line, self.text, self.what = line, text, what
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.text!r} {self.what}"
 
 
 def parse_numbers(payload: TextPayload) -> Union[np.ndarray, list[int]]:

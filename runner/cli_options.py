@@ -8,10 +8,9 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
-from typing_extensions import Annotated
 
 from .job import START_METHODS
 
@@ -55,6 +54,8 @@ def job_settings(processes: Optional[int] = None, chunksize: Optional[int] = Non
 def parse_params(given: list[str]) -> dict:
     """--param NAME=VALUE options as a mapping, each VALUE read as a YAML scalar;
     ValueError, saying how to write it, for one that is not NAME=VALUE."""
+    if not given:  # PyYAML (6 ms to import) only to read a VALUE
+        return {}
     import yaml
 
     params = {}

@@ -1,15 +1,13 @@
 """config.yaml as written: its settings read as YAML, not yet checked (config.py checks
 them against its models), and the two default limits that a job made from a numbers file
-is checked against when config.yaml sets none. Light on purpose (no pydantic), so that
-`runner submit` tells a config.yaml that sets nothing a job is checked against in about a
-millisecond."""
+is checked against when config.yaml sets none. Light on purpose (no pydantic, and no PyYAML
+for a config.yaml of comments alone, as `runner init` writes it), so that `runner submit`
+tells a config.yaml that sets nothing a job is checked against in about a millisecond."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 from .errors import ConfigError
 from .spool import CONFIG_FILE_NAME
@@ -52,8 +50,33 @@ def read_config_file(root: Path) -> ConfigFile:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: is not UTF-8 text (byte {exc.start}). Fix: save it as "
                           "UTF-8") from exc
+    data = {} if _only_comments(text) else _read_yaml(path, text)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of settings, not {type(data).__name__}. "
+                          "Fix: write one `setting: value` a line, as `runner init` does")
+    return ConfigFile(path, text, data)
+
+
+def _only_comments(text: str) -> bool:
+    """Whether `text` is only blank lines and `#` comments, which YAML reads as nothing:
+    told without PyYAML (6 ms to import), for the config.yaml `runner init` writes. A
+    sure subset of what YAML reads so: a tab, a carriage return or any character Python
+    would not print (those YAML refuses are among them) leaves it to PyYAML."""
+    for line in text.split("\n"):
+        content = line.lstrip(" ")
+        if content and not (content.startswith("#") and content.isprintable()):
+            return False
+    return True
+
+
+def _read_yaml(path: Path, text: str):
+    """The YAML document `text` (of the file at `path`), else ConfigError naming the line."""
+    import yaml
+
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -61,9 +84,3 @@ def read_config_file(root: Path) -> ConfigFile:
                           "Fix: check the indentation and punctuation at that spot") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: is not valid YAML: {exc}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must be a mapping of settings, not {type(data).__name__}. "
-                          "Fix: write one `setting: value` a line, as `runner init` does")
-    return ConfigFile(path, text, data)

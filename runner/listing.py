@@ -29,11 +29,13 @@ class JobInfo:
 
 
 def find(spool: Spool, job_id: str) -> Optional[JobInfo]:
-    """The job with this id, wherever it is, or None."""
+    """The job with this id, wherever it is, or None. Its own folder is looked for first
+    (a stat each), then the queue; a job that left the queue as it was read (claimed,
+    then started) is looked for again in the folders it moves on to."""
     if not JOB_ID_PATTERN.fullmatch(job_id):
         return None
-    for info in jobs_in(spool, JobState.RUNNING, *FINISHED_STATES, JobState.QUEUED,
-                        only=job_id):
+    moved_on = (JobState.RUNNING, *FINISHED_STATES)
+    for info in jobs_in(spool, *moved_on, JobState.QUEUED, *moved_on, only=job_id):
         return info
     return None
 

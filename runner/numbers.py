@@ -1,14 +1,49 @@
-"""The numbers a job tests, as text: how long a number of so many bits can be, and how
-its decimal digits become an integer, however long. Light on purpose (no numpy, gmpy2
-only for very long numbers), so that `runner submit` checks a job file quickly."""
+"""The numbers a job tests, as text: how long a number of so many bits can be, how its
+decimal digits become an integer, however long, and a numbers file read in pieces of
+whole lines. Light on purpose (no numpy, gmpy2 only for very long numbers, no dataclass),
+so that `runner submit` checks a job file and a small numbers file quickly."""
 
 from __future__ import annotations
 
 import math
 import sys
+from typing import Iterator
 
 U64_LIMIT = 1 << 64  # below it, numbers go through numpy and FLINT; from it, gmpy2
 INT_STR_SAFE_DIGITS = 4000  # int() refuses strings past 4300 digits (CVE-2020-10735)
+READ_BLOCK_BYTES = 1 << 20  # a worker, and the door, read a numbers file this much at a time
+
+
+class BadNumberLine(ValueError):
+    """A line of a numbers file that is not a number the runner accepts."""
+
+    def __init__(self, line: int, text: str, what: str):
+        super().__init__(line, text, what)
+        self.line, self.text, self.what = line, text, what
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.text!r} {self.what}"
+
+
+def whole_line_pieces(path: str, start_byte: int, stop_byte: int) -> Iterator[bytes]:
+    """The file's bytes from `start_byte` to `stop_byte`, in pieces of at most two
+    READ_BLOCK_BYTES that end where a line ends (unless a line is longer than that):
+    a reader holds one piece at a time, however long the file."""
+    left = stop_byte - start_byte
+    parts: list[bytes] = []  # read, not yet in a piece: the start of a line that goes on
+    with open(path, "rb") as handle:
+        handle.seek(start_byte)
+        while left > 0:
+            block = handle.read(min(READ_BLOCK_BYTES, left))
+            left = left - len(block) if block else 0  # a file cut short ends the range
+            cut = len(block) if left == 0 else block.rfind(b"\n") + 1
+            if cut == 0 and left > 0:
+                parts.append(block)
+                continue
+            piece = b"".join(parts) + block[:cut] if parts else block[:cut]
+            parts = [block[cut:]]
+            if piece:
+                yield piece
 
 
 def allow_long_integers() -> None:

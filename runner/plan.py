@@ -27,13 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional, Union
 
-from .chunks import (BYTES_CHECK_MAX, Chunk, FilePayload, NumbersPayload, RangePayload,
-                     parse_numbers, read_pieces)
 from .job import Job
-from .numbers import decimal_digits, max_decimal_digits
+from .numbers import decimal_digits, max_decimal_digits, whole_line_pieces
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from .chunks import Chunk
+
+# chunks.py (five dataclasses: 2 ms to import) is imported by the functions that make or
+# parse chunks, not with this module: the door's check of a file of plain lines needs none
 
 # the daemon reads a numbers file this much at a time: numpy's temporaries for a block
 # take several times its size (at 1 MiB, 4 MiB more of the daemon's peak memory)
@@ -67,6 +70,8 @@ def survey_numbers_file(path: Path) -> NumbersSurvey:
     """How many numbers the file holds, and of which lengths, in one pass (numpy for a
     big file of plain lines; bytes methods and a pattern for a small one or one with
     blanks and comments)."""
+    from .chunks import BYTES_CHECK_MAX
+
     if os.path.getsize(path) > BYTES_CHECK_MAX:
         plain = _survey_plain_lines(path)
         if plain is not None:
@@ -119,9 +124,8 @@ def holds_only_short_digit_lines(path: Path, max_digits: int) -> bool:
 
 
 def _whole_lines(path: Path) -> Iterator[bytes]:
-    """The file's text in pieces that end where a line ends (chunks.read_pieces)."""
-    whole = FilePayload(str(path), 0, os.path.getsize(path), 1, 0)
-    return (piece.text for piece in read_pieces(whole))
+    """The file's text in pieces that end where a line ends, as a worker reads it."""
+    return whole_line_pieces(str(path), 0, os.path.getsize(path))
 
 
 def _line_lengths(path: Path) -> Iterator[tuple[Optional[np.ndarray], np.ndarray]]:
@@ -153,6 +157,8 @@ def check_numbers_file(path: Path, max_bits: int) -> None:
     # 2**4096 has 4097 bits and 2**4096 - 1 has 4096: those lines are parsed)
     if holds_only_short_digit_lines(path, max_decimal_digits(max_bits) - 1):
         return
+    from .chunks import FilePayload, parse_numbers, read_pieces
+
     size = os.path.getsize(path)
     for piece in read_pieces(FilePayload(str(path), 0, size, 1, max_bits)):
         parse_numbers(piece)
@@ -174,6 +180,8 @@ def _file_blocks(path: Union[str, Path]) -> Iterator[np.ndarray]:
 
 def plan_chunks(job: Job, root: Path, max_bits: int) -> Iterator[Chunk]:
     """Every chunk of `job`, in input order, made lazily as the caller asks for them."""
+    from .chunks import Chunk, FilePayload, RangePayload
+
     if job.numbers is not None:
         yield from _chunks_of_numbers(job)
     elif job.range is not None:
@@ -187,6 +195,8 @@ def plan_chunks(job: Job, root: Path, max_bits: int) -> Iterator[Chunk]:
 
 
 def _chunks_of_numbers(job: Job) -> Iterator[Chunk]:
+    from .chunks import Chunk, NumbersPayload
+
     numbers = job.numbers
     if not job.chunk_caps:
         firsts = range(0, len(numbers), job.chunksize)

@@ -37,7 +37,6 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
-from .checkpoint import remove_spill_files
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
 from .job import FINISHED_STATES, NUMBERED_MAX, JobState, numbered_ids
@@ -259,6 +258,8 @@ class Spool:
         self._archive(jobdir, state)
 
     def _archive(self, jobdir: JobDir, state: JobState) -> None:
+        from .checkpoint import remove_spill_files  # the daemon's: the CLI need not load it
+
         if state is JobState.DONE:  # a failed or cancelled job keeps it for `runner retry`
             jobdir.file(INPUT_FILE).unlink(missing_ok=True)
         remove_spill_files(jobdir.path)  # its output is committed: nobody waits for them

@@ -163,10 +163,15 @@ FILES = {
 }
 
 
+# the modules that read each reading constant: the workers' reading and the plan's
+READING_CONSTANTS = {"READ_BLOCK_BYTES": ("runner.numbers", "runner.plan"),
+                     "BYTES_CHECK_MAX": ("runner.chunks",)}
+
+
 def set_both(monkeypatch, name: str, value: int) -> None:
-    """Set a reading constant for the workers' reading (chunks.py) and the plan's."""
-    monkeypatch.setattr(chunks, name, value)
-    monkeypatch.setattr(plan, name, value)
+    """Set a reading constant for the workers' reading and the plan's."""
+    for module in READING_CONSTANTS[name]:
+        monkeypatch.setattr(f"{module}.{name}", value)
 
 
 def file_job(root: Path, content: bytes, chunksize: int) -> Job:

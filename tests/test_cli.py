@@ -423,3 +423,12 @@ def test_help_and_status_start_without_what_they_do_not_use(spool, command):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines()[-1] == "", proc.stderr
+
+
+def test_the_command_line_turns_the_collector_back_on_once_loaded():
+    """runner.cli keeps the garbage collector off while its modules load, then freezes
+    what they made and turns it on again (bench/startup.py times the start-up)."""
+    proc = subprocess.run([sys.executable, "-c", "import gc, runner.cli\n"
+                           "print(gc.isenabled(), gc.get_freeze_count() > 10_000)"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.stdout.split() == ["True", "True"], proc.stderr

@@ -6,6 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runner.config import CONFIG_TEMPLATE, Config, load_config
 from runner.spool import CONFIG_FILE_NAME
@@ -170,3 +173,27 @@ def test_retry_backoff_doubles_up_to_its_cap(tmp_path):
     assert [config.retry_delay_seconds(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1, 2, 3, 3]
     assert Config().default_retries == 2
     assert Config(max_chunk_attempts=1).default_retries == 0
+
+
+def test_the_template_is_read_without_pyyaml(tmp_path, monkeypatch):
+    """`runner submit` reads the config.yaml `runner init` writes without loading PyYAML."""
+    import runner.config_file as config_file
+
+    write(tmp_path, CONFIG_TEMPLATE)
+    monkeypatch.setattr(config_file, "_read_yaml", None)  # called: a TypeError
+    assert config_file.read_config_file(tmp_path).settings == {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.tuples(
+    st.sampled_from(["", " ", "  ", "\t", "\ufeff"]), st.sampled_from(["#", "# ", ""]),
+    st.text(st.sampled_from([" ", "#", "a", ":", "-", "é", "\U0001f600", "\t", "\r", "\x85",
+                             "\u2028", "\x07"]), max_size=3)), max_size=5))
+def test_what_is_told_as_comments_alone_is_so_to_yaml(lines):
+    """config_file._only_comments, which spares PyYAML, says so only of texts that YAML
+    reads as nothing."""
+    from runner.config_file import _only_comments
+
+    text = "\n".join("".join(line) for line in lines)
+    if _only_comments(text):
+        assert yaml.safe_load(text) is None, repr(text)

@@ -348,17 +348,19 @@ def test_settings_only_the_daemon_reads_leave_a_jobs_check_as_under_no_settings(
         assert load_job(queued, default_spool.root, config).to_dict() == expected, setting
 
 
-HEAVY_MODULES = ("pydantic", "numpy", "runner.registry", "importlib.metadata")
+HEAVY_MODULES = ("pydantic", "numpy", "runner.registry", "importlib.metadata", "yaml",
+                 "runner.chunks")
 
 
-CHECKED = ["pydantic", "runner.registry", "importlib.metadata"]
+CHECKED = ["pydantic", "runner.registry", "importlib.metadata", "yaml", "runner.chunks"]
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("settings, options, loaded", [
     (None, (), []),  # runner init's config.yaml, no options: the daemon checks the rest
     ({"max_processes": 2}, (), CHECKED),  # a setting: the job is checked at the door against it
-    ({"inline_max": 0, "metrics_port": 9464}, (), []),  # settings that no job's check reads
+    # settings that no job's check reads: PyYAML reads them
+    ({"inline_max": 0, "metrics_port": 9464}, (), ["yaml"]),
     (None, ("--processes", "1"), CHECKED),  # an option: the job is checked at the door
     # one of runner's own tasks, named: the entry points say so, pydantic stays out
     (None, ("--task", "factor"), ["runner.registry", "importlib.metadata"]),
@@ -368,7 +370,9 @@ def test_what_submit_loads_to_check_a_small_numbers_file(default_spool, tmp_path
                                                          options, loaded):
     """The start-up of `runner submit numbers.txt`: pydantic (with the config's and the job
     file's models), numpy and the task registry cost about 100 ms to load, and the first
-    and the last are loaded only when a setting or an option must be checked."""
+    and the last are loaded only when a setting or an option must be checked; PyYAML
+    (6 ms) only when config.yaml sets something, or the job file is not the door's own;
+    runner.chunks (2 ms) only for a check or a line that is not plain digits."""
     if settings is not None:  # these alone
         (default_spool.root / "config.yaml").write_text(
             "".join(f"{setting}: {value}\n" for setting, value in settings.items()))

@@ -221,3 +221,16 @@ def test_yaml_like_text_gives_a_job_or_a_job_error(root, parts, config):
 @given(raw=st.binary(max_size=400), config=st.sampled_from(CONFIGS))
 def test_random_bytes_give_a_job_or_a_job_error(root, raw, config):
     check(root, raw, config)
+
+
+@SETTINGS
+@example(spec={"id": "one", "numbers_file": "jobs/.state/inputs/0a1b-one 2.txt", "task": "factor"})
+@example(spec={"id": "true", "numbers_file": "#x: 'y'"})
+@given(spec=st.fixed_dictionaries({"id": st.text(max_size=12), "numbers_file": st.text(max_size=20)},
+                                  optional={"task": st.text(max_size=8)}))
+def test_a_job_file_the_door_writes_reads_back_as_its_spec(spec):
+    """submission._job_file_text writes the door's own jobs without PyYAML: whatever they
+    hold, YAML reads back the spec it was written from."""
+    from runner.submission import _job_file_text
+
+    assert yaml.safe_load(_job_file_text(spec)) == spec

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import runner.chunks as chunks
 import runner.plan as plan
 from runner.chunks import FilePayload, NumbersPayload
 from runner.config import load_config
@@ -70,7 +69,7 @@ def test_a_file_is_cut_by_cost_as_the_reference_cuts_it(tmp_path, monkeypatch, l
     """Whatever the read blocks (a number, a comment, a \\r split between two), every
     number is in exactly one chunk, in order, and the chunks hold what the reference
     gives; the survey counts the same lengths."""
-    monkeypatch.setattr(chunks, "READ_BLOCK_BYTES", block)
+    monkeypatch.setattr("runner.numbers.READ_BLOCK_BYTES", block)
     monkeypatch.setattr(plan, "READ_BLOCK_BYTES", block)
     content = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
     (tmp_path / "n.txt").write_bytes(content)
