@@ -16,12 +16,22 @@ from pathlib import Path
 from typing import Optional
 
 from .jobdir import INPUT_FILE, JobDir
-from .spool import Spool
+from .spool import Spool, fsync_dir
 
 
-def stored_name(name: str) -> str:
+def _stored_name(name: str) -> str:
     """A fresh name in inputs/ for a numbers file submitted as `name` (kept for messages)."""
     return f"{uuid.uuid4().hex[:12]}-{name[-200:]}"
+
+
+def store(spool: Spool, path: Path, name: str) -> Path:
+    """Move the numbers file at `path` (written and fsynced in the spool's tmp/) into
+    inputs/ for a file submitted as `name`, durably: the job file naming it, queued next,
+    must not survive a power cut that loses it. Its new path."""
+    stored = spool.inputs / _stored_name(name)
+    os.rename(path, stored)
+    fsync_dir(spool.inputs)
+    return stored
 
 
 def adopt(spool: Spool, jobdir: JobDir, numbers_file: str) -> tuple[str, Optional[str]]:
@@ -64,11 +74,12 @@ def store_again(spool: Spool, jobdir: JobDir, name: str) -> Optional[str]:
     """Link a finished job's own copy of its submitted numbers file back into inputs/
     (as `name`), for a new job to adopt; returns its path relative to the root, or None
     if the job has no copy."""
-    stored = spool.inputs / stored_name(name)
+    stored = spool.inputs / _stored_name(name)
     try:
         os.link(jobdir.file(INPUT_FILE), stored)
     except FileNotFoundError:
         return None
+    fsync_dir(spool.inputs)  # as `store` does: the new job's file names it
     return stored.relative_to(spool.root).as_posix()
 
 

@@ -134,8 +134,7 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
         _check_numbers(temp, name, NUMBER_BITS_DEFAULT if defaults else
                        _config(spool).limits.number_bits)
         sure = defaults and _within_default_count(os.path.getsize(temp))
-        stored = spool.inputs / inputs.stored_name(Path(name).name)
-        os.rename(temp, stored)
+        stored = inputs.store(spool, temp, Path(name).name)
     finally:
         temp.unlink(missing_ok=True)
     spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}

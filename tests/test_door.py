@@ -318,6 +318,27 @@ def test_a_job_submitted_under_default_settings_passes_the_daemons_check(default
         1 for line in text.splitlines() if line.split("#")[0].strip()))
 
 
+def test_submit_makes_its_copy_of_the_numbers_durable_before_it_queues_the_job(
+        default_spool, tmp_path, monkeypatch):
+    """The job file names the copy in inputs/: a power cut must not leave the one
+    without the other. Every fsync still runs; the test notes what each one synced."""
+    synced = []
+    fsync = os.fsync
+
+    def noting(fd: int) -> None:
+        fsync(fd)
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+
+    monkeypatch.setattr(os, "fsync", noting)
+    path = tmp_path / "n.txt"
+    path.write_text("7\n")
+    job_id = api.submit_numbers(default_spool, open(path, "rb"), str(path))
+    inputs, jobs = str(default_spool.inputs), str(default_spool.jobs)
+    assert inputs in synced and jobs in synced, synced
+    assert synced.index(inputs) < synced.index(jobs), "inputs/ made durable after the job"
+    assert (default_spool.jobs / f"{job_id}.yaml").exists()
+
+
 # a valid value, not the default, of each setting that no job's check reads
 DAEMON_ONLY_VALUES = {"max_running_jobs": 1, "chunks_ahead_per_process": 5,
                       "retry_backoff_seconds": 2.0, "retry_backoff_max_seconds": 3.0,
