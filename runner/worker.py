@@ -42,8 +42,8 @@ SKIPPED = "skipped"
 SPILL_MIN_BYTES = 1 << 16
 # glibc's mallopt parameter, and what a worker sets it to. Set, it holds: left alone, glibc
 # raises it (and the heap's trim threshold, to twice it) to the biggest block freed so far,
-# a chunk's text or arrays, and the heap then keeps a chunk's freed temporaries (about
-# 1 MiB of every worker's peak) rather than give them back above 128 KiB. As fast either way.
+# a chunk's text or arrays, and the heap then keeps a chunk's freed temporaries rather than
+# give back what is free above 128 KiB. Chunks run as fast either way.
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 1 << 20
 
