@@ -40,10 +40,10 @@ ABORT_EXIT_CODE = 75
 ABORT_SIGNAL = signal.SIGUSR1
 SKIPPED = "skipped"
 SPILL_MIN_BYTES = 1 << 16
-# glibc's mallopt parameter, and what a worker sets it to. Set, it holds: left alone, glibc
-# raises it (and the heap's trim threshold, to twice it) to the biggest block freed so far,
-# a chunk's text or arrays, and the heap then keeps a chunk's freed temporaries rather than
-# give back what is free above 128 KiB. Chunks run as fast either way.
+# glibc's mallopt parameter, and what a worker sets it to. Set, it holds, and so does the
+# heap's trim threshold (128 KiB): left alone, glibc raises both to the biggest block freed
+# so far (a chunk's text or arrays; the trim threshold to twice it), and the heap then keeps
+# what a chunk freed rather than give it back. Chunks run as fast either way.
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 1 << 20
 
@@ -111,7 +111,8 @@ def initialize(address: str, authkey: bytes, pool_id: int) -> None:
 
 
 def _fix_mmap_threshold() -> None:
-    """Keep big temporaries out of the heap (glibc; elsewhere nothing to do)."""
+    """Fix glibc's mmap threshold, so that the heap gives back what a chunk freed (not
+    glibc: nothing to do)."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is not None:
         mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
