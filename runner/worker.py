@@ -41,10 +41,10 @@ ABORT_SIGNAL = signal.SIGUSR1
 SKIPPED = "skipped"
 SPILL_MIN_BYTES = 1 << 16
 # glibc's mallopt parameter, and what a worker sets it to: the most glibc would raise it to
-# itself (64-bit), so that no block gets a mapping of its own that it would not have got
-# anyway (1 MiB cost a chunk of 100,000 numbers 6 to 9% more CPU). Setting it fixes the
-# heap's trim threshold at 128 KiB: left alone, glibc raises that to twice the biggest block
-# freed so far (a chunk's text, its arrays), and the heap keeps what a chunk freed.
+# itself (64-bit), so that no block gets a mapping of its own, and its page faults, that it
+# would not have got anyway. Setting it fixes the heap's trim threshold at 128 KiB: left
+# alone, glibc raises that to twice the biggest block freed so far (a chunk's text, its
+# arrays), and the heap keeps what a chunk freed.
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 32 << 20
 
