@@ -201,24 +201,22 @@ def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:
     values: list = []
     item = functools.partial(task.item, **params) if params else task.item
     # progress is told in batches that grow while they take under PROGRESS_BATCH_SECONDS:
-    # a number at a time for a slow item, a fraction of a microsecond a number for a fast one
-    batch, since, started = 1, 0, time.monotonic()
-    for n in numbers:
-        try:
-            values.append(item(n))
-        except Exception as error:
-            if call.on_error != "record":
-                raise _item_error(n, error) from None
-            values.append({"error": f"{type(error).__name__}: {error}"})
-        since += 1
-        if since >= batch:
-            chunk_progress.tested(since, _found(task, values[-since:]))
-            now = time.monotonic()
-            if now - started < PROGRESS_BATCH_SECONDS:
-                batch = min(2 * batch, PROGRESS_BATCH_MAX)
-            since, started = 0, now
-    if since:
-        chunk_progress.tested(since, _found(task, values[-since:]))
+    # a number at a time for a slow item; a batch is mapped in C (`map`), which saves a
+    # fast item a fraction of a microsecond a number against a loop in Python
+    batch, done = 1, 0
+    while done < len(numbers):
+        stop, began = min(done + batch, len(numbers)), time.monotonic()
+        while len(values) < stop:
+            try:
+                values.extend(map(item, numbers[len(values):stop]))
+            except Exception as error:  # the values before the number that raised are in
+                if call.on_error != "record":
+                    raise _item_error(numbers[len(values)], error) from None
+                values.append({"error": f"{type(error).__name__}: {error}"})
+        chunk_progress.tested(stop - done, _found(task, values[done:stop]))
+        if time.monotonic() - began < PROGRESS_BATCH_SECONDS:
+            batch = min(2 * batch, PROGRESS_BATCH_MAX)
+        done = stop
     return values
 
 

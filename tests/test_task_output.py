@@ -1,13 +1,17 @@
 """Unit tests of runner/task.py's output of a map task: one JSON array ["n", value] a
-line, whatever the values, however it is written."""
+line, whatever the values, however it is written; each number's value in its place,
+errors included."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from runner.task import _map_lines
+from runner import chunk_progress
+from runner.task import Task, TaskCall, TaskItemError, _map_lines, _values
 
 
 @pytest.mark.parametrize("values", [
@@ -20,3 +24,42 @@ def test_a_map_output_line_is_the_json_array_of_n_and_its_value(values):
     numbers = [10**30 + k for k in range(len(values))]
     assert _map_lines(numbers, values).decode().splitlines() == \
         [json.dumps([str(n), value]) for n, value in zip(numbers, values)]
+
+
+def _odd_ones_out(n: int) -> int:
+    """A map item that raises on the numbers divisible by 7."""
+    if n % 7 == 0:
+        raise ValueError(f"{n} is a multiple of 7")
+    return n * n
+
+
+@given(numbers=st.lists(st.integers(0, 100), max_size=300))
+def test_an_item_runs_once_a_number_in_order_and_its_errors_are_recorded_where_they_fell(
+        numbers):
+    """Items are mapped a batch at a time: each number's value, or its exception with
+    on_error: record, lands in its own place, and progress counts every number once."""
+    told = [0]  # the counts so far, as each report gives them
+    every, chunk_progress.REPORT_EVERY_SECONDS = chunk_progress.REPORT_EVERY_SECONDS, 0
+    chunk_progress.open_report(lambda tested, found: told.append(tested))
+    try:
+        values = _values(Task(item=_odd_ones_out), TaskCall("odd", on_error="record"), numbers)
+    finally:
+        chunk_progress.close_report()
+        chunk_progress.REPORT_EVERY_SECONDS = every
+    assert values == [{"error": f"ValueError: {n} is a multiple of 7"} if n % 7 == 0 else n * n
+                      for n in numbers]
+    assert told == sorted(told) and told[-1] == len(numbers)
+
+
+@given(numbers=st.lists(st.integers(0, 100), min_size=1, max_size=300))
+def test_an_item_that_raises_fails_the_chunk_naming_the_first_number_it_raised_on(numbers):
+    raising = [n for n in numbers if n % 7 == 0]
+    if not raising:
+        assert _values(Task(item=_odd_ones_out), TaskCall("odd"), numbers) == \
+            [n * n for n in numbers]
+        return
+    with pytest.raises(TaskItemError) as raised:
+        _values(Task(item=_odd_ones_out), TaskCall("odd"), numbers)
+    assert raised.value.number == raising[0]
+    assert raised.value.error == f"ValueError: {raising[0]} is a multiple of 7"
+    assert "in _odd_ones_out" in raised.value.where
