@@ -20,7 +20,6 @@ locks, so stopping it never wedges the pool for the other workers.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import importlib.machinery
 import os
@@ -40,13 +39,6 @@ ABORT_EXIT_CODE = 75
 ABORT_SIGNAL = signal.SIGUSR1
 SKIPPED = "skipped"
 SPILL_MIN_BYTES = 1 << 16
-# glibc's mallopt parameter, and what a worker sets it to: the most glibc would raise it to
-# itself (64-bit), so that no block gets a mapping of its own, and its page faults, that it
-# would not have got anyway. Setting it fixes the heap's trim threshold at 128 KiB: left
-# alone, glibc raises that to twice the biggest block freed so far (a chunk's text, its
-# arrays), and the heap keeps what a chunk freed.
-_M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 32 << 20
 
 _channel: Connection | None = None
 _computing = False
@@ -104,19 +96,10 @@ def initialize(address: str, authkey: bytes, pool_id: int) -> None:
     """Pool initializer: connect to the supervisor and say who we are."""
     global _channel
     allow_long_integers()
-    _fix_mmap_threshold()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle
     signal.signal(ABORT_SIGNAL, _abort_if_computing)
     _channel = Client(address, authkey=authkey)
     _channel.send(Hello(os.getpid(), pool_id))
-
-
-def _fix_mmap_threshold() -> None:
-    """Fix glibc's mmap threshold, and with it the heap's trim threshold, so that the heap
-    gives back what a chunk freed (not glibc: nothing to do)."""
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    if mallopt is not None:
-        mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 def _abort_if_computing(signum, frame) -> None:

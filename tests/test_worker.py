@@ -1,7 +1,6 @@
 """Unit tests of runner/worker.py's spilling: a big chunk output goes to a file in the
 job's folder, a small one (or one that cannot be written) through the Pool's pipe; a
-worker does not run the daemon's main script again, starts no BLAS threads, and gives
-back what a chunk freed."""
+worker does not run the daemon's main script again, and starts no BLAS threads."""
 
 from __future__ import annotations
 
@@ -90,39 +89,3 @@ def test_workers_load_numpy_with_one_blas_thread_unless_told_otherwise(
             assert "_multiarray_umath" in maps.read(), "the worker has not loaded numpy"
         with open(f"/proc/{pid}/status") as status:
             assert f"Threads:\t{threads}\n" in status.read()
-
-
-# frees blocks of 900 KiB a few times, as a chunk frees its text and arrays, and prints
-# how much of the heap stays resident (KiB)
-_FREED_BLOCKS_SCRIPT = """
-import sys
-from runner import worker
-if sys.argv[1] == "fixed":
-    worker._fix_mmap_threshold()
-for _ in range(3):
-    block = b"7" * (900 << 10)
-    del block
-heap, resident = False, 0
-for line in open("/proc/self/smaps"):
-    if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
-        heap = line.rstrip().endswith("[heap]")
-    elif heap and line.startswith("Rss:"):
-        resident += int(line.split()[1])
-print(resident)
-"""
-
-
-@pytest.mark.e2e
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc, /proc")
-def test_a_worker_gives_a_chunks_freed_blocks_back():
-    """glibc, left alone, keeps a freed 900 KiB block in the heap once it has freed one
-    (it raises its thresholds to it); a worker, which fixes them (initialize), gives it back.
-    Left alone means no MALLOC_ setting in the environment (Dask's nanny, started by other
-    tests in this process, sets MALLOC_TRIM_THRESHOLD_ in it)."""
-    glibc_alone = {name: value for name, value in os.environ.items()
-                   if not name.startswith("MALLOC_") and name != "GLIBC_TUNABLES"}
-    resident = {how: int(subprocess.run([sys.executable, "-c", _FREED_BLOCKS_SCRIPT, how],
-                                        env=glibc_alone, check=True, capture_output=True,
-                                        text=True).stdout)
-                for how in ("default", "fixed")}
-    assert resident["default"] - resident["fixed"] >= 600
