@@ -22,8 +22,8 @@ JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,%d}" % (JOB_ID_MAX -
 NUMBERED_MAX = 999_999  # a taken name gets -2, -3, ... at most this: a free one comes first
 JOB_ID_RULE = (f"may only use letters, digits, '.', '_' and '-' (at most {JOB_ID_MAX}), and not "
                "start with '.'")
-_PEEK_ID = re.compile(rb"^id:[ \t]*['\"]?([A-Za-z0-9_-][A-Za-z0-9._-]{0,63})['\"]?[ \t]*(?:#.*)?$",
-                      re.M)
+_PEEK_ID = re.compile(rb"^id:[ \t]*['\"]?(%s)['\"]?[ \t]*(?:#.*)?$"
+                      % JOB_ID_PATTERN.pattern.encode(), re.M)
 _PEEK_PRIORITY = re.compile(rb"^priority:[ \t]*(-?[0-9]{1,7})[ \t]*(?:#.*)?\r?$", re.M)
 PEEK_BYTES = 4096  # how far into a queued file its id and priority are looked for
 PRIORITY_MAX = 1_000_000  # priorities run from -PRIORITY_MAX to PRIORITY_MAX
