@@ -13,15 +13,17 @@ a path or a function.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import re
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Optional
+from typing import Iterator, Optional
 
 from .errors import RunnerError
 from .task import Task, as_task
@@ -67,6 +69,24 @@ class BrokenTask:
     error: str
 
 
+@dataclass
+class _Trial:
+    """A plugin being loaded in a process of its own, and since when."""
+
+    process: subprocess.Popen
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(cls, point) -> "_Trial":
+        return cls(subprocess.Popen(
+            [sys.executable, "-c", _TRIAL_LOAD, GROUP, point.name, point.value],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.communicate()
+
+
 class UnknownTaskError(RunnerError):
     """A job names a task that is not registered, or that is broken."""
 
@@ -80,11 +100,30 @@ class Registry:
         self._loaded: dict[str, RegisteredTask] = {}
         self._broken: dict[str, BrokenTask] = {}
         self._trial_seconds: Optional[float] = None
+        self._trials: dict[str, _Trial] = {}  # started ahead of their lookup, by task name
 
     def guard_loads(self, seconds: float) -> None:
         """From now on, load each plugin first in a process of its own, given `seconds`:
         one whose import hangs or kills its process is broken, and this process lives."""
         self._trial_seconds = seconds
+
+    @contextlib.contextmanager
+    def loading_ahead(self, name: Optional[str]) -> Iterator[None]:
+        """While in it, task `name`'s plugin (if a package other than runner registers it,
+        once) is loaded in a process of its own, so that a guarded lookup in it finds the
+        verdict under way: the door's trial overlaps its copy of the numbers. A trial no
+        lookup took is killed on leaving."""
+        points = self._points.get(name, []) if name is not None else []
+        ahead = len(points) == 1 and _package(points[0]) != OWN_PACKAGE \
+            and name not in self._loaded and name not in self._broken
+        if ahead:
+            self._trials[name] = _Trial.start(points[0])
+        try:
+            yield
+        finally:
+            trial = self._trials.pop(name, None) if ahead else None
+            if trial is not None:
+                trial.stop()
 
     def is_own(self, name: str) -> bool:
         """Whether `name` is one of runner's own tasks, and no other package claims it
@@ -151,20 +190,25 @@ class Registry:
 
     def _trial_load(self, point, package: str) -> Optional[str]:
         """Why loading `point` in a process of its own hung or killed it; None if it
-        did not (an import that raises is left to the load here, which says the same)."""
+        did not (an import that raises is left to the load here, which says the same).
+        Its time counts from the trial's start, which `loading_ahead` may have made."""
+        trial = self._trials.pop(point.name, None)
         if self._trial_seconds is None or package == OWN_PACKAGE:
+            if trial is not None:
+                trial.stop()
             return None
+        trial = trial or _Trial.start(point)
         try:
-            trial = subprocess.run(
-                [sys.executable, "-c", _TRIAL_LOAD, GROUP, point.name, point.value],
-                stdin=subprocess.DEVNULL, capture_output=True, timeout=self._trial_seconds)
+            _, stderr = trial.process.communicate(
+                timeout=max(0.0, trial.started + self._trial_seconds - time.monotonic()))
         except subprocess.TimeoutExpired:
+            trial.stop()
             return (f"its import still ran after {self._trial_seconds:g} s (does it wait for "
                     "something?); task_load_seconds in config.yaml allows more")
-        if trial.returncode < 0:
-            return f"its import killed its process ({_signal_name(-trial.returncode)})"
-        if trial.returncode and b"Traceback" not in trial.stderr:
-            return f"its import ended its process (exit code {trial.returncode})"
+        if trial.process.returncode < 0:
+            return f"its import killed its process ({_signal_name(-trial.process.returncode)})"
+        if trial.process.returncode and b"Traceback" not in stderr:
+            return f"its import ended its process (exit code {trial.process.returncode})"
         return None
 
 

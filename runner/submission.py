@@ -6,12 +6,13 @@ nothing is queued.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import operator
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, ContextManager, Iterable, Iterator, Optional
 
 from . import events, inputs, listing
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, RunnerError,
@@ -121,38 +122,51 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
                   pool: Optional[dict], fields: Optional[dict]) -> str:
     from .config_file import NUMBER_BITS_DEFAULT, read_config_file
 
-    job_id = _free_id(spool, job_id, default_job_id(Path(name)))
-    spool.ensure()
-    defaults = not pool and _at_most_an_own_task(fields) \
-        and not read_config_file(spool.root).binds_jobs
-    temp = spool.temp_path("numbers")
-    try:
-        with open(temp, "wb") as out:
-            out.writelines(blocks)
-            out.flush()
-            os.fsync(out.fileno())
-        _check_numbers(temp, name, NUMBER_BITS_DEFAULT if defaults else
-                       _config(spool).limits.number_bits)
-        sure = defaults and _within_default_count(os.path.getsize(temp))
-        stored = inputs.store(spool, temp, Path(name).name)
-    finally:
-        temp.unlink(missing_ok=True)
-    spec: dict[str, Any] = {"id": job_id, "numbers_file": stored.relative_to(spool.root).as_posix()}
-    try:
-        # a job of the runner's own making, with nothing laid over it but the name of one of
-        # runner's own tasks, under a config.yaml that sets nothing a job's check reads
-        # (config_file.DAEMON_ONLY_SETTINGS at most), passes the daemon's check once its
-        # numbers have (its id is free and valid, its file inside the spool, the default
-        # settings within the default limits, its task built in and needing no params):
-        # that check, which loads pydantic and the config's models (about 80 ms), is left
-        # to the daemon
-        return _enqueue(spool, spec, pool, fields, name, checked_as=None if sure else name)
-    except RunnerError as error:
-        stored.unlink(missing_ok=True)
-        if isinstance(error, JobError) and error.field == "numbers_file":
-            error.field = None  # a field of the spool's job, not of what they gave (`name`)
-            error.locate()
-        raise
+    with _loading_ahead((fields or {}).get("task")):
+        job_id = _free_id(spool, job_id, default_job_id(Path(name)))
+        spool.ensure()
+        defaults = not pool and _at_most_an_own_task(fields) \
+            and not read_config_file(spool.root).binds_jobs
+        temp = spool.temp_path("numbers")
+        try:
+            with open(temp, "wb") as out:
+                out.writelines(blocks)
+                out.flush()
+                os.fsync(out.fileno())
+            _check_numbers(temp, name, NUMBER_BITS_DEFAULT if defaults else
+                           _config(spool).limits.number_bits)
+            sure = defaults and _within_default_count(os.path.getsize(temp))
+            stored = inputs.store(spool, temp, Path(name).name)
+        finally:
+            temp.unlink(missing_ok=True)
+        spec: dict[str, Any] = {"id": job_id,
+                                "numbers_file": stored.relative_to(spool.root).as_posix()}
+        try:
+            # a job of the runner's own making, with nothing laid over it but the name of one
+            # of runner's own tasks, under a config.yaml that sets nothing a job's check
+            # reads (config_file.DAEMON_ONLY_SETTINGS at most), passes the daemon's check once
+            # its numbers have (its id is free and valid, its file inside the spool, the
+            # default settings within the default limits, its task built in and needing no
+            # params): that check, which loads pydantic and the config's models (about 80
+            # ms), is left to the daemon
+            return _enqueue(spool, spec, pool, fields, name, checked_as=None if sure else name)
+        except RunnerError as error:
+            stored.unlink(missing_ok=True)
+            if isinstance(error, JobError) and error.field == "numbers_file":
+                error.field = None  # a field of the spool's job, not of what they gave (`name`)
+                error.locate()
+            raise
+
+
+def _loading_ahead(task: Optional[str]) -> ContextManager[None]:
+    """While in it, a plugin task's trial load runs beside the copy and check of the
+    numbers (registry.loading_ahead): on a machine with a core to spare, the 0.1 s of
+    a fresh Python importing the plugin costs the submit nothing."""
+    if task is None:
+        return contextlib.nullcontext()
+    from .registry import registry
+
+    return registry().loading_ahead(task)
 
 
 def _at_most_an_own_task(fields: Optional[dict]) -> bool:

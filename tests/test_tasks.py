@@ -398,6 +398,51 @@ def test_a_plugin_whose_import_hangs_or_kills_is_broken_and_the_daemon_lives(
     assert daemon.stop() == 0
 
 
+AHEAD = {  # an import that says it started, by its pid in a file, and takes its time
+    "pyproject.toml": pyproject("runner-test-ahead", "0.1.0",
+                                {"noted": "noted_on_import:f", "stuck": "stuck_on_import:f"}),
+    "noted_on_import.py": """
+        import os, time
+        with open(os.environ["RUNNER_TEST_NOTES"] + "/noted", "w") as note:
+            note.write(str(os.getpid()))
+        time.sleep(0.5)
+        def f(n): return n
+        """,
+    "stuck_on_import.py": """
+        import os, time
+        with open(os.environ["RUNNER_TEST_NOTES"] + "/stuck", "w") as note:
+            note.write(str(os.getpid()))
+        time.sleep(3600)
+        def f(n): return n
+        """,
+}
+
+
+@pytest.mark.timeout(60)
+def test_the_doors_trial_load_starts_ahead_and_none_outlives_it(tmp_path, monkeypatch):
+    """`runner submit --task T` starts T's trial load before it copies the numbers, and
+    takes its verdict after; a trial nobody asked for (the numbers were refused) is
+    killed, even one whose import would never end."""
+    from runner.registry import registry
+
+    site, notes = tmp_path / "site", tmp_path / "notes"
+    install(write_package(tmp_path / "ahead", AHEAD), site)
+    notes.mkdir()
+    monkeypatch.syspath_prepend(str(site))  # for this process, and for its trials:
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("RUNNER_TEST_NOTES", str(notes))
+    tasks = registry.__wrapped__()  # a registry of its own: sys.path as the test made it
+    tasks.guard_loads(20)
+    with tasks.loading_ahead("noted"):
+        wait_until((notes / "noted").exists, 20, "the trial's import, before any lookup")
+        assert tasks.lookup("noted").package == "runner-test-ahead"
+    with tasks.loading_ahead("stuck"):
+        pid = int(wait_until(lambda: (notes / "stuck").exists()
+                             and (notes / "stuck").read_text(), 20, "the stuck trial's pid"))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped on leaving
+
+
 def test_a_task_stuck_in_c_code_past_its_timeout_is_stopped(spool, start_daemon):
     """FLINT's factoring checks no signals: a 260-bit semiprime holds its worker in C
     for minutes. The chunk's timeout stops it all the same (the worker is killed)."""
