@@ -89,6 +89,9 @@ class Job:
     # (digits, cap) pairs: a chunk holds at most `cap` numbers of that many digits, for a
     # task whose numbers cost more the longer they are (plan.py); other numbers: chunksize
     chunk_caps: Optional[tuple[tuple[int, int], ...]] = None
+    # its chunksize was picked by the runner for a task of unknown cost: its last chunks
+    # shrink, so that its workers end together (plan.chunk_sizes)
+    tapered: bool = False
 
     @property
     def numbers_file_shown(self) -> Optional[str]:

@@ -20,6 +20,7 @@ spool's own copy, never changed).
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 from collections import Counter
@@ -45,6 +46,10 @@ READ_BLOCK_BYTES = 1 << 17
 # here): importing numpy would cost 40 to 100 ms
 CHECK_IN_BYTES_MAX = 8 << 20
 COST_UNIT = 1 << 32  # a whole chunk, in the integer weights a cost plan adds up
+# a tapered job's chunk takes a 1/(TAPER_SHARE * processes) share of the numbers left,
+# and holds at least chunksize / TAPER_FLOOR numbers (see chunk_sizes)
+TAPER_SHARE = 2
+TAPER_FLOOR = 8
 _NUMBER_TOKEN = re.compile(rb"^[ \t\r\v\f]*([^ \t\r\n\v\f#]+)", re.M)  # a line's number
 _NEWLINE_BYTE = ord("\n")
 _ZERO_BYTE = ord("0")  # the bytes below it, but newlines, are blanks, "#" and punctuation
@@ -185,9 +190,12 @@ def plan_chunks(job: Job, root: Path, max_bits: int) -> Iterator[Chunk]:
     if job.numbers is not None:
         yield from _chunks_of_numbers(job)
     elif job.range is not None:
-        start, stop = job.range
-        for index, first in enumerate(range(start, stop, job.chunksize)):
-            yield Chunk(index, RangePayload(first, min(first + job.chunksize, stop)))
+        first, stop = job.range
+        for index, size in enumerate(chunk_sizes(job)):
+            if first >= stop:
+                break
+            yield Chunk(index, RangePayload(first, min(first + size, stop)))
+            first += size
     else:
         path = str(root / job.numbers_file)
         for index, (begin, end, line) in enumerate(_number_runs(path, _cutter(job))):
@@ -198,32 +206,55 @@ def _chunks_of_numbers(job: Job) -> Iterator[Chunk]:
     from .chunks import Chunk, NumbersPayload
 
     numbers = job.numbers
-    if not job.chunk_caps:
-        firsts = range(0, len(numbers), job.chunksize)
-    elif numbers:
+    if not numbers:
+        firsts = []
+    elif not job.chunk_caps:
+        firsts = [0, *_cutter(job).starts(len(numbers))]
+    else:
         import numpy as np
 
         lengths = np.fromiter(map(decimal_digits, numbers), dtype=np.int64, count=len(numbers))
         firsts = [0, *_cutter(job).starts(lengths)]
-    else:
-        firsts = []
     for index, (first, stop) in enumerate(zip(firsts, [*firsts[1:], len(numbers)])):
         yield Chunk(index, NumbersPayload(numbers[first:stop], first))
 
 
+def chunk_sizes(job: Job) -> Iterator[int]:
+    """How many numbers each of the job's chunks holds, in order, where they are cut by
+    count: its chunksize each; or, for a job whose chunksize the runner picked for a task
+    of unknown cost (`job.tapered`), guided self-scheduling: each chunk a
+    1/(TAPER_SHARE * processes) share of the numbers not yet cut, at most chunksize and
+    at least chunksize / TAPER_FLOOR. Its chunks are full until the last few, which
+    shrink, so that the workers end together rather than one waiting out the other's
+    last full chunk. Made from the saved job alone: a resumed job is cut the same."""
+    return _tapered_sizes(job) if job.tapered else itertools.repeat(job.chunksize)
+
+
+def _tapered_sizes(job: Job) -> Iterator[int]:
+    share, least = TAPER_SHARE * job.pool.processes, max(1, job.chunksize // TAPER_FLOOR)
+    left = job.total
+    while True:
+        size = max(least, min(job.chunksize, -(-left // share)))  # -(-a // b): a / b rounded up
+        yield size
+        left -= size
+
+
 class _ByCount:
-    """Starts a chunk with every `size`-th number."""
+    """Starts a chunk after each run of as many numbers as the next of `sizes` says."""
 
     needs_lengths = False
 
-    def __init__(self, size: int):
-        self.size = size
-        self.held = 0  # numbers in the chunk being gathered
+    def __init__(self, sizes: Iterator[int]):
+        self._sizes = sizes
+        self._left = next(sizes)  # numbers still to go into the chunk being gathered
 
     def starts(self, count: int) -> list[int]:
         """Which of the next `count` numbers (indices among them) start a new chunk."""
-        starts = list(range(self.size - self.held, count, self.size))
-        self.held = count - starts[-1] if starts else self.held + count
+        starts, position = [], self._left
+        while position < count:
+            starts.append(position)
+            position += next(self._sizes)
+        self._left = position - count
         return starts
 
 
@@ -264,7 +295,7 @@ def _cutter(job: Job) -> Union[_ByCount, _ByCost]:
     A number's weight is COST_UNIT / its cap, rounded down, so that a chunk holds at most
     `cap` such numbers (caps are far below sqrt(COST_UNIT): one more never fits)."""
     if not job.chunk_caps:
-        return _ByCount(job.chunksize)
+        return _ByCount(chunk_sizes(job))
     import numpy as np
 
     caps = dict(job.chunk_caps)

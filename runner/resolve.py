@@ -72,8 +72,8 @@ def resolve_job(fields: "JobFields", task: Task, default_id: str, root: Path,
         retries=retries,
     )
     source, total, lengths = _numbers_source(fields, root, limits)
-    chunksize, caps = _chunking(fields, config, task, source, total, processes, lengths)
-    return Job(total=total, chunksize=chunksize, chunk_caps=caps, **source, **common)
+    chunking = _chunking(fields, config, task, source, total, processes, lengths)
+    return Job(total=total, **chunking, **source, **common)
 
 
 def _numbers_source(fields: "JobFields", root: Path, limits) -> tuple[dict, int, dict[int, int]]:
@@ -108,9 +108,10 @@ def _numbers_source(fields: "JobFields", root: Path, limits) -> tuple[dict, int,
 
 
 def _chunking(fields: "JobFields", config: Config, task: Task, source: dict, numbers: int,
-              processes: int, lengths: dict[int, int]) -> tuple[int, Optional[tuple]]:
-    """The job's chunksize, and its chunk caps (plan.py) if its chunks are cut by cost:
-    its own chunksize, else one the runner picks, so that each process has about
+              processes: int, lengths: dict[int, int]) -> dict:
+    """How the job's numbers are cut, as Job fields: its chunksize; its chunk caps
+    (plan.py) if its chunks are cut by cost; `tapered` if they shrink at its end.
+    Its own chunksize, else one the runner picks, so that each process has about
     CHUNKS_PER_PROCESS chunks. A range its task takes in blocks (the primes task's sieve
     segments, below 2^64) gets 1 to RANGE_CHUNK_BLOCKS_MAX whole blocks a chunk (each
     chunk of a sieve walks the base primes once, and costs about a millisecond more);
@@ -120,30 +121,31 @@ def _chunking(fields: "JobFields", config: Config, task: Task, source: dict, num
     is cut to take about CHUNK_SECONDS_TARGET at worst, so that progress, cancel and
     timeouts move in steps of that size: a range's chunks by its biggest number, a list's
     or a file's by each number's own length (`lengths`: how many numbers of each length in
-    digits). Outside blocks, a defaults.chunksize that config.yaml sets is taken as it is.
-    Never over limits.chunksize."""
+    digits); without, the picked chunksize is the most a chunk holds, and the last chunks
+    shrink (plan.chunk_sizes). Outside blocks, a defaults.chunksize that config.yaml sets
+    is taken as it is. Never over limits.chunksize."""
     if fields.pool.chunksize is not None:
-        return fields.pool.chunksize, None
+        return {"chunksize": fields.pool.chunksize}
     defaults, most = config.defaults, config.limits.chunksize
     if task.range_block is not None and "range" in source and source["range"][1] <= U64_LIMIT:
         block = task.range_block
         blocks = numbers // (processes * CHUNKS_PER_PROCESS * block)
-        return min(most, max(defaults.chunksize,
-                             min(RANGE_CHUNK_BLOCKS_MAX, max(1, blocks)) * block)), None
+        return {"chunksize": min(most, max(defaults.chunksize,
+                                           min(RANGE_CHUNK_BLOCKS_MAX, max(1, blocks)) * block))}
     if "chunksize" in defaults.model_fields_set:  # the operator's choice, whatever it costs
-        return min(most, defaults.chunksize), None
+        return {"chunksize": min(most, defaults.chunksize)}
     picked = min(most, max(defaults.chunksize,
                            min(AUTO_CHUNKSIZE_MAX, numbers // (processes * CHUNKS_PER_PROCESS))))
     if task.worst_seconds is None:
-        return picked, None
+        return {"chunksize": picked, "tapered": True}
     if "range" in source:  # numbers all about as long as its biggest
         biggest = max(source["range"][1] - 1, 0)
-        return min(picked, _cap(task, biggest.bit_length())), None
+        return {"chunksize": min(picked, _cap(task, biggest.bit_length()))}
     caps = {length: min(picked, _cap(task, int(length * BITS_PER_DIGIT)))
             for length in sorted(lengths)}
     chunksize = max(caps.values(), default=picked)  # the most a chunk of this job can hold
     capped = tuple((length, cap) for length, cap in caps.items() if cap < chunksize)
-    return chunksize, capped or None
+    return {"chunksize": chunksize, "chunk_caps": capped or None}
 
 
 def _cap(task: Task, bits: int) -> int:

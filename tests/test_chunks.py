@@ -75,11 +75,19 @@ def test_reference_agrees_with_known_facts():
 # -- chunks of each kind -----------------------------------------------------------------
 
 
-def make_job(chunksize: int, **source) -> Job:
+def make_job(chunksize: int, processes: int = 1, tapered: bool = False, total: int = 0,
+             **source) -> Job:
     total = (len(source["numbers"]) if "numbers" in source else
-             source["range"][1] - source["range"][0] if "range" in source else 0)
-    return Job(id="t", pool=PoolSettings(1, None, "fork"), chunksize=chunksize, ordered=True,
-               timeout=10.0, total=total, **source)
+             source["range"][1] - source["range"][0] if "range" in source else total)
+    return Job(id="t", pool=PoolSettings(processes, None, "fork"), chunksize=chunksize,
+               ordered=True, timeout=10.0, total=total, tapered=tapered, **source)
+
+
+def held(chunk: Chunk) -> int:
+    """How many numbers an inline or range chunk holds."""
+    payload = chunk.payload
+    return len(payload.numbers) if isinstance(payload, NumbersPayload) else \
+        payload.stop - payload.start
 
 
 @pytest.mark.parametrize("chunksize", [1, 7, 20, 1000])
@@ -124,6 +132,52 @@ def test_range_chunks_describe(tmp_path):
     job = make_job(7, range=(10, 35))
     assert next(plan_chunks(job, tmp_path, 64)).describe(job) == \
         "chunk 0 (numbers 10 to 16 of the range)"
+
+
+@settings(max_examples=300, deadline=None)
+@given(total=st.integers(0, 5000), chunksize=st.integers(1, 400), processes=st.integers(1, 8))
+def test_tapered_chunks_shrink_at_the_end(total, chunksize, processes):
+    """Guided self-scheduling: chunks of at most chunksize, never growing, each at most a
+    1/(TAPER_SHARE * processes) share of the numbers left but never under chunksize /
+    TAPER_FLOOR (the last may hold what is left); so a big job ends in chunks far smaller
+    than its chunksize, for only a few more chunks."""
+    job = make_job(chunksize, processes, tapered=True, total=total)
+    sizes, left = [], total
+    for size in plan.chunk_sizes(job):
+        if left <= 0:
+            break
+        sizes.append(min(size, left))
+        left -= size
+    share, least = plan.TAPER_SHARE * processes, max(1, chunksize // plan.TAPER_FLOOR)
+    assert sum(sizes) == total
+    assert all(a >= b for a, b in zip(sizes, sizes[1:]))
+    assert all(least <= size <= chunksize for size in sizes[:-1])
+    before = total
+    for size in sizes:
+        assert size <= max(least, -(-before // share))
+        before -= size
+    if total >= 2 * share * chunksize:
+        assert sizes[-1] <= max(least, chunksize // 2)
+    assert len(sizes) <= -(-total // chunksize) + share * (plan.TAPER_FLOOR.bit_length() + 1)
+
+
+@pytest.mark.parametrize("source", [{"numbers": tuple(range(100, 1100))},
+                                    {"range": (10, 1010)}])
+@pytest.mark.parametrize("processes", [1, 2, 5])
+def test_tapered_inline_and_range_chunks(tmp_path, source, processes):
+    job = make_job(90, processes, tapered=True, **source)
+    planned = list(plan_chunks(job, tmp_path, 64))
+    sizes = [held(c) for c in planned]
+    expected = [size for size, _ in zip(plan.chunk_sizes(job), planned)]
+    assert sizes[:-1] == expected[:-1] and 0 < sizes[-1] <= expected[-1]
+    assert sizes[0] == 90 and sizes[-2] < 90 and sum(sizes) == 1000
+    first = planned[0].payload
+    if "numbers" in source:
+        assert sum((c.payload.numbers for c in planned), ()) == source["numbers"]
+    else:
+        assert first.start == 10 and planned[-1].payload.stop == 1010
+        assert all(a.payload.stop == b.payload.start for a, b in zip(planned, planned[1:]))
+    assert list(plan_chunks(job, tmp_path, 64)) == planned  # a resumed job is cut the same
 
 
 def test_plan_chunks_is_lazy(tmp_path):
@@ -174,16 +228,20 @@ def set_both(monkeypatch, name: str, value: int) -> None:
         monkeypatch.setattr(f"{module}.{name}", value)
 
 
-def file_job(root: Path, content: bytes, chunksize: int) -> Job:
+def file_job(root: Path, content: bytes, chunksize: int, **cutting) -> Job:
     (root / "n.txt").write_bytes(content)
-    return make_job(chunksize, numbers_file="n.txt")
+    total = len(reference_lines(content)) if cutting.get("tapered") else 0  # what it cuts by
+    return make_job(chunksize, numbers_file="n.txt", total=total, **cutting)
 
 
-def check_file_chunks(root: Path, content: bytes, chunksize: int, max_bits: int = 4096) -> None:
+def check_file_chunks(root: Path, content: bytes, chunksize: int, max_bits: int = 4096,
+                      **cutting) -> None:
     """The chunks of the file cover every line that holds a number exactly once, in order,
-    each run of `chunksize` numbers (blank lines and comments count for nothing), and the
+    each run of `chunksize` numbers, or as many as plan.chunk_sizes says for a tapered job
+    (`cutting`: processes, tapered; blank lines and comments count for nothing), and the
     task reads exactly the file's numbers from them."""
-    job = file_job(root, content, chunksize)
+    job = file_job(root, content, chunksize, **cutting)
+    sizes = plan.chunk_sizes(job)
     planned = list(plan_chunks(job, root, max_bits))
     assert [c.index for c in planned] == list(range(len(planned)))
     payloads = [c.payload for c in planned]
@@ -197,10 +255,11 @@ def check_file_chunks(root: Path, content: bytes, chunksize: int, max_bits: int 
         assert p.first_line == line
         piece = content[p.start_byte:p.stop_byte]
         held = len(reference_lines(piece))
+        size = next(sizes)
         if p is not payloads[-1]:
-            assert held == chunksize and piece.endswith(b"\n")
-        else:  # the last chunk: at most `chunksize` numbers, the last maybe without "\n"
-            assert 0 < held <= chunksize or len(payloads) == 1
+            assert held == size and piece.endswith(b"\n")
+        else:  # the last chunk: at most `size` numbers, the last maybe without "\n"
+            assert 0 < held <= size or len(payloads) == 1
         position, line = p.stop_byte, line + piece.count(b"\n")
     assert reference_lines(content[position:]) == []  # past the last chunk: no number
     # the numbers the workers read are the file's numbers, in order
@@ -235,12 +294,13 @@ def test_file_chunks_across_read_blocks(tmp_path, monkeypatch, name, chunksize, 
     check_file_chunks(tmp_path, FILES[name], chunksize)
 
 
+@pytest.mark.parametrize("tapered", [False, True])
 @pytest.mark.parametrize("chunksize", [1, 7, 64, 1000])
-def test_file_much_bigger_than_a_read_block(tmp_path, monkeypatch, chunksize):
+def test_file_much_bigger_than_a_read_block(tmp_path, monkeypatch, chunksize, tapered):
     set_both(monkeypatch, "READ_BLOCK_BYTES", 64)
     content = b"".join(b"%d\n" % n if n % 5 else b"%d # five\n\n" % n for n in range(3000))
     assert len(content) > 100 * 64
-    check_file_chunks(tmp_path, content, chunksize)
+    check_file_chunks(tmp_path, content, chunksize, tapered=tapered, processes=2)
 
 
 def test_line_longer_than_a_read_block(tmp_path, monkeypatch):
@@ -262,13 +322,14 @@ def test_count_numbers_in_file_default_block(tmp_path):
            st.sampled_from([b"", b"   ", b"\t", b"# c", b"  5  # x", b"08", b"#", b"\r"]),
            st.integers(0, 99).map(lambda n: b" %d\r" % n)), max_size=60),
        newline_at_end=st.booleans(), chunksize=st.integers(1, 12), block=st.integers(1, 40),
-       bytes_check_max=st.sampled_from([0, chunks.BYTES_CHECK_MAX]))
+       bytes_check_max=st.sampled_from([0, chunks.BYTES_CHECK_MAX]),
+       tapered=st.booleans(), processes=st.integers(1, 3))
 def test_file_chunks_property(tmp_path, monkeypatch, lines, newline_at_end, chunksize, block,
-                              bytes_check_max):
+                              bytes_check_max, tapered, processes):
     set_both(monkeypatch, "READ_BLOCK_BYTES", block)
     set_both(monkeypatch, "BYTES_CHECK_MAX", bytes_check_max)  # numpy or bytes methods
     content = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
-    check_file_chunks(tmp_path, content, chunksize)
+    check_file_chunks(tmp_path, content, chunksize, tapered=tapered, processes=processes)
 
 
 @settings(max_examples=150, deadline=None,

@@ -150,6 +150,33 @@ def test_a_task_without_a_sieve_is_chunked_by_count_and_its_cost(root, text, chu
     assert (job.chunksize, job.chunk_caps) == (chunksize, caps)
 
 
+def test_a_task_of_unknown_cost_gets_chunks_that_shrink_at_its_end(root):
+    """A task that says nothing of what a number costs (a plain function) gets the picked
+    chunksize as the most a chunk holds, its last chunks smaller (plan.chunk_sizes); a
+    chunksize the job or the operator names is kept as it is, and a task that says its
+    cost is cut by it."""
+    from runner.jobfile import JobFields
+    from runner.registry import registry
+    from runner.resolve import resolve_job
+    from runner.task import Task
+
+    (root / "mid.txt").write_bytes(b"7\n" * 20_000)
+
+    def resolved(text: str, task: Task, settings: dict) -> Job:
+        config = config_with(root, {"max_processes": 2, **settings})
+        return resolve_job(JobFields.model_validate(yaml.safe_load(text)), task, "j", root,
+                           config)
+
+    unknown = Task(item=abs)
+    job = resolved("numbers_file: mid.txt", unknown, {})
+    assert (job.chunksize, job.tapered) == (2_500, True)
+    assert Job.from_dict(job.to_dict()) == job  # kept in the spool for a resumed job
+    assert not resolved("numbers_file: mid.txt\npool: {chunksize: 100}", unknown, {}).tapered
+    assert not resolved("numbers_file: mid.txt", unknown, {"defaults": {"chunksize": 64}}).tapered
+    for own in ("primes", "factor"):
+        assert not resolved("numbers_file: mid.txt", registry().lookup(own).task, {}).tapered
+
+
 def test_picked_chunksize_stays_within_limits(root):
     config = config_with(root, {"limits": {"chunksize": 300}})
     assert load(root, "range: {start: 0, stop: 100000}\n", "j.yaml", config).chunksize == 300
