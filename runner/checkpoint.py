@@ -3,8 +3,9 @@
 Two append-only files in the job's folder. `output.part` holds the task's output
 written so far (one line a number found: a prime, a kept number, a value);
 `journal` one line per event: `S index` when a chunk is handed to a pool,
-`D index tested found end_offset` once its output is in, and `R count` when a
-restart found `count` chunks in flight. A chunk's output is
+`D index tested found end_offset` once its output is in, `L index` when a chunk
+whose worker was lost is handed to a pool again, and `R count` when a restart found
+`count` chunks in flight. A chunk's output is
 appended before its `D` line, so after a crash at any instant the journal's
 whole lines name exactly the chunks whose output is complete: recovery keeps
 those (and the output up to the last one's end offset), and the job re-runs
@@ -85,6 +86,7 @@ class Checkpoint:
         self._last_fsync = time.monotonic()
         self.tested = self.found = self.chunks_done = 0
         self.rerun_after_restart = 0  # chunks re-run because a daemon died holding them
+        self.retried = 0  # chunks handed again because their worker was lost, over restarts
         self._in_flight_at_crash = 0
         self._prefix = 0  # chunks 0 .. prefix-1 are done
         self._extra: set[int] = set()  # done chunks past the prefix (completion order)
@@ -125,6 +127,8 @@ class Checkpoint:
                 elif kind == b"R":  # a restart counted these; they are submitted anew
                     self.rerun_after_restart += numbers[0]
                     in_flight.clear()
+                elif kind == b"L":
+                    self.retried += 1
                 else:
                     index, tested, found, end = numbers
                     if end > output_size:
@@ -162,6 +166,13 @@ class Checkpoint:
         """Chunk `index` is going to a pool (so a restart can tell what was in flight)."""
         if self.on_disk:
             self._append(f"S {index}\n")
+
+    def note_retried(self, index: int) -> None:
+        """Chunk `index`'s worker was lost, and it is tried again: counted, and kept in the
+        journal, so that a resumed job's result still says how many chunks were retried."""
+        self.retried += 1
+        if self.on_disk:
+            self._append(f"L {index}\n")
 
     def record(self, index: int, result: ChunkResult) -> None:
         """Append chunk `index`'s output (text, or a spill file, removed once recorded),

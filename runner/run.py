@@ -92,7 +92,6 @@ class JobRun:
         self._next_to_write = 0
         self._exhausted = False
         self._has_pool = False
-        self._retries = 0
         self._delayed: list[tuple[float, Chunk, int]] = []  # (when, chunk, attempt): lost, to retry
         self._progress_written = time.monotonic()  # a job done within the period writes none
         self._samples: deque[tuple[float, int]] = deque([(time.monotonic(), self.checkpoint.tested)])
@@ -198,7 +197,7 @@ class JobRun:
             delay = self._config.retry_delay_seconds(attempt)
             log.warning("job %s: %s lost (%s); trying again in %g s", self.job.id, where, cause,
                         delay)
-            self._retries += 1
+            self.checkpoint.note_retried(chunk)
             self._delayed.append((time.monotonic() + delay, submission.chunk, attempt + 1))
             return
         tries = f" on each of {submission.attempt} tries" if submission.attempt > 1 else ""
@@ -271,7 +270,7 @@ class JobRun:
             state=state, queued_at=queued_at(self.jobdir), started_at=self.started_at,
             finished_at=time.time(), running_seconds=self.running_seconds(), job=self.job,
             tested=self.checkpoint.tested, found=self.checkpoint.found, error=error,
-            chunks={"done": self.checkpoint.chunks_done, "retried": self._retries,
+            chunks={"done": self.checkpoint.chunks_done, "retried": self.checkpoint.retried,
                     "rerun_after_restart": self.checkpoint.rerun_after_restart},
             settings=self.settings(),
         )

@@ -95,6 +95,26 @@ def test_recover_after_close(folder):
     again.close()
 
 
+def test_retried_chunks_are_counted_over_a_restart(folder):
+    """A chunk handed again after its worker was lost counts in the result, also when
+    the daemon died and another resumed the job."""
+    checkpoint = open_checkpoint(folder)
+    checkpoint.note_submitted(0)
+    checkpoint.note_retried(0)
+    checkpoint.note_submitted(1)
+    checkpoint.note_retried(1)
+    checkpoint.note_retried(1)
+    record(checkpoint, 0)
+    assert checkpoint.retried == 3
+    del checkpoint  # a crash: never closed
+
+    recovered = open_checkpoint(folder)
+    assert (recovered.retried, recovered.rerun_after_restart) == (3, 1)  # chunk 1 was in flight
+    recovered.note_retried(1)
+    recovered.close()
+    assert open_checkpoint(folder).retried == 4
+
+
 def test_recover_out_of_order_completion(folder):
     checkpoint = open_checkpoint(folder)
     record(checkpoint, 2, 0, 5, 4)
@@ -109,7 +129,8 @@ def test_recover_out_of_order_completion(folder):
     assert output(folder) == b"".join(CHUNKS[i][2] for i in (2, 0, 5, 4, 1, 3))
 
 
-@pytest.mark.parametrize("torn", [b"D 3 10 2 3", b"D 3 10", b"D", b"S 4", b"R 1", b"D 3 10 2 9999"])
+@pytest.mark.parametrize("torn", [b"D 3 10 2 3", b"D 3 10", b"D", b"S 4", b"R 1", b"L 4",
+                                  b"D 3 10 2 9999"])
 def test_torn_last_journal_line_is_ignored(folder, torn):
     checkpoint = open_checkpoint(folder)
     record(checkpoint, 0, 1)

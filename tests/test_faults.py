@@ -12,7 +12,8 @@ import time
 import pytest
 
 from conftest import (big_reference, chunks_recorded, cpu_seconds, drop_job, read_result,
-                      result_primes, wait_for_result, wait_ready, wait_until, write_config)
+                      result_primes, state_dir, wait_for_result, wait_ready, wait_until,
+                      write_config)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -50,6 +51,31 @@ def test_worker_sigkilled_mid_chunk_is_retried_and_the_result_is_exact(spool, st
     assert result["chunks"]["retried"] >= 1, (result, daemon.log())
     assert daemon.alive(), daemon.log()
     assert daemon.stop() == 0
+
+
+def test_a_retry_still_counts_after_the_daemon_dies_and_another_resumes(spool, start_daemon):
+    """The result's `chunks.retried` is kept in the job's journal: a worker killed, its
+    chunk tried again, then the daemon SIGKILLed; the daemon that resumes the job says so."""
+    start, count, chunksize = 2 ** 2000, 21_600, 1_800
+    first = start_daemon()
+    drop_job(spool, "victim.yaml", {"id": "victim", "range": {"start": start, "stop": start + count},
+                                    "pool": {"processes": 2, "chunksize": chunksize}})
+    wait_until(lambda: chunks_recorded(spool, "victim") >= 1, 30, "a first chunk recorded")
+    busy = wait_until(lambda: first.busy_workers(0.1) or read_result(spool, "victim") is not None,
+                      30, "a worker computing a chunk")
+    assert busy is not True, "the job finished before a worker could be killed; make it longer"
+    os.kill(busy[0], signal.SIGKILL)
+    journal = state_dir(spool, "running", "victim") / "journal"
+    wait_until(lambda: b"\nL " in journal.read_bytes(), 30, "the retry in the journal")
+    first.kill()  # SIGKILL to its whole process group, workers included
+    assert read_result(spool, "victim") is None, "the job finished before the daemon's kill"
+
+    second = start_daemon()
+    result = wait_for_result(spool, "victim", timeout=60)
+    assert result["state"] == "done", (result, second.log())
+    assert result["numbers_tested"] == count
+    assert result["chunks"]["retried"] >= 1, (result, second.log())
+    assert second.stop() == 0
 
 
 def test_poison_chunk_fails_the_job_after_max_chunk_attempts(spool, start_daemon):
