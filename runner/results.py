@@ -19,28 +19,11 @@ import yaml
 from . import events
 from .job import Job, JobState
 from .jobdir import JOB_FILE, PROGRESS_FILE, JobDir
+from .result_text import result_text
 from .spool import OUTPUT_SUFFIXES, Spool
 
 
-LIST_WIDTH = 100  # an inline list (`primes: [...]`) wraps at this column
-_UNFOLDED_WIDTH = 1 << 30  # wider than any line: a string (an error's message) stays whole
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe, in C where built
-
-
-class _ResultDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
-    """Block style for mappings (`error:`, `timings:`, `chunks:` a key a line), flow style
-    for lists (`primes: [2, 3, 5]`); a string with a quote in it (an error message quoting
-    the user's field) in double quotes, where single quotes would double it."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    style = '"' if "'" in text and '"' not in text else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-_ResultDumper.add_representer(str, _represent_str)
-_ResultDumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
-    "tag:yaml.org,2002:seq", data, flow_style=True))
 
 FINISHED_EVENTS = {JobState.DONE: events.DONE, JobState.FAILED: events.FAILED,
                    JobState.CANCELLED: events.CANCELLED}
@@ -143,25 +126,6 @@ def commit_result(spool: Spool, jobdir: JobDir, outcome: Outcome,
     if outcome.error is not None:
         details["error"] = outcome.error["message"]
     spool.events.emit(FINISHED_EVENTS[outcome.state], jobdir.id, **details)
-
-
-def result_text(document: dict, wrapped: Optional[str] = None) -> str:
-    """A result document as its file's text: block style, a key a line, each string whole
-    on its line (an error message is never folded), and the list under the key `wrapped`
-    (the inline output), if there is one, in flow style wrapped at LIST_WIDTH columns."""
-    if wrapped not in document:
-        return _dump(document, _UNFOLDED_WIDTH)
-    keys = list(document)
-    at = keys.index(wrapped)
-    # a top-level block mapping dumped in pieces is the same text as dumped whole
-    return (_dump({key: document[key] for key in keys[:at]}, _UNFOLDED_WIDTH)
-            + _dump({wrapped: document[wrapped]}, LIST_WIDTH)
-            + _dump({key: document[key] for key in keys[at + 1:]}, _UNFOLDED_WIDTH))
-
-
-def _dump(mapping: dict, width: int) -> str:
-    return yaml.dump(mapping, Dumper=_ResultDumper, sort_keys=False, default_flow_style=False,
-                     width=width)
 
 
 def _errors_recorded(output: Union[Path, bytes]) -> int:
