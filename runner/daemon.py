@@ -11,16 +11,15 @@ On SIGTERM or SIGINT the daemon takes no new job, checkpoints the running ones,
 stops its pools and returns; the next start resumes those jobs.
 
 What happens is told three ways: the events log (events.py, one JSON line per
-state change or fault), the daemon's own log (stderr and jobs/.state/daemon.log,
-one logger per component), and, when config.yaml sets `metrics_port`, Prometheus
-metrics (metrics.py).
+state change or fault), the daemon's own log (daemon_log.py: stderr and
+jobs/.state/daemon.log, one logger per component), and, when config.yaml sets
+`metrics_port`, Prometheus metrics (metrics.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import logging.handlers
 import os
 import queue
 import signal
@@ -36,7 +35,8 @@ from watchdog.observers import Observer
 from . import __version__, daemons, events
 from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, WorkerLost
 from .backlog import Backlog
-from .config import Config
+from .config import Config, load_config
+from .daemon_log import configure_logging
 from .errors import JobError, SpoolError
 from .job import JobState, peek_job_id
 from .jobdir import JOB_FILE, JobDir
@@ -53,34 +53,16 @@ log = logging.getLogger("runner.daemon")
 TICK_SECONDS = 0.05
 ERROR_PAUSE_SECONDS = 1.0
 SWITCH_INTERVAL_SECONDS = 0.0005
-LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
-FILE_LOG_FORMAT = "%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s"
-LOG_FILE_MAX_BYTES = 5 << 20
-LOG_FILE_BACKUPS = 2
 PRUNE_EVERY_SECONDS = 60.0  # how often finished jobs past retention_days are looked for
 PRUNE_BATCH_JOBS = 100      # most jobs pruned by one rescan
 
 
-def configure_logging(spool: Spool, verbose: bool = False) -> None:
-    """Send the runner's logs to stderr and to the spool's daemon.log, rotated past
-    LOG_FILE_MAX_BYTES (keeping LOG_FILE_BACKUPS older files); each component logs
-    as `runner.<module>`. If daemon.log cannot be opened, stderr alone, saying why."""
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(logging.Formatter(LOG_FORMAT))
-    handlers: list[logging.Handler] = [stderr]
-    try:
-        to_file = logging.handlers.RotatingFileHandler(
-            spool.daemon_log, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS,
-            encoding="utf-8")
-    except OSError as error:
-        file_error: Optional[OSError] = error
-    else:
-        file_error = None
-        to_file.setFormatter(logging.Formatter(FILE_LOG_FORMAT))
-        handlers.append(to_file)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers)
-    if file_error is not None:
-        log.warning("logging to stderr only: cannot open %s (%s)", spool.daemon_log, file_error)
+def serve(spool: Spool, verbose: bool = False, drain: bool = False) -> int:
+    """Run a daemon on `spool` (`runner start`), logging to stderr and the spool's
+    daemon.log, under config.yaml, until stopped (or, with `drain`, until no job is
+    left); returns its exit code. ConfigError if config.yaml is wrong."""
+    configure_logging(spool, verbose)
+    return Daemon(spool, load_config(spool.root), drain=drain).run()
 
 
 def open_backend(config: Config, post: Post, emit: Emit) -> Backend:
