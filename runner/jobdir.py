@@ -29,7 +29,8 @@ class JobDir:
 
     path: Path
     lock_fd: Optional[int] = None
-    _source_name: Optional[str] = field(default=None, repr=False, compare=False)
+    # source_name(), once known: read from `source`, or given by the claim that wrote it
+    known_source: Optional[str] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # a pool worker forked from the daemon (start_method: fork) would hold the job's
@@ -53,12 +54,12 @@ class JobDir:
     def source_name(self) -> str:
         """The name the job file had in jobs/, as text for messages (bytes that are not
         UTF-8, which a file name may hold, shown as U+FFFD). Read once: it never changes."""
-        if self._source_name is None:
+        if self.known_source is None:
             try:
-                self._source_name = self.file(SOURCE_FILE).read_bytes().decode("utf-8", "replace")
+                self.known_source = shown_name(self.file(SOURCE_FILE).read_bytes())
             except OSError:
                 return JOB_FILE
-        return self._source_name
+        return self.known_source
 
     def read_json(self, name: str) -> Optional[dict]:
         return json_or_none(self.file(name))
@@ -83,6 +84,11 @@ class JobDir:
         if self.lock_fd is not None:
             os.close(self.lock_fd)
             self.lock_fd = None
+
+
+def shown_name(raw: bytes) -> str:
+    """A file name's bytes as text for messages (bytes that are not UTF-8 as U+FFFD)."""
+    return raw.decode("utf-8", "replace")
 
 
 def lock(folder: Path) -> int:

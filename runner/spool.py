@@ -40,7 +40,8 @@ from typing import Callable, Iterator, Optional, Union
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
 from .job import FINISHED_STATES, NUMBERED_MAX, JobState, numbered_ids
-from .jobdir import CANCEL_FILE, INPUT_FILE, JOB_FILE, SOURCE_FILE, JobDir, lock, try_lock
+from .jobdir import (CANCEL_FILE, INPUT_FILE, JOB_FILE, SOURCE_FILE, JobDir, lock, shown_name,
+                     try_lock)
 from .queued import Queue
 
 log = logging.getLogger("runner.spool")
@@ -83,6 +84,9 @@ class Spool:
         self.claiming = self.state / "claiming"
         self.daemons = self.state / "daemons"
         self.daemon_log = self.state / DAEMON_LOG_FILE
+        # where an id that has been used has left a trace: its result, its finished folder
+        self._history_places = [(os.fspath(self.outbox), RESULT_SUFFIX),
+                                *((os.fspath(self.place(state)), "") for state in FINISHED_STATES)]
         self.events = Events(EventLog(self.state / EVENTS_FILE))
         # name -> (file identity, its QueuedFile): each queued file is peeked once,
         # however often jobs/ is rescanned; only names still queued are kept
@@ -183,15 +187,16 @@ class Spool:
         building = self.tmp / token  # locked before it appears in claiming/, or a daemon
         building.mkdir()             # adopting orphans could take it for a dead one
         lock_fd = lock(building)
+        name = os.fsencode(path.name)  # any bytes a name has
         try:
-            (building / SOURCE_FILE).write_bytes(os.fsencode(path.name))  # any bytes a name has
+            (building / SOURCE_FILE).write_bytes(name)
             folder = self.claiming / token
             os.rename(building, folder)
         except OSError:
             os.close(lock_fd)
             shutil.rmtree(building, ignore_errors=True)
             raise
-        jobdir = JobDir(folder, lock_fd)
+        jobdir = JobDir(folder, lock_fd, known_source=shown_name(name))
         hidden = self._claimed_name(token)
         try:
             os.rename(path, hidden)
@@ -237,8 +242,9 @@ class Spool:
         raise SpoolError(f"no free id like {wanted_id!r}")
 
     def _id_has_history(self, job_id: str) -> bool:
-        return (self.outbox / f"{job_id}{RESULT_SUFFIX}").exists() or any(
-            (self.place(state) / job_id).exists() for state in FINISHED_STATES)
+        # strings, not Paths: their joins cost more than the four stats (twice a job)
+        return any(os.path.exists(f"{folder}/{job_id}{suffix}")
+                   for folder, suffix in self._history_places)
 
     # -- finishing -------------------------------------------------------------
 
