@@ -49,11 +49,12 @@ def load_claimed(spool: Spool, jobdir: JobDir, config: Config) -> tuple[Job, boo
     given its own link to a submitted numbers file, and saved. A checkpoint left without
     its spec (lost to a power cut) is not resumed: the spec made again may cut the job
     into other chunks (config.yaml may have changed). JobError if the file is bad."""
-    spec = jobdir.read_json(SPEC_FILE)
+    claimed = spool.is_claiming(jobdir)  # a claimed job has no spec: it is saved in running/
+    spec = None if claimed else jobdir.read_json(SPEC_FILE)
     if spec is not None:
         return Job.from_dict(spec), True
     job = load_job(jobdir.file(JOB_FILE), spool.root, config, jobdir.source_name())
-    job_id = spool.place_running(jobdir, job.id) if spool.is_claiming(jobdir) else jobdir.id
+    job_id = spool.place_running(jobdir, job.id) if claimed else jobdir.id
     submitted = job.numbers_file
     if submitted is not None:
         numbers_file, submitted_as = inputs.adopt(spool, jobdir, submitted)
