@@ -99,20 +99,9 @@ def start(
 
     Example: runner start --drain   (run every job in jobs/, then exit)
     """
-    from .config import load_config
-    from .daemon import Daemon, configure_logging
-    from .worker import skip_main_script
+    from .daemon_process import exec_daemon
 
-    gc.unfreeze()  # the daemon lives on: the garbage its imports left (200 KiB) is collected
-    skip_main_script()
-    spool = open_spool(root)
-    try:
-        configure_logging(spool, verbose)
-        config = load_config(spool.root)
-        code = Daemon(spool, config, drain=drain).run()
-    except RunnerError as error:
-        fail(error, 2)
-    raise typer.Exit(code)
+    exec_daemon(open_spool(root).root, drain, verbose)
 
 
 @app.command()
