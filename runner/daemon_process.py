@@ -32,7 +32,8 @@ def exec_daemon(root: Path, drain: bool, verbose: bool) -> NoReturn:
             str(root)]
     argv += ["--drain"] * drain + ["--verbose"] * verbose
     for stream in (sys.stdout, sys.stderr):  # what Python buffered would be lost
-        stream.flush()
+        if stream is not None:  # None: started with the descriptor closed
+            stream.flush()
     os.execv(sys.executable, argv)
 
 

@@ -1,16 +1,17 @@
 """`runner start` becomes the daemon by exec (runner/daemon_process.py): the same
 process, now a fresh interpreter without the command line's modules; a file in the
 current folder named like a module is not imported in its place; a wrong config.yaml
-still exits 2 in the command line's words."""
+still exits 2 in the command line's words; a closed stdout is no matter."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import drop_job, runner_command, wait_for_result, wait_ready
+from conftest import drop_job, read_result, runner_command, wait_for_result, wait_ready
 
 pytestmark = pytest.mark.e2e  # it starts processes (see conftest.py)
 
@@ -45,3 +46,12 @@ def test_a_wrong_config_exits_2_saying_where(spool):
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"runner: {spool.root / 'config.yaml'}, line 1, column 1")
     assert "did you mean 'max_processes'?" in proc.stderr
+
+
+def test_a_daemon_started_with_stdout_closed_runs(spool):
+    drop_job(spool, "a.yaml", {"id": "a", "numbers": [17977, 6]})
+    proc = subprocess.run(runner_command("start", "--drain", "--root", str(spool.root)),
+                          stderr=subprocess.PIPE, text=True, timeout=60,
+                          preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 0, proc.stderr
+    assert read_result(spool, "a")["primes_found"] == 1
