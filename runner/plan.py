@@ -322,7 +322,8 @@ def _number_runs(path: str, cutter: Union[_ByCount, _ByCost]) -> Iterator[tuple[
 
 
 def _chunk_starts(cutter: Union[_ByCount, _ByCost], data: np.ndarray, newlines: np.ndarray,
-                  number_lines: np.ndarray, open_length: _LineLength) -> tuple[list[int], _LineLength]:
+                  number_lines: np.ndarray,
+                  open_length: _LineLength) -> tuple[list[int], _LineLength]:
     """Which of the numbers on the lines that end in `data` (`number_lines`, indices among
     them) start a chunk, as `cutter` cuts them; and what is known of the line left open."""
     if not cutter.needs_lengths:
