@@ -99,17 +99,9 @@ def start(
 
     Example: runner start --drain   (run every job in jobs/, then exit)
     """
-    from .daemon import serve
-    from .worker import skip_main_script
+    from .daemon_process import exec_daemon
 
-    gc.unfreeze()  # the daemon lives on: the garbage its imports left (200 KiB) is collected
-    skip_main_script()
-    spool = open_spool(root)
-    try:
-        code = serve(spool, verbose, drain)
-    except RunnerError as error:
-        fail(error, 2)
-    raise typer.Exit(code)
+    exec_daemon(open_spool(root).root, drain, verbose)
 
 
 @app.command()

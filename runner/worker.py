@@ -21,10 +21,8 @@ locks, so stopping it never wedges the pool for the other workers.
 from __future__ import annotations
 
 import dataclasses
-import importlib.machinery
 import os
 import signal
-import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection
 from typing import Optional
@@ -76,20 +74,6 @@ class Ended:
     """The worker is done with chunk `token` (its result follows through the Pool)."""
 
     token: int
-
-
-def skip_main_script() -> None:
-    """Keep the workers that spawn and forkserver start from running this process's main
-    script again: call it in the daemon before any pool starts.
-
-    multiprocessing runs the parent's `__main__` script in each such worker (as
-    `__mp_main__`) in case a pickled call names something defined there; a worker calls
-    only this module's functions and registered tasks, named by their modules, so the
-    `runner` script's import of the CLI (typer, click: about 5 MiB of every worker) buys
-    nothing. A main module with a spec named `__main__` is not run again."""
-    main = sys.modules["__main__"]
-    if getattr(main, "__spec__", None) is None:
-        main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
 
 
 def initialize(address: str, authkey: bytes, pool_id: int) -> None:

@@ -345,7 +345,14 @@ def test_plain_file_counted_in_numpy_as_by_pattern(tmp_path, monkeypatch, lines,
     (tmp_path / "n.txt").write_bytes(content)
     numbers = sum(1 for line in lines if line)
     assert plan._survey_plain_lines(tmp_path / "n.txt").count == numbers
-    assert plan._survey_by_pattern(tmp_path / "n.txt").count == numbers
+    assert plan._survey_plain_lines(tmp_path / "n.txt") == plan._survey_by_pattern(tmp_path / "n.txt")
+
+
+def test_a_line_too_long_for_the_table_of_lengths_is_counted_all_the_same(tmp_path):
+    long = b"9" * (plan._COUNTED_LENGTH_MAX + 5)
+    (tmp_path / "n.txt").write_bytes(b"17\n" + long + b"\n\n13\n" + long + b"\n")
+    survey = plan._survey_plain_lines(tmp_path / "n.txt")
+    assert (survey.count, survey.lengths) == (4, {2: 2, len(long): 2})
 
 
 @settings(max_examples=200, deadline=None,

@@ -1,12 +1,10 @@
 """Unit tests of runner/worker.py's spilling: a big chunk output goes to a file in the
 job's folder, a small one (or one that cannot be written) through the Pool's pipe; a
-worker does not run the daemon's main script again, and starts no BLAS threads."""
+worker starts no BLAS threads."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -34,38 +32,6 @@ def test_no_folder_or_a_gone_one_sends_the_output(tmp_path):
     result = ChunkResult(1, 1, text)
     assert _spill(result, 1, None) == result
     assert _spill(result, 1, str(tmp_path / "finished-and-moved")) == result
-
-
-# a main script, as the `runner` console script is one: a worker that runs it again (as
-# __mp_main__) leaves a line in MARKER
-_MAIN_SCRIPT = """
-import os
-if __name__ != "__main__":
-    with open(os.environ["MARKER"], "a") as marker:
-        marker.write(__name__ + "\\n")
-from multiprocessing import get_context
-from runner.worker import skip_main_script
-if __name__ == "__main__":
-    if os.environ["SKIP"] == "1":
-        skip_main_script()
-    with get_context(os.environ["METHOD"]).Pool(1) as pool:
-        assert pool.apply(os.getpid) != os.getpid()
-"""
-
-
-@pytest.mark.e2e
-@pytest.mark.parametrize("method", ["forkserver", "spawn"])
-def test_workers_do_not_run_the_main_script_again(tmp_path, method):
-    """`runner start` calls skip_main_script: its workers then import no command line
-    (typer, click: 2.4 MiB of each worker's memory). Without it they would."""
-    script = tmp_path / "main.py"
-    script.write_text(_MAIN_SCRIPT)
-    for skip, runs in (("1", ""), ("0", "__mp_main__\n")):
-        marker = tmp_path / f"marker-{skip}"
-        marker.touch()
-        subprocess.run([sys.executable, str(script)], check=True, env={
-            **os.environ, "MARKER": str(marker), "SKIP": skip, "METHOD": method})
-        assert marker.read_text() == runs
 
 
 @pytest.mark.timeout(60)
