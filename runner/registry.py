@@ -113,7 +113,7 @@ class Registry:
         verdict under way: the door's trial overlaps its copy of the numbers. A trial no
         lookup took is killed on leaving."""
         points = self._points.get(name, []) if name is not None else []
-        ahead = len(points) == 1 and _package(points[0]) != OWN_PACKAGE \
+        ahead = len(points) == 1 and not self.is_own(name) \
             and name not in self._loaded and name not in self._broken
         if ahead:
             self._trials[name] = _Trial.start(points[0])

@@ -289,6 +289,17 @@ def state_dir(spool: Spool, state: str, job_id: str) -> Path:
     return spool.state / state / job_id
 
 
+def kill_a_computing_worker(spool: Spool, daemon: "DaemonProcess", job_id: str) -> int:
+    """SIGKILL a worker of `daemon` while it computes a chunk of `job_id`, once the job has
+    recorded a chunk (the pool's start-up is over); its pid. Fails if the job ended first."""
+    wait_until(lambda: chunks_recorded(spool, job_id) >= 1, 30, "a first chunk recorded")
+    busy = wait_until(lambda: daemon.busy_workers(0.1) or read_result(spool, job_id) is not None,
+                      30, "a worker computing a chunk")
+    assert busy is not True, "the job finished before a worker could be killed; make it longer"
+    os.kill(busy[0], signal.SIGKILL)
+    return busy[0]
+
+
 def chunks_recorded(spool: Spool, job_id: str) -> int:
     """`D` lines in the running job's journal: chunks whose primes are in its output."""
     try:

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from conftest import (big_reference, chunks_recorded, cpu_seconds, drop_job, read_result,
-                      result_primes, run_cli, sieve, state_dir, wait_for_result, wait_ready,
-                      wait_until, write_config, write_numbers)
+from conftest import (big_reference, chunks_recorded, cpu_seconds, drop_job,
+                      kill_a_computing_worker, read_result, result_primes, run_cli, sieve,
+                      state_dir, wait_for_result, wait_ready, wait_until, write_config,
+                      write_numbers)
 from runner import listing
 from runner.events import EVENTS_FILE
 
@@ -161,11 +162,7 @@ def test_a_retried_chunk_waits_without_stalling_the_daemon(spool, start_daemon):
     daemon = start_daemon()
     drop_job(spool, "victim.yaml", {"id": "victim", "range": {"start": start, "stop": start + count},
                                     "pool": {"processes": 2, "chunksize": chunksize}, "retries": 1})
-    wait_until(lambda: chunks_recorded(spool, "victim") >= 1, 30, "a first chunk recorded")
-    busy = wait_until(lambda: daemon.busy_workers(0.1) or read_result(spool, "victim") is not None,
-                      30, "a worker computing a chunk")
-    assert busy is not True, "the job finished before a worker could be killed"
-    os.kill(busy[0], signal.SIGKILL)
+    kill_a_computing_worker(spool, daemon, "victim")
     lost_at = wait_until(lambda: [r for r in events_of(spool, "victim") if r["event"] == "worker_lost"],
                          10, "the loss in the events log")[0]
     # during the backoff the loop runs on: a small job, on the same pool, is done first

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from conftest import (BOOK_NUMBERS, BOOK_PRIMES, chunks_recorded, drop_job, free_port,
-                      read_result, runner_command, run_cli, scrape_metrics, wait_for_result,
-                      wait_ready, wait_until, write_config, write_numbers)
+                      kill_a_computing_worker, read_result, runner_command, run_cli,
+                      scrape_metrics, wait_for_result, wait_ready, wait_until, write_config,
+                      write_numbers)
 from runner import events
 from runner.events import EventLog, Events
 
@@ -276,11 +277,7 @@ def test_events_and_metrics_of_a_job_whose_worker_was_sigkilled_mid_chunk(spool,
     daemon = start_daemon()
     drop_job(spool, "victim.yaml", {"id": "victim", "range": {"start": start, "stop": start + count},
                                     "pool": {"processes": 2, "chunksize": chunksize}})
-    wait_until(lambda: chunks_recorded(spool, "victim") >= 1, 30, "a first chunk recorded")
-    busy = wait_until(lambda: daemon.busy_workers(0.1) or read_result(spool, "victim") is not None,
-                      30, "a worker computing a chunk")
-    assert busy is not True, "the job finished before a worker could be killed; make it longer"
-    os.kill(busy[0], signal.SIGKILL)
+    killed = kill_a_computing_worker(spool, daemon, "victim")
     result = wait_for_result(spool, "victim", timeout=60)
     assert result["state"] == "done", (result, daemon.log())
     assert result["numbers_tested"] == count
@@ -290,7 +287,7 @@ def test_events_and_metrics_of_a_job_whose_worker_was_sigkilled_mid_chunk(spool,
     assert kinds[0] == events.STARTED and kinds[-1] == events.DONE, kinds
     lost = [r for r in victim if r["event"] == events.WORKER_LOST]
     assert len(lost) == 1, victim
-    assert f"pid {busy[0]}" in lost[0]["cause"] and "SIGKILL" in lost[0]["cause"], lost
+    assert f"pid {killed}" in lost[0]["cause"] and "SIGKILL" in lost[0]["cause"], lost
     assert lost[0]["attempt"] == 1
     (retried,) = [r for r in victim if r["event"] == events.CHUNK_RETRIED]
     assert retried["chunk"] == lost[0]["chunk"] and retried["attempt"] == 2

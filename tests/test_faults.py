@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from conftest import (big_reference, chunks_recorded, cpu_seconds, drop_job, read_result,
-                      result_primes, state_dir, wait_for_result, wait_ready, wait_until,
-                      write_config)
+from conftest import (big_reference, cpu_seconds, drop_job, kill_a_computing_worker,
+                      read_result, result_primes, state_dir, wait_for_result, wait_ready,
+                      wait_until, write_config)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -35,12 +35,7 @@ def test_worker_sigkilled_mid_chunk_is_retried_and_the_result_is_exact(spool, st
     daemon = start_daemon()
     drop_job(spool, "victim.yaml", {"id": "victim", "range": {"start": start, "stop": start + count},
                                     "pool": {"processes": 2, "chunksize": chunksize}})
-    # past the pool's start-up, pick a worker that is computing
-    wait_until(lambda: chunks_recorded(spool, "victim") >= 1, 30, "a first chunk recorded")
-    busy = wait_until(lambda: daemon.busy_workers(0.1) or read_result(spool, "victim") is not None,
-                      30, "a worker computing a chunk")
-    assert busy is not True, "the job finished before a worker could be killed; make it longer"
-    os.kill(busy[0], signal.SIGKILL)
+    kill_a_computing_worker(spool, daemon, "victim")
     assert read_result(spool, "victim") is None, "the job finished before the kill"
 
     result = wait_for_result(spool, "victim", timeout=60)
@@ -60,11 +55,7 @@ def test_a_retry_still_counts_after_the_daemon_dies_and_another_resumes(spool, s
     first = start_daemon()
     drop_job(spool, "victim.yaml", {"id": "victim", "range": {"start": start, "stop": start + count},
                                     "pool": {"processes": 2, "chunksize": chunksize}})
-    wait_until(lambda: chunks_recorded(spool, "victim") >= 1, 30, "a first chunk recorded")
-    busy = wait_until(lambda: first.busy_workers(0.1) or read_result(spool, "victim") is not None,
-                      30, "a worker computing a chunk")
-    assert busy is not True, "the job finished before a worker could be killed; make it longer"
-    os.kill(busy[0], signal.SIGKILL)
+    kill_a_computing_worker(spool, first, "victim")
     journal = state_dir(spool, "running", "victim") / "journal"
     wait_until(lambda: b"\nL " in journal.read_bytes(), 30, "the retry in the journal")
     first.kill()  # SIGKILL to its whole process group, workers included
