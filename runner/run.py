@@ -19,7 +19,6 @@ import itertools
 import json
 import logging
 import time
-from collections import deque
 from typing import Optional
 
 from . import events, inputs
@@ -33,6 +32,7 @@ from .job import Job, JobState
 from .jobdir import CANCEL_FILE, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir
 from .jobfile import load_job
 from .plan import plan_chunks
+from .rate import RateWindow
 from .results import Outcome, commit_result, output_kind, queued_at
 from .spool import Spool
 from .task import TaskItemError, TaskUnavailable
@@ -40,7 +40,6 @@ from .task import TaskItemError, TaskUnavailable
 log = logging.getLogger("runner.run")
 
 PROGRESS_EVERY_SECONDS = 0.25
-RATE_WINDOW_SECONDS = 10.0  # the rate is measured over about this much of the recent past
 
 
 def load_claimed(spool: Spool, jobdir: JobDir, config: Config) -> tuple[Job, bool]:
@@ -95,7 +94,7 @@ class JobRun:
         self._has_pool = False
         self._delayed: list[tuple[float, Chunk, int]] = []  # (when, chunk, attempt): lost, to retry
         self._progress_written = time.monotonic()  # a job done within the period writes none
-        self._samples: deque[tuple[float, int]] = deque([(time.monotonic(), self.checkpoint.tested)])
+        self._rate = RateWindow(time.monotonic(), self.checkpoint.tested)
         self.finished = False
 
     def advance(self) -> None:
@@ -310,17 +309,12 @@ class JobRun:
         counts = self.tested_so_far()
         tested = counts.tested
         total = self.job.total
-        samples = self._samples
-        samples.append((now, tested))
-        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_SECONDS:
-            samples.popleft()
-        since, tested_then = samples[0]
-        # a lost chunk's numbers leave the count: the rate may dip below 0 for a moment
-        rate = max(0.0, (tested - tested_then) / (now - since)) if now > since else 0.0
+        rate = self._rate.add(now, tested)
         progress = {"state": JobState.RUNNING.value, "task": self.job.task,
                     "output": output_kind(self.job), "tested": tested, "found": counts.found,
                     "total": total,
-                    "rate": round(rate, 1), "eta": round((total - tested) / rate, 1) if rate else None,
+                    "rate": None if rate is None else round(rate, 1),
+                    "eta": round((total - tested) / rate, 1) if rate else None,
                     "priority": self.job.priority,
                     "started": self.started_at, "updated": time.time(),
                     "running_seconds": round(self.running_seconds(), 3)}
