@@ -1,10 +1,10 @@
 """The daemon: the one loop that ties the spool, the pools and the running jobs.
 
 Everything that changes state happens in this loop's thread. Other threads only
-post messages to its queue: watchdog (jobs/ changed), the pools' result threads
-(a chunk finished or raised) and the supervisor (a worker was lost). Between
-messages the loop ticks: it enforces timeouts, notices cancel requests,
-publishes progress and rescans jobs/ in case the watcher missed a file.
+post messages to its queue: the watcher (watcher.py: a file in jobs/ is whole), the
+pools' result threads (a chunk finished or raised) and the supervisor (a worker was
+lost). Between messages the loop ticks: it enforces timeouts, notices cancel
+requests, publishes progress and rescans jobs/ in case the watcher missed a file.
 
 A bad job never stops the loop: it becomes a failed result and the loop goes on.
 On SIGTERM or SIGINT the daemon takes no new job, checkpoints the running ones,
@@ -29,9 +29,6 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-
 from . import __version__, daemons, events
 from .backend import Backend, ChunkFinished, ChunkRaised, Emit, Post, WorkerLost
 from .backlog import Backlog
@@ -46,6 +43,7 @@ from .results import Outcome, commit_result, iso, queued_at
 from .retention import prune
 from .run import JobRun, load_claimed
 from .spool import Spool
+from .watcher import watch_jobs
 from .writers import Writers, probe_writers
 
 log = logging.getLogger("runner.daemon")
@@ -86,25 +84,6 @@ class _FileArrived:
     """A file in jobs/ was closed after writing or moved in: it is whole."""
 
     name: str
-
-
-class _JobsWatcher(FileSystemEventHandler):
-    """Tells the daemon when a file in jobs/ was closed after writing or moved in."""
-
-    def __init__(self, jobs: Path, daemon: "Daemon"):
-        self._jobs, self._daemon = str(jobs), daemon
-
-    def on_any_event(self, event) -> None:
-        if isinstance(event, FileMovedEvent):
-            path = event.dest_path
-        elif isinstance(event, FileClosedEvent):
-            path = event.src_path
-        else:
-            return
-        path = path.decode() if isinstance(path, bytes) else path
-        folder, _, name = path.rpartition("/")
-        if folder == self._jobs and not name.startswith("."):
-            self._daemon.post(_FileArrived(name))
 
 
 class Daemon:
@@ -153,12 +132,7 @@ class Daemon:
 
             metrics = serve_metrics(self.spool, self.config.metrics_port)
         self._manager = self._open_backend(self.config, self.post, self._emit)
-        observer = Observer()
-        # only the events the watcher acts on: inotify then wakes no thread for the opens,
-        # reads and deletions a job's claim and every rescan make in jobs/
-        observer.schedule(_JobsWatcher(self.spool.jobs, self), str(self.spool.jobs), recursive=False,
-                          event_filter=[FileMovedEvent, FileClosedEvent])
-        observer.start()
+        observer = watch_jobs(self.spool.jobs, lambda name: self.post(_FileArrived(name)))
         self._backlog.start_watching()
         entry = self._register()
         log.info("daemon started on %s (%d processes)", self.spool.root, self.config.total_processes)

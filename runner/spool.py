@@ -16,10 +16,11 @@ Nothing else in the runner touches these paths but the modules that each own one
 them: queued.py lists jobs/ in run order, inputs.py keeps inputs/, daemons.py keeps
 daemons/; listing.py only reads them all (status, inspect, the dashboard, metrics).
 
-The daemon watches jobs/ alone, and no file ever moves out of it by one rename:
-watchdog holds a move out of a watched folder for 0.5 s, and every event behind it.
-A claim is instead a rename within jobs/ (to a hidden name), then a link into the
-claiming folder and an unlink, so the watcher sees a paired move and a deletion.
+The daemon watches jobs/ alone (watcher.py), for files closed after writing or moved
+in; a claim, one rename out of jobs/, wakes nobody. (Daemons of earlier versions, whose
+watcher held every event for 0.5 s behind a move out of jobs/, claimed by a rename within
+jobs/ to a hidden name, then a link into the claiming folder and an unlink; a daemon that
+adopts such a claim after a crash finishes it their way.)
 
 A job's folder, what it holds and the flock that says who owns it are jobdir.py's.
 A job is claimed by renaming its file into a locked claiming folder, so two
@@ -182,7 +183,7 @@ class Spool:
 
     def claim(self, path: Path) -> Optional[JobDir]:
         """Take the queued file `path` for this process; None if another took it first.
-        The rename to a hidden name is the claim; the rest moves it to its folder."""
+        Its rename into a locked claiming folder is the claim."""
         token = uuid.uuid4().hex
         building = self.tmp / token  # locked before it appears in claiming/, or a daemon
         building.mkdir()             # adopting orphans could take it for a dead one
@@ -197,18 +198,12 @@ class Spool:
             shutil.rmtree(building, ignore_errors=True)
             raise
         jobdir = JobDir(folder, lock_fd, known_source=shown_name(name))
-        hidden = self._claimed_name(token)
         try:
-            os.rename(path, hidden)
+            os.rename(path, folder / JOB_FILE)
         except FileNotFoundError:
             jobdir.release()
             shutil.rmtree(folder, ignore_errors=True)
             return None
-        try:
-            _move_out_of_jobs(hidden, folder / JOB_FILE)
-        except OSError:
-            jobdir.release()  # claimed all the same: a rescan adopts it and finishes the move
-            raise
         log.debug("claimed jobs/%s", path.name)
         return jobdir
 
@@ -330,7 +325,7 @@ class Spool:
                 continue
             jobdir = JobDir(folder, lock_fd)
             hidden = self._claimed_name(folder.name)
-            if os.path.lexists(hidden):
+            if os.path.lexists(hidden):  # a claim that a daemon of an earlier version began
                 _move_out_of_jobs(hidden, jobdir.file(JOB_FILE))
             if jobdir.file(JOB_FILE).exists():
                 yield jobdir
@@ -371,8 +366,10 @@ class Spool:
 
 
 def _move_out_of_jobs(hidden: Path, dest: Path) -> None:
-    """Move a claimed entry out of jobs/ by link and unlink (see the module's docstring).
-    A folder cannot be linked: it is renamed (it will fail as "not a regular file")."""
+    """Finish a claim that a daemon of an earlier version began and left with the entry
+    at its hidden name in jobs/ (it claimed by a rename to that name, then a link into the
+    claiming folder and an unlink; see the module's docstring), as it would have. A folder
+    cannot be linked: it is renamed (it will fail as "not a regular file")."""
     try:
         os.link(hidden, dest)
     except FileExistsError:

@@ -370,7 +370,8 @@ def test_half_claimed_job_is_taken_over(spool):
 
 
 def test_half_claimed_with_the_file_at_its_hidden_name(spool):
-    """The claimer died between renaming the file to its hidden name and linking it in."""
+    """A claimer of an earlier version (which claimed by a rename to a hidden name in
+    jobs/, then a link) died between the rename and the link."""
     folder = spool.claiming / "abc123"
     folder.mkdir()
     (folder / SOURCE_FILE).write_text("job.yaml")
