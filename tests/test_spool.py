@@ -155,6 +155,35 @@ def test_enqueue_takes_a_free_name(spool):
     assert spool.enqueue("x.yaml", b"a").name == "x.yaml"
 
 
+def test_enqueue_shows_jobs_no_name_but_the_jobs(spool):
+    """The file is written outside jobs/ and linked in: a watcher of jobs/ sees the job's
+    own name only, so it is woken once (watchdog 7.1.1 holds an event that comes within
+    1 ms of another for up to 1 ms more)."""
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    seen = []
+
+    class Everything(FileSystemEventHandler):
+        def on_any_event(self, event):
+            seen.extend(path for path in (event.src_path, event.dest_path) if path)
+
+    observer = Observer()
+    observer.schedule(Everything(), str(spool.jobs), recursive=False)
+    observer.start()
+    try:
+        queued = spool.enqueue("x.yaml", b"numbers: [7]\n")
+        deadline = time.monotonic() + 5
+        while str(queued) not in seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # any later event too
+    finally:
+        observer.stop()
+        observer.join(5)
+    assert str(queued) in seen
+    assert {path for path in seen if path != str(spool.jobs)} == {str(queued)}, seen
+
+
 # -- claiming ----------------------------------------------------------------------------
 
 
