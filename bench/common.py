@@ -37,8 +37,9 @@ def running_daemon(extra_config: str = "") -> Iterator[tuple[Path, subprocess.Po
 
 
 def drop_and_wait(root: Path, job_id: str, text: str) -> float:
-    """Drop a job file the safe way and return the seconds until its result exists."""
-    hidden = root / "jobs" / f".{job_id}.tmp"
+    """Drop a job file the safe way (written beside jobs/, then renamed in) and return
+    the seconds from the rename until its result exists."""
+    hidden = root / f".{job_id}.tmp"
     hidden.write_text(text)
     result = root / "outbox" / f"{job_id}.yaml"
     start = time.perf_counter()
