@@ -321,14 +321,6 @@ class Daemon:
             return
         self._runs[job.id] = run
         log.info("job %s %s (%d numbers)", job.id, "resumed" if resumed else "started", job.total)
-        checkpoint = run.checkpoint
-        if resumed:
-            self._emit(events.RESUMED, job.id, total=job.total, tested=checkpoint.tested,
-                       chunks_done=checkpoint.chunks_done,
-                       chunks_rerun=checkpoint.rerun_after_restart)
-        else:
-            self._emit(events.STARTED, job.id, source=shown, task=job.task, total=job.total,
-                       **run.settings())
         self._guarded(run, run.advance)
 
     def _fail_unrunnable(self, jobdir: JobDir, error: dict) -> None:

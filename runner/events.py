@@ -36,8 +36,8 @@ log = logging.getLogger("runner.events")
 # -- every event's name ---------------------------------------------------------------
 
 SUBMITTED = "submitted"                # `runner submit` queued the job
-STARTED = "started"                    # a daemon claimed the job, validated it, and runs it
-RESUMED = "resumed"                    # a daemon took up a job left running (stopped or dead daemon)
+STARTED = "started"                    # a daemon validated the job and got it workers: it runs
+RESUMED = "resumed"                    # the same, for a job left running (stopped or dead daemon)
 SUSPENDED = "suspended"                # the daemon is stopping: job checkpointed, left to resume
 CANCEL_REQUESTED = "cancel_requested"  # `runner cancel` asked the job's daemon to stop it
 DONE = "done"                          # result committed: done

@@ -81,6 +81,7 @@ class JobRun:
         # the time since it started, it waited for a daemon
         self._ran_before = earlier.get("running_seconds", 0.0)
         self._resumed_at = time.time()
+        self._resumed = resumed
         chunks = plan_chunks(job, spool.root, config.limits.number_bits)
         head = list(itertools.islice(chunks, 2))
         self._chunks = itertools.chain(head, chunks)
@@ -107,6 +108,7 @@ class JobRun:
             if not self._has_pool:
                 self.write_progress()
                 return
+            self._say_started()
         self._submit_due_retries()
         while not self._exhausted and self._held() < self._window:
             chunk = next(self._chunks, None)
@@ -118,6 +120,19 @@ class JobRun:
             self._finish(JobState.DONE)
         else:
             self.write_progress()
+
+    def _say_started(self) -> None:
+        """Tell the events log that the job runs (or runs again, from its checkpoint): only
+        now that it has workers, so that what it says applied is what does (a Dask
+        cluster's workers are known once the scheduler is connected)."""
+        if self._resumed:
+            checkpoint = self.checkpoint
+            self._emit(events.RESUMED, total=self.job.total, tested=checkpoint.tested,
+                       chunks_done=checkpoint.chunks_done,
+                       chunks_rerun=checkpoint.rerun_after_restart)
+        else:
+            self._emit(events.STARTED, source=f"jobs/{self.jobdir.source_name()}",
+                       task=self.job.task, total=self.job.total, **self.settings())
 
     def _held(self) -> int:
         """Chunks taken from the plan and not yet written: in flight, waiting for their

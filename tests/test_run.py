@@ -27,10 +27,11 @@ class FakeBackend(Backend):
         self.submitted: list[Submission] = []
         self.aborted: list[ChunkOwner] = []
         self.acquired = self.released = 0
+        self.workers_free = True  # False: acquire says no, as when the process cap is full
 
     def acquire(self, settings: PoolSettings) -> bool:
         self.acquired += 1
-        return True
+        return self.workers_free
 
     def release(self, settings: PoolSettings) -> None:
         self.released += 1
@@ -87,6 +88,25 @@ def result(spool: Spool, job_id: str = "j") -> dict:
 
 
 JOB = "id: j\nnumbers: [2, 3, 4, 5, 6, 7, 8, 9]\npool: {chunksize: 2}\n"
+
+
+def test_a_job_says_started_once_it_has_workers(tmp_path):
+    """A job waiting for a pool (or a Dask scheduler) has not started: its `started` event,
+    with what applied, comes when it gets workers, once."""
+    run, backend, spool = start(tmp_path, JOB)
+    backend.workers_free = False
+
+    def started():
+        return [r for r in spool.events.log.read("j") if r["event"] == "started"]
+
+    run.advance()
+    run.advance()
+    assert started() == [] and backend.submitted == []
+    backend.workers_free = True
+    run.advance()
+    run.advance()
+    assert len(started()) == 1 and len(backend.submitted) == 2
+    assert started()[0]["source"] == "jobs/job.yaml" and started()[0]["total"] == 8
 
 
 def test_the_window_keeps_two_chunks_a_process_in_flight(tmp_path):
