@@ -164,7 +164,10 @@ def test_worker_killed_mid_chunk_the_cluster_reruns_it(dask_spool, start_daemon,
     assert len(starts.killed) == 1, starts.starts
     assert result_primes(spool, result) == list(big_reference(BIG, BIG + count))
     assert result["chunks"]["done"] == 12
-    assert [e["chunk"] for e in events_of(spool, "chunk_rerun")] == [3], daemon.log()
+    # chunk 3 runs again; so may a chunk whose result was still held by the killed worker
+    # when it died (the scheduler recomputes it), which a loaded machine makes likelier
+    reruns = [e["chunk"] for e in events_of(spool, "chunk_rerun")]
+    assert 3 in reruns and len(reruns) == len(set(reruns)), (reruns, daemon.log())
     assert daemon.stop() == 0
 
 
