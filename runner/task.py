@@ -68,6 +68,26 @@ class Task:
         except TypeError:  # an unhashable callable object: its model is made each time
             return _model_of_signature.__wrapped__(self.item)
 
+    def needs_no_params(self) -> bool:
+        """Whether a job that gives no params is sure to pass their check: told from
+        item's signature, without pydantic (about 0.1 s to load): no params model of its
+        own, and every keyword-only parameter with a default of a JSON scalar type,
+        annotated with that type, its name (as `from __future__ import annotations`
+        leaves it), or not at all. False where that cannot be told (a signature inspect
+        cannot read)."""
+        if self.params is not None:
+            return False
+        try:
+            parameters = inspect.signature(self.item).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        return all(type(p.default) in _JSON_SCALARS and p.annotation in (
+                       inspect.Parameter.empty, type(p.default), type(p.default).__name__)
+                   for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+_JSON_SCALARS = (bool, int, float, str, type(None))
+
 
 @functools.cache
 def _model_of_signature(item: Callable) -> type:
