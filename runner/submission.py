@@ -11,8 +11,9 @@ import functools
 import itertools
 import operator
 import os
+import stat
 from pathlib import Path
-from typing import Any, ContextManager, Iterable, Iterator, Optional
+from typing import Any, BinaryIO, Callable, ContextManager, Iterable, Iterator, Optional
 
 from . import events, inputs, listing
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, RunnerError,
@@ -22,6 +23,7 @@ from .job import (JOB_ID_PATTERN, JOB_SUFFIXES, Job, JobState, default_job_id, n
 from .jobdir import JOB_FILE, SPEC_FILE, JobDir
 from .spool import CONFIG_FILE_NAME, Spool
 
+COPY_BLOCK_BYTES = 1 << 20  # numbers copied into the spool this much at a time
 # the fields of a job the door makes of a numbers file: its id, the spool's copy of the
 # file, and one of runner's own tasks (by name)
 DOOR_FIELDS = frozenset({"id", "numbers_file", "task"})
@@ -58,7 +60,8 @@ def submit(spool: Spool, numbers: Optional[Iterable[int]] = None, *,
             yield b"%d\n" % number
 
     try:
-        return _submit_input(spool, lines(), "api.numbers", job_id, pool, fields)
+        return _submit_input(spool, lambda out: out.writelines(lines()), "api.numbers", job_id,
+                             pool, fields)
     except JobError as error:
         if error.file == "api.numbers" and error.option is None:  # their count
             error.file, error.option = None, "numbers"
@@ -114,12 +117,31 @@ def submit_numbers(spool: Spool, source, name: str, job_id: Optional[str] = None
     copied into the spool in blocks. `pool` and `fields` (timeout, priority, retries)
     as in a job file. Returns the job's id. Every line is read as the workers will read
     it: a JobError names `name` and the first bad line, and nothing is queued."""
-    return _submit_input(spool, iter(lambda: source.read(1 << 20), b""), name, job_id, pool,
+    return _submit_input(spool, functools.partial(_copy_rest, source), name, job_id, pool,
                          fields)
 
 
-def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Optional[str],
-                  pool: Optional[dict], fields: Optional[dict]) -> str:
+def _copy_rest(source: BinaryIO, out: BinaryIO) -> None:
+    """Write what is left of the binary stream `source` to the file `out`: copied by the
+    kernel (os.sendfile) when `source` is a regular file, which takes a third of the time
+    of a copy through Python (13 MB: 15 ms against 50 here, fsync included), else read
+    COPY_BLOCK_BYTES at a time."""
+    try:
+        regular = stat.S_ISREG(os.fstat(source.fileno()).st_mode)
+    except (OSError, ValueError):  # no descriptor (io.BytesIO: io.UnsupportedOperation)
+        regular = False
+    if not regular:
+        out.writelines(iter(lambda: source.read(COPY_BLOCK_BYTES), b""))
+        return
+    out.flush()
+    offset = source.tell()  # where its reader stands, buffered bytes included
+    while sent := os.sendfile(out.fileno(), source.fileno(), offset, COPY_BLOCK_BYTES):
+        offset += sent
+    source.seek(offset)
+
+
+def _submit_input(spool: Spool, write: Callable[[BinaryIO], None], name: str,
+                  job_id: Optional[str], pool: Optional[dict], fields: Optional[dict]) -> str:
     from .config_file import NUMBER_BITS_DEFAULT, read_config_file
 
     task = (fields or {}).get("task")
@@ -131,7 +153,7 @@ def _submit_input(spool: Spool, blocks: Iterable[bytes], name: str, job_id: Opti
         temp = spool.temp_path("numbers")
         try:
             with open(temp, "wb") as out:
-                out.writelines(blocks)
+                write(out)
                 out.flush()
                 os.fsync(out.fileno())
             _check_numbers(temp, name, NUMBER_BITS_DEFAULT if defaults else
