@@ -1,8 +1,9 @@
 """config.yaml as written: its settings read as YAML, not yet checked (config.py checks
 them against its models), and the defaults that a job made from a numbers file is checked
-with when config.yaml sets none (two limits, and the time a plugin's trial load may take). Light on purpose (no pydantic, and no PyYAML
-for a config.yaml of comments alone, as `runner init` writes it), so that `runner submit`
-tells a config.yaml that sets nothing a job is checked against in about a millisecond."""
+with when config.yaml sets none (two limits, and the time a plugin's trial load may take).
+Light on purpose (no pydantic, and no PyYAML for a config.yaml of comments alone, as
+`runner init` writes it), so that `runner submit` tells a config.yaml that sets nothing a
+job is checked against in about a millisecond."""
 
 from __future__ import annotations
 

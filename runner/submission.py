@@ -25,7 +25,7 @@ from .spool import CONFIG_FILE_NAME, Spool
 
 COPY_BLOCK_BYTES = 1 << 20  # numbers copied into the spool this much at a time
 # the fields of a job the door makes of a numbers file: its id, the spool's copy of the
-# file, and one of runner's own tasks (by name)
+# file, and a task (by name)
 DOOR_FIELDS = frozenset({"id", "numbers_file", "task"})
 
 
