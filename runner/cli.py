@@ -353,7 +353,7 @@ def tasks(as_json: JsonOption = False,
     Tasks are registered by installed packages under the entry-point group
     `runner.tasks`. Example: runner tasks --json
     """
-    from .config import TASK_LOAD_SECONDS
+    from .config_file import TASK_LOAD_SECONDS
     from .registry import catalogue
     from .view import task_lines
 

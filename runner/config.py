@@ -15,12 +15,12 @@ import yaml
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
                       model_validator)
 
-from .config_file import NUMBER_BITS_DEFAULT, NUMBERS_DEFAULT, read_config_file
+from .config_file import (NUMBER_BITS_DEFAULT, NUMBERS_DEFAULT, TASK_LOAD_SECONDS,
+                          read_config_file)
 from .errors import ConfigError
 from .job import START_METHODS
 
 StartMethod = Literal[START_METHODS]
-TASK_LOAD_SECONDS = 20.0  # a plugin's trial import may take this long (registry.guard_loads)
 
 
 def _cpu_count() -> int:

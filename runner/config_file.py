@@ -1,8 +1,9 @@
 """config.yaml as written: its settings read as YAML, not yet checked (config.py checks
-them against its models), and the two default limits that a job made from a numbers file
-is checked against when config.yaml sets none. Light on purpose (no pydantic, and no PyYAML
-for a config.yaml of comments alone, as `runner init` writes it), so that `runner submit`
-tells a config.yaml that sets nothing a job is checked against in about a millisecond."""
+them against its models), and the defaults that a job made from a numbers file is checked
+with when config.yaml sets none (two limits, and the time a plugin's trial load may take).
+Light on purpose (no pydantic, and no PyYAML for a config.yaml of comments alone, as
+`runner init` writes it), so that `runner submit` tells a config.yaml that sets nothing a
+job is checked against in about a millisecond."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .spool import CONFIG_FILE_NAME
 
 NUMBERS_DEFAULT = 100_000_000  # limits.numbers: numbers in one job
 NUMBER_BITS_DEFAULT = 4096  # limits.number_bits: size of each number
+TASK_LOAD_SECONDS = 20.0  # task_load_seconds: a plugin's trial import may take this long
 # Settings of how the daemon works that no job's check reads (config.py checks their values
 # when the daemon starts): a job is checked against limits, defaults, max_processes,
 # max_chunk_attempts, the backend and task_load_seconds, never against these

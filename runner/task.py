@@ -68,6 +68,26 @@ class Task:
         except TypeError:  # an unhashable callable object: its model is made each time
             return _model_of_signature.__wrapped__(self.item)
 
+    def needs_no_params(self) -> bool:
+        """Whether a job that gives no params is sure to pass their check: told from
+        item's signature, without pydantic (about 0.1 s to load): no params model of its
+        own, and every keyword-only parameter with a default of a JSON scalar type,
+        annotated with that type, its name (as `from __future__ import annotations`
+        leaves it), or not at all. False where that cannot be told (a signature inspect
+        cannot read)."""
+        if self.params is not None:
+            return False
+        try:
+            parameters = inspect.signature(self.item).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        return all(type(p.default) in _JSON_SCALARS and p.annotation in (
+                       inspect.Parameter.empty, type(p.default), type(p.default).__name__)
+                   for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+_JSON_SCALARS = (bool, int, float, str, type(None))
+
 
 @functools.cache
 def _model_of_signature(item: Callable) -> type:
@@ -179,7 +199,10 @@ def _own_task(call: TaskCall) -> Task:
 def _map_lines(numbers: list[int], values: list) -> bytes:
     """A map's output: one JSON array ["n", value] a line, n as a decimal string."""
     if all(type(value) is int for value in values):  # the common case, in a tenth of the time
-        return "".join([f'["{n}", {value}]\n' for n, value in zip(numbers, values)]).encode()
+        pairs: list = [None] * (2 * len(numbers))
+        pairs[::2], pairs[1::2] = numbers, values
+        # the chunk's lines in one %-format, in C: 55% of the time of an f-string a line
+        return (b'["%d", %d]\n' * len(numbers)) % tuple(pairs)
     return "".join(json.dumps([str(n), value]) + "\n" for n, value in zip(numbers, values)).encode()
 
 

@@ -4,9 +4,11 @@ naming the person's own file and line or the option they typed."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -337,6 +339,35 @@ def test_submit_makes_its_copy_of_the_numbers_durable_before_it_queues_the_job(
     assert inputs in synced and jobs in synced, synced
     assert synced.index(inputs) < synced.index(jobs), "inputs/ made durable after the job"
     assert (default_spool.jobs / f"{job_id}.yaml").exists()
+
+
+@pytest.mark.parametrize("source", ["file", "file read in part", "pipe", "bytes"])
+def test_submit_copies_what_is_left_of_any_stream(default_spool, tmp_path, monkeypatch,
+                                                  source):
+    """A regular file is copied by the kernel (a third of the time) from where its reader
+    stands (its buffered bytes too); a pipe or an in-memory stream, through Python."""
+    sent = []
+    sendfile = os.sendfile
+    monkeypatch.setattr(os, "sendfile", lambda *args: sent.append(sendfile(*args)) or sent[-1])
+    text = b"".join(b"%d\n" % n for n in range(300_000, 500_000))  # 1.4 MB: several blocks
+    path = tmp_path / "n.txt"
+    path.write_bytes(b"12\n" + text)
+    if source == "bytes":
+        stream = io.BytesIO(text)
+    elif source == "pipe":
+        reader, writer = os.pipe()
+        threading.Thread(target=lambda: (os.write(writer, text), os.close(writer))).start()
+        stream = open(reader, "rb")
+    else:
+        stream = open(path, "rb")
+        stream.readline() if source == "file read in part" else stream.seek(3)
+    with stream:
+        job_id = api.submit_numbers(default_spool, stream, str(path))
+        assert stream.read() == b""
+    job = (default_spool.jobs / f"{job_id}.yaml").read_text()
+    stored = job.split('numbers_file: "')[1].split('"')[0]
+    assert (default_spool.root / stored).read_bytes() == text
+    assert sum(sent) == (len(text) if source.startswith("file") else 0)
 
 
 # a valid value, not the default, of each setting that no job's check reads

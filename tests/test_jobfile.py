@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import threading
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from runner import __version__
 from runner.config import Config, load_config
@@ -16,6 +18,7 @@ from runner.errors import JobError
 from runner.job import Job, PoolSettings
 from runner.jobfile import load_job
 from runner.spool import Spool
+from runner.task import Task
 
 
 @pytest.fixture
@@ -748,9 +751,58 @@ def test_bad_priority_or_retries_is_named_with_a_fix(root, text, field, words):
         assert word in str(error), (word, str(error))
 
 
+def _no_params(n):
+    return n
+
+
+def _defaults(n, *, cap: int = 5, scale=1.5, name: str = "x", strict: bool = False, tag=None):
+    return n
+
+
+def _required(n, *, cap: int):
+    return n
+
+
+def _not_json(n, *, at=(1, 2)):
+    return n
+
+
+def _other_type(n, *, cap: float = 5):
+    return n
+
+
+def _unresolved(n, *, cap: "Cap" = 5):  # noqa: F821
+    return n
+
+
+class _Params(BaseModel):
+    cap: int = 5
+
+
+@pytest.mark.parametrize("task, needs_none", [
+    (Task(item=_no_params), True),
+    (Task(item=_defaults), True),
+    (Task(item=_required), False),
+    (Task(item=_not_json), False),
+    (Task(item=_other_type), False),  # pydantic would take it; not told without it
+    (Task(item=_unresolved), False),  # pydantic cannot build its model
+    (Task(item=_no_params, params=_Params), False),
+    (Task(item=max), False),  # a builtin whose signature cannot be read
+])
+def test_a_task_says_without_pydantic_whether_it_needs_params(task, needs_none):
+    """What lets `runner submit --task <a plugin's>` leave the check to the daemon
+    (submission._task_needs_no_check): a task that says it needs no params passes the
+    params check with none given, as the daemon makes it."""
+    assert task.needs_no_params() is needs_none
+    if needs_none:
+        params = task.params_model().model_validate({}).model_dump(mode="json")
+        assert params == {name: p.default for name, p in
+                          inspect.signature(task.item).parameters.items() if name != "n"}
+
+
 def test_runner_s_own_tasks_need_no_params():
     """What lets `runner submit --task <one of runner's own>` leave the check to the daemon
-    under a config.yaml that sets nothing (submission._at_most_an_own_task): a job naming
+    under a config.yaml that sets nothing (submission._task_needs_no_check): a job naming
     such a task and no params is valid."""
     from importlib.metadata import entry_points
 

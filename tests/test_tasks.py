@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from conftest import (chunks_recorded, drop_job, free_port, read_result, run_cli
                       scrape_metrics, state_dir, wait_for_result, wait_ready, wait_until,
                       write_config, write_numbers)
 from plugin_helpers import install, install_plugins, pyproject, write_package
+from runner.spool import Spool
 from test_example_tasks import COLLATZ_EDGES, example
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -134,6 +136,35 @@ def test_a_job_names_only_a_registered_task_with_its_params(spool, with_plugins,
     assert refused.returncode == 2, refused.stdout
     assert words in refused.stderr and f"{job}, line " in refused.stderr, refused.stderr
     assert list(spool.jobs.glob("*.yaml")) == []
+
+
+@pytest.mark.parametrize("options, checked_at_the_door", [
+    (("--task", "collatz"), False),  # its one param has a default: the daemon checks it
+    (("--task", "slow"), False),  # a runner.Task, the same
+    (("--task", "collatz", "--param", "cap=5"), True),  # a param given: checked here
+])
+def test_submit_leaves_the_check_of_a_plugin_task_needing_no_params_to_the_daemon(
+        with_plugins, tmp_path, options, checked_at_the_door):
+    """`runner submit numbers.txt --task T` under a config.yaml that sets nothing: a
+    plugin's task that loads and needs no params is checked without pydantic and the
+    config's models (about 0.1 s of the submit), and the job it queues passes the
+    daemon's own check."""
+    plain = Spool.create(tmp_path / "plain")  # as `runner init` makes it
+    numbers = write_numbers(tmp_path / "n.txt", range(10))
+    script = ("import sys\nfrom runner.cli import app\ntry:\n    app()\nfinally:\n"
+              "    print('pydantic' in sys.modules, file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", script, "submit", str(numbers), "--root",
+                           str(plain.root), *options], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.split()[-1] == str(checked_at_the_door), proc.stderr
+    check = ("import sys\nfrom pathlib import Path\nfrom runner.config import load_config\n"
+             "from runner.jobfile import load_job\nroot = Path(sys.argv[1])\n"
+             "job = load_job(root / 'jobs' / sys.argv[2], root, load_config(root))\n"
+             "print(job.task, job.total)\n")  # where the plugins are, as in the daemon
+    checked = subprocess.run([sys.executable, "-c", check, str(plain.root),
+                              f"{proc.stdout.strip()}.yaml"], capture_output=True, text=True,
+                             timeout=60)
+    assert checked.stdout.split() == [options[1], "10"], checked.stderr
 
 
 def test_map_and_filter_results_inline_and_in_files(spool, with_plugins, start_daemon, tmp_path):
