@@ -239,9 +239,13 @@ def _release(point) -> tuple[str, str]:
     """The name and version of the package that registered `point`, read from its
     metadata's header alone: importlib.metadata parses the whole file with email, its long
     description too (for runner, this README), which took 0.1 MiB more of the daemon's peak."""
-    dist = point.dist
-    if dist is None:
-        return "?", "?"
+    return ("?", "?") if point.dist is None else _dist_release(point.dist)
+
+
+@functools.lru_cache(maxsize=None)
+def _dist_release(dist) -> tuple[str, str]:
+    # once a package: a lookup asks for it several times (is_own, the load, its version),
+    # and the entry points of one package share its Distribution
     text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
     fields = dict(line.split(": ", 1) for line in text.partition("\n\n")[0].splitlines()
                   if ": " in line and not line[:1].isspace())
