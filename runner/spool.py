@@ -154,8 +154,9 @@ class Spool:
         gets its path once it is durably in jobs/ and before the daemon is told it is
         whole, so what it logs comes before anything a daemon logs of the job."""
         stem, suffix = os.path.splitext(name)
-        # written beside jobs/, not in it: its close wakes no watcher (watchdog 7.1.1 holds
-        # an event that follows another within 1 ms for up to 1 ms more)
+        # written beside jobs/, not in it: its close wakes no watcher, so a job is one
+        # event (watchdog 7.1.1, for one, holds an event that follows another within 1 ms
+        # for up to 1 ms more)
         temp = self.temp_path("enqueued")
         with open(temp, "wb") as handle:
             handle.write(data)

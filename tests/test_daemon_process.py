@@ -25,8 +25,8 @@ def test_runner_start_execs_the_daemon_in_its_own_process(spool, start_daemon, t
                                                           monkeypatch):
     # a module the daemon imports but the command line does not: were the current folder
     # on the daemon's sys.path (as `python -m runner` puts it on the command's), this one
-    # would be imported in place of the real watchdog
-    (tmp_path / "watchdog.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w')\n")
+    # would be imported in place of the real inotify_simple (the watcher's, on Linux)
+    (tmp_path / "inotify_simple.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w')\n")
     monkeypatch.chdir(tmp_path)
     daemon = start_daemon()
     wait_ready(daemon)

@@ -157,8 +157,8 @@ def test_enqueue_takes_a_free_name(spool):
 
 def test_enqueue_shows_jobs_no_name_but_the_jobs(spool):
     """The file is written outside jobs/ and linked in: a watcher of jobs/ sees the job's
-    own name only, so it is woken once (watchdog 7.1.1 holds an event that comes within
-    1 ms of another for up to 1 ms more)."""
+    own name only, so it is woken once (watchdog 7.1.1, for one, holds an event that comes
+    within 1 ms of another for up to 1 ms more)."""
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers import Observer
 
