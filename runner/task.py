@@ -203,7 +203,27 @@ def _map_lines(numbers: list[int], values: list) -> bytes:
         pairs[::2], pairs[1::2] = numbers, values
         # the chunk's lines in one %-format, in C: 55% of the time of an f-string a line
         return (b'["%d", %d]\n' * len(numbers)) % tuple(pairs)
-    return "".join(json.dumps([str(n), value]) + "\n" for n, value in zip(numbers, values)).encode()
+    lines = []
+    for n, value in zip(numbers, values):
+        shown = _pairs_json(value) if type(value) is list else None
+        lines.append(f'["{n}", {shown}]\n' if shown is not None else
+                     json.dumps([str(n), value]) + "\n")
+    return "".join(lines).encode()
+
+
+def _pairs_json(value: list) -> Optional[str]:
+    """json.dumps(value) for a list of [decimal digits, int] pairs (the factor task's
+    [[p, e], ...]), in half the time; None for any other list."""
+    parts = []
+    for pair in value:
+        if type(pair) is not list or len(pair) != 2:
+            return None
+        digits, count = pair
+        if type(digits) is not str or type(count) is not int or not (
+                digits.isascii() and digits.isdigit()):
+            return None
+        parts.append(f'["{digits}", {count}]')
+    return "[" + ", ".join(parts) + "]"
 
 
 def _values(task: Task, call: TaskCall, numbers: list[int]) -> list:
