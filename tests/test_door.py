@@ -414,8 +414,8 @@ CHECKED = ["pydantic", "runner.registry", "importlib.metadata", "yaml", "runner.
     # settings that no job's check reads: PyYAML reads them
     ({"inline_max": 0, "metrics_port": 9464}, (), ["yaml"]),
     (None, ("--processes", "1"), CHECKED),  # an option: the job is checked at the door
-    # one of runner's own tasks, named: the entry points say so, pydantic stays out
-    (None, ("--task", "factor"), ["runner.registry", "importlib.metadata"]),
+    # one of runner's own tasks, named: known by its name, as the default task is
+    (None, ("--task", "factor"), []),
     (None, ("--task", "factor", "--on-error", "record"), CHECKED),
 ])
 def test_what_submit_loads_to_check_a_small_numbers_file(default_spool, tmp_path, settings,
