@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import queue
+import threading
 import time
 
 import pytest
 
-from runner.watcher import watch_jobs
+from runner.watcher import CLOSED_HOLD_SECONDS, watch_jobs
 
 WAIT_SECONDS = 5.0
 # watchdog's inotify backend held every event 0.5 s behind a move out of the folder
@@ -81,3 +82,30 @@ def test_a_move_out_holds_back_no_later_arrival(watched, tmp_path):
         assert arrived.get(timeout=WAIT_SECONDS) == f"next-{n}.yaml"
         waits.append(time.monotonic() - dropped)
     assert min(waits) < HELD_SECONDS / 2, waits
+
+
+def test_a_file_closed_after_writing_is_told_only_once_its_writer_is_done(watched):
+    """A writer in place may touch the file just after closing it (rsync --inplace sets
+    its times and mode, and fails if the file was claimed from under it): a close is told
+    no sooner than CLOSED_HOLD_SECONDS after it."""
+    jobs, arrived = watched
+    for n in range(10):
+        with open(jobs / f"job-{n}.yaml", "w") as handle:
+            handle.write("numbers: [7]\n")
+        closed = time.perf_counter()
+        assert arrived.get(timeout=WAIT_SECONDS) == f"job-{n}.yaml"
+        assert time.perf_counter() - closed >= CLOSED_HOLD_SECONDS
+
+
+def test_a_watch_whose_folder_was_removed_still_stops(tmp_path):
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    arrived: queue.SimpleQueue = queue.SimpleQueue()
+    before = set(threading.enumerate())
+    watch = watch_jobs(folder, arrived.put)
+    folder.rmdir()
+    time.sleep(0.1)
+    watch.stop()
+    watch.join(WAIT_SECONDS)
+    assert set(threading.enumerate()) == before
+    assert arrived.empty()
