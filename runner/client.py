@@ -25,6 +25,7 @@ from .spool import Spool
 CANCEL_WAIT_SECONDS = 5.0
 WAIT_POLL_SECONDS = 0.1
 MISSING_POLLS = 10  # polls in a row that find a waited-for job nowhere before it is an error
+MOVES_FOLLOWED = 3  # queued, running, finished: a job moves at most twice while it is read
 
 
 SUSPENDED = "suspended"  # shown for a running job whose daemon is gone
@@ -84,8 +85,19 @@ def _found(progress: dict) -> int:
 
 
 def inspect(spool: Spool, job_id: str) -> dict:
-    """Everything about one job: its spec, state, progress and, once finished, its result."""
-    info = listing.get(spool, job_id)
+    """Everything about one job: its spec, state, progress and, once finished, its result,
+    as read from one place: a job that moved on while it was read (claimed, or archived
+    just after its result was written) is read again where it went."""
+    for _ in range(MOVES_FOLLOWED):
+        info = listing.get(spool, job_id)
+        out = _inspect_at(spool, info)
+        if info.path.exists():
+            break
+    return out
+
+
+def _inspect_at(spool: Spool, info: JobInfo) -> dict:
+    job_id = info.id
     out = _summary(spool, info)
     out["daemons"] = daemons(spool)
     if info.state is JobState.QUEUED:

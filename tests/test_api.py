@@ -93,6 +93,32 @@ def test_status_of_a_job_started_before_its_first_progress_shows_its_priority(sp
     jobdir.release()
 
 
+def test_inspect_reads_a_job_that_moves_on_while_read_where_it_went(spool, monkeypatch):
+    """A job claimed (or archived) between finding it and reading it is read again in its
+    new place, never shown with an unreadable spec (a full run saw a just-finished job's
+    spec as '(unreadable: ...)': its folder was archived under the reader)."""
+    import json
+
+    from runner import client
+    from runner.jobdir import SPEC_FILE
+
+    path = drop_job(spool, "moving.yaml", {"id": "moving", "numbers": [3], "priority": 6})
+    summary, taken = client._summary, []
+
+    def summary_as_the_daemon_takes_it(spool_, info):
+        if not taken:  # the daemon claims the job just after the reader found it queued
+            jobdir = spool.claim(path)
+            spool.place_running(jobdir, "moving")
+            spool.write_atomically(jobdir.file(SPEC_FILE), json.dumps({"priority": 6}).encode())
+            taken.append(jobdir)
+        return summary(spool_, info)
+
+    monkeypatch.setattr(client, "_summary", summary_as_the_daemon_takes_it)
+    inspected = api.inspect(spool, "moving")
+    assert (inspected["state"], inspected["spec"]) == ("running", {"priority": 6})
+    taken[0].release()
+
+
 def test_submit_takes_the_first_id_that_no_job_and_no_result_has(spool, tmp_path):
     """A file submitted again gets NAME-2, NAME-3, ...: the first id that no queued job
     (by its `id:`, not its file's name) and no result has; taken ids are read once."""
