@@ -25,9 +25,10 @@ from typing import Callable, Optional, Protocol
 
 # A writer in place may touch the file's attributes just after closing it (rsync --inplace
 # sets its times and mode by its name): claimed at once, the file is gone from under it and
-# it fails (exit 23). watchdog's threads told a close about 0.3 ms after it; this is ten
-# times that, for a writer the scheduler holds back a little.
-CLOSED_HOLD_SECONDS = 0.005
+# it fails (exit 23). watchdog's threads told a close about 0.3 ms after it; this is three
+# times that, for a writer the scheduler holds back a little. (`runner submit`'s own
+# close pays it too: 1 ms against the command's 50 ms or more.)
+CLOSED_HOLD_SECONDS = 0.001
 
 
 class Watch(Protocol):
