@@ -6,11 +6,12 @@ watchdog, which the other systems use, passes each event through four threads on
 (its reader, its dispatcher, the emitter, the observer): 332 us from a rename to the call
 and 73 us of CPU an event in a burst, against 83 and 36 us for this watch, and 115 and 35
 for a bare inotify reader (`bench/watcher.py`, the three in turn). Its inotify backend
-also held the first half of every move for 0.5 s, and every event behind it. The kernel is asked for moves in and closes after
-writing only: a claim, one rename of the file out of jobs/, wakes no thread, nor do the
-opens, reads and deletions of claims and rescans. A move in is told at once, a close
-CLOSED_HOLD_SECONDS after it. An event lost (the kernel's queue overflowed) costs time
-only: the daemon's rescan finds the file.
+also held the first half of every move for 0.5 s, and every event behind it.
+
+The kernel is asked for moves in and closes after writing only: a claim, one rename of
+the file out of jobs/, wakes no thread, nor do the opens, reads and deletions of claims
+and rescans. A move in is told at once, a close CLOSED_HOLD_SECONDS after it. An event
+lost (the kernel's queue overflowed) costs time only: the daemon's rescan finds the file.
 """
 
 from __future__ import annotations
