@@ -185,9 +185,7 @@ def _loading_ahead(task: Optional[str]) -> ContextManager[None]:
     """While in it, a plugin task's trial load runs beside the copy and check of the
     numbers (registry.loading_ahead): on a machine with a core to spare, the 0.1 s of
     a fresh Python importing the plugin costs the submit nothing."""
-    from .tasks import BUILTIN_TASKS
-
-    if task is None or task in BUILTIN_TASKS:
+    if _is_runner_s_own(task):
         return contextlib.nullcontext()
     from .registry import registry
 
@@ -203,16 +201,12 @@ def _at_most_a_task(fields: Optional[dict]) -> bool:
 def _task_needs_no_check(task: Optional[str]) -> bool:
     """Whether a job naming `task` (None: the default) and no params, under a config.yaml
     that sets nothing a job's check reads, passes the daemon's check of its task: one of
-    runner's own (which take no params they must be given), known by name as the default
-    is, without reading the entry points (20 to 35 ms: a package that claims the name too
-    is the operator's to mend, and `runner tasks` and the daemon's refusal of the job name
-    both), or a plugin's that loads here, guarded as the daemon loads it, needs no params
+    runner's own (which take no params they must be given; `_is_runner_s_own`), or a
+    plugin's that loads here, guarded as the daemon loads it, needs no params
     (Task.needs_no_params) and has no cost function (Task.worst_seconds, which the check
     would call). Any other, a broken or unknown one too, is left to the full check, which
     words the refusal."""
-    from .tasks import BUILTIN_TASKS
-
-    if task is None or task in BUILTIN_TASKS:
+    if _is_runner_s_own(task):
         return True
     from .config_file import TASK_LOAD_SECONDS
     from .registry import UnknownTaskError, registry
@@ -224,6 +218,16 @@ def _task_needs_no_check(task: Optional[str]) -> bool:
     except UnknownTaskError:
         return False
     return found.needs_no_params() and found.worst_seconds is None
+
+
+def _is_runner_s_own(task: Optional[str]) -> bool:
+    """Whether `task` (None: the default) is one of runner's own, known by its name, as
+    the default is, without reading the entry points (20 to 35 ms): a package that claims
+    the name too is the operator's to mend, and `runner tasks` and the daemon's refusal
+    of the job name both."""
+    from .tasks import BUILTIN_TASKS
+
+    return task is None or task in BUILTIN_TASKS
 
 
 def _within_default_count(size: int) -> bool:
