@@ -5,7 +5,8 @@ The daemon lives on for days; the command line's modules (typer, click and the C
 own), loaded to read the options, would stay in its memory all that time (1.7 MiB,
 bench/memory.py). Exec keeps the process, so its pid, its standard streams, what a
 signal to `runner start` does and its exit code are the same as if the command ran the
-daemon itself.
+daemon itself. Its command line ends in `runner start --root ROOT` (the arguments of the
+code it runs), so that `ps` and `pgrep -f "runner start"` find it as they would the command.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ EXIT_BAD_SPOOL = 2  # the spool or its config.yaml is wrong: nothing was run
 # like a module (random.py, yaml.py) is not imported in its place
 _DAEMON_CODE = ("import sys; sys.path[:] = [p for p in sys.path if p]; "
                 "from runner.daemon_process import main; main()")
+_SHOWN_AS = ("runner", "start", "--root")  # what `ps` shows after the code, before the root
 
 
 def exec_daemon(root: Path, drain: bool, verbose: bool) -> NoReturn:
@@ -29,7 +31,7 @@ def exec_daemon(root: Path, drain: bool, verbose: bool) -> NoReturn:
     interpreter, with the same flags: -X, -W, -O...). Never returns; the daemon's
     exit code is this process's."""
     argv = [sys.executable, *subprocess._args_from_interpreter_flags(), "-c", _DAEMON_CODE,
-            str(root)]
+            *_SHOWN_AS, str(root)]
     argv += ["--drain"] * drain + ["--verbose"] * verbose
     for stream in (sys.stdout, sys.stderr):  # what Python buffered would be lost
         if stream is not None:  # None: started with the descriptor closed
@@ -41,7 +43,7 @@ def main() -> NoReturn:
     """Run the daemon on the spool that `exec_daemon` named, until it is stopped or, with
     --drain, until the queue is empty; exit with its code, or with EXIT_BAD_SPOOL, saying
     why on stderr, if the spool or its config.yaml is wrong."""
-    root, *options = sys.argv[1:]
+    root, *options = sys.argv[1 + len(_SHOWN_AS):]
     from .daemon import serve
     from .errors import RunnerError
     from .spool import Spool

@@ -32,7 +32,9 @@ def test_runner_start_execs_the_daemon_in_its_own_process(spool, start_daemon, t
     wait_ready(daemon)
     args = cmdline(daemon.pid)
     assert "-c" in args and "runner.daemon_process" in args[args.index("-c") + 1]
-    assert args[args.index("-c") + 2] == str(spool.root)
+    # shown as the command it came from: `pgrep -f "runner start"` finds it
+    assert args[args.index("-c") + 2:] == ["runner", "start", "--root", str(spool.root)]
+    assert f"runner start --root {spool.root}" in " ".join(args)  # as pgrep -f matches
     drop_job(spool, "a.yaml", {"id": "a", "numbers": [17977, 10619863, 6]})
     assert wait_for_result(spool, "a")["primes_found"] == 2
     assert not (tmp_path / "imported").exists()
