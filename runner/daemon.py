@@ -131,6 +131,7 @@ class Daemon:
             from .metrics import serve_metrics  # prometheus_client: only when asked for
 
             metrics = serve_metrics(self.spool, self.config.metrics_port)
+        self.spool.keep_spares()
         self._manager = self._open_backend(self.config, self.post, self._emit)
         observer = watch_jobs(self.spool.jobs, lambda name: self.post(_FileArrived(name)))
         self._backlog.start_watching()
@@ -155,6 +156,7 @@ class Daemon:
             self._suspend_all()
             entry.remove()
             self._manager.shutdown()
+            self.spool.drop_spares()
             observer.stop()
             observer.join(2)
             if metrics is not None:
@@ -180,6 +182,10 @@ class Daemon:
             "version": __version__})
 
     def _next_message(self) -> object:
+        # nothing to do now: make spares for the jobs to come (spares.py), one at a time,
+        # so that a message that comes meanwhile waits for one at most
+        while self._messages.empty() and self.spool.make_spare():
+            pass
         try:
             return self._messages.get(timeout=TICK_SECONDS)
         except queue.Empty:

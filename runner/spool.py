@@ -7,6 +7,7 @@
     <root>/jobs/.state/{done,failed,cancelled}/<id>/   finished
     <root>/jobs/.state/inputs/                  numbers files written by `runner submit`
     <root>/jobs/.state/tmp/                     files being written, renamed into place whole
+    <root>/jobs/.state/spares/<random>/         a daemon's empty files and folders made ahead (spares.py)
     <root>/jobs/.state/daemons/<host>-<pid>.json   the daemons serving the spool, each flocked by its own
     <root>/jobs/.state/events.jsonl, .1         the events log (events.py), newest last
     <root>/jobs/.state/daemon.log, .1, .2       the daemons' own log
@@ -44,6 +45,7 @@ from .job import FINISHED_STATES, NUMBERED_MAX, JobState, numbered_ids
 from .jobdir import (CANCEL_FILE, INPUT_FILE, JOB_FILE, SOURCE_FILE, JobDir, lock, shown_name,
                      try_lock)
 from .queued import Queue
+from .spares import Spares
 
 log = logging.getLogger("runner.spool")
 
@@ -81,6 +83,8 @@ class Spool:
         self.outbox = self.root / "outbox"
         self.state = self.jobs / STATE_DIR
         self.tmp = self.state / "tmp"
+        self.spares_folder = self.state / "spares"
+        self._spares: Optional[Spares] = None  # the daemon's; a command makes files as it goes
         self.inputs = self.state / "inputs"
         self.claiming = self.state / "claiming"
         self.daemons = self.state / "daemons"
@@ -119,7 +123,8 @@ class Spool:
         back); SpoolError if the spool's root itself is gone."""
         if not self.root.is_dir():
             raise SpoolError(f"the spool's folder {self.root} is gone")
-        for folder in (self.jobs, self.outbox, self.tmp, self.inputs, self.claiming, self.daemons,
+        for folder in (self.jobs, self.outbox, self.tmp, self.spares_folder, self.inputs,
+                       self.claiming, self.daemons,
                        *(self.place(s) for s in (JobState.RUNNING, *FINISHED_STATES))):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -129,10 +134,25 @@ class Spool:
 
     # -- writing files whole ---------------------------------------------------
 
+    def keep_spares(self) -> None:
+        """Keep a stock of empty files and folders, made ahead by `make_spare`, for this
+        process's writes and claims (the daemon's: see spares.py), until `drop_spares`."""
+        self._spares = Spares(self.spares_folder, self.tmp)
+
+    def make_spare(self) -> bool:
+        """Make one more spare (spares.py); False if none is wanted now."""
+        return self._spares is not None and self._spares.make_one()
+
+    def drop_spares(self) -> None:
+        if self._spares is not None:
+            self._spares.close()
+            self._spares = None
+
     def write_atomically(self, dest: Path, data: bytes, durable: bool = True) -> None:
         """Write `data` to `dest` so that a reader sees no file or the whole file; with
         `durable`, also so that it survives a power loss once this returns."""
-        temp = self.tmp / f"{dest.name}.{uuid.uuid4().hex}"
+        temp = (self._spares and self._spares.take_file()) or \
+            self.tmp / f"{dest.name}.{uuid.uuid4().hex}"
         with open(temp, "wb") as handle:
             handle.write(data)
             if durable:
@@ -188,11 +208,18 @@ class Spool:
         """Take the queued file `path` for this process; None if another took it first.
         Its rename into a locked claiming folder is the claim."""
         token = uuid.uuid4().hex
-        building = self.tmp / token  # locked before it appears in claiming/, or a daemon
-        building.mkdir()             # adopting orphans could take it for a dead one
+        # locked before it appears in claiming/, or a daemon adopting orphans could take it
+        # for a dead one
+        building = self._spares and self._spares.take_folder()
+        if not building:
+            building = self.tmp / token
+            building.mkdir()
         lock_fd = lock(building)
         name = os.fsencode(path.name)  # any bytes a name has
         try:
+            spare = self._spares and self._spares.take_file()
+            if spare:
+                os.rename(spare, building / SOURCE_FILE)
             (building / SOURCE_FILE).write_bytes(name)
             folder = self.claiming / token
             os.rename(building, folder)

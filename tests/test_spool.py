@@ -90,8 +90,8 @@ def running_job(spool: Spool, job_id: str, name: str = "a.yaml") -> JobDir:
 
 def test_create_makes_every_place(spool):
     assert (spool.root / "config.yaml").read_text() == CONFIG_TEMPLATE
-    for folder in (spool.jobs, spool.outbox, spool.tmp, spool.inputs, spool.claiming,
-                   *(spool.place(s) for s in JobState if s is not JobState.QUEUED)):
+    for folder in (spool.jobs, spool.outbox, spool.tmp, spool.spares_folder, spool.inputs,
+                   spool.claiming, *(spool.place(s) for s in JobState if s is not JobState.QUEUED)):
         assert folder.is_dir(), folder
     assert spool.place(JobState.QUEUED) == spool.jobs
     assert spool.place(JobState.DONE) == spool.jobs / ".state" / "done"
