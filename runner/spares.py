@@ -100,7 +100,8 @@ def _take(stock: collections.deque) -> Optional[Path]:
 
 
 def _make_file(path: Path) -> None:
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+    # as open(path, "wb") would make it: 0o666 less the umask
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
 
 
 def _remove_orphans(parent: Path) -> None:
