@@ -111,5 +111,8 @@ def test_a_job_on_a_daemon_makes_no_file_on_its_path(spool, start_daemon):
     assert wait_for_result(spool, "a")["primes_found"] == 2
     assert [event.name for event in watch.read(timeout=0)] == []
     watch.close()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (spool.outbox / "a.yaml").stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes
     assert daemon.stop() == 0
     assert not list(spool.spares_folder.iterdir()), "the daemon removed its stock"
