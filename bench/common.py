@@ -36,6 +36,14 @@ def running_daemon(extra_config: str = "") -> Iterator[tuple[Path, subprocess.Po
             daemon.wait(30)
 
 
+def case_study_job() -> str:
+    """The sample job jobs/samples/book-case-study.yaml (the book's 17 numbers) without
+    its `id:` line, so that each drop takes its id from its file's name."""
+    sample = (Path(__file__).resolve().parent.parent / "jobs" / "samples"
+              / "book-case-study.yaml").read_text()
+    return "\n".join(line for line in sample.splitlines() if not line.startswith("id:"))
+
+
 def drop_and_wait(root: Path, job_id: str, text: str) -> float:
     """Drop a job file the safe way (written beside jobs/, then renamed in) and return
     the seconds from the rename until its result exists."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import gmpy2
 
-from common import drop_and_wait, running_daemon, spool_file_creation, time_script
+from common import case_study_job, drop_and_wait, running_daemon, spool_file_creation, time_script
 from runner.spool import Spool
 
 CASE_STUDY = [17977, 10619863, 106198, 6620830889, 80630964769, 228204732751, 1171432692373,
@@ -62,8 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--drops", type=int, default=20)
     args = parser.parse_args()
-    sample = (Path(__file__).parent.parent / "jobs" / "samples" / "book-case-study.yaml").read_text()
-    sample = "\n".join(line for line in sample.splitlines() if not line.startswith("id:"))
+    sample = case_study_job()
     one_a_task = sample.replace("pool:\n", "pool:\n  chunksize: 1\n")
     with running_daemon() as (root, _), Pool(2) as pool:
         pool.map(primes_of, [CASE_STUDY, CASE_STUDY], chunksize=1)

@@ -25,9 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import drop_and_wait
+from common import case_study_job, drop_and_wait
 
-SAMPLE = Path(__file__).resolve().parent.parent / "jobs" / "samples" / "book-case-study.yaml"
 STEPS = {  # module: {class or None: [function, ...]}
     "runner.daemon": {"Daemon": ["_handle", "_claim_from_backlog", "_start"], None: ["load_claimed"]},
     "runner.spool": {"Spool": ["claim", "place_running", "write_atomically", "commit_result",
@@ -87,8 +86,7 @@ def run(drops: int, root: Path, out: Path) -> float:
                               stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.5)
-        job = "\n".join(line for line in SAMPLE.read_text().splitlines()
-                        if not line.startswith("id:"))
+        job = case_study_job()
         took = [drop_and_wait(root, f"drop-{k}", job) for k in range(drops)]
     finally:
         daemon.send_signal(signal.SIGTERM)
