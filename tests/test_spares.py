@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import inotify_simple
 import pytest
 
-from conftest import drop_job, wait_for_result, wait_ready
+from conftest import drop_job, wait_for_result, wait_ready, wait_until
 from runner.jobdir import lock
 from runner.spares import STOCK, Spares
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -100,8 +92,9 @@ def test_the_stock_of_a_gone_daemon_is_removed_and_a_live_one_kept(places):
 def test_a_job_on_a_daemon_makes_no_file_on_its_path(spool, start_daemon):
     daemon = start_daemon()
     wait_ready(daemon)
-    wait_for(lambda: any(len(os.listdir(stock)) == 2 * STOCK
-                         for stock in spool.spares_folder.iterdir()))
+    wait_until(lambda: any(len(os.listdir(stock)) == 2 * STOCK
+                           for stock in spool.spares_folder.iterdir()), 10,
+               "the daemon's stock of spares")
     # without spares, the claim's folder and every file written whole (spec, progress,
     # result) are made in tmp/ first
     watch = inotify_simple.INotify()
