@@ -15,7 +15,8 @@ outbox/<id>.yaml exists (its values, in outbox/<id>.jsonl, checked against the s
     a number at a time) and `--task collatz_fast` (its chunk function, numpy).
   factor: 20,000 random 64-bit and 2,000 random 100-bit numbers, shuffled; the script
     maps python-flint's `sorted(fmpz(n).factor())` (chunksize 1000); the runner runs the
-    built-in `--task factor` (the same call).
+    built-in `--task factor` (from 70 bits up, FLINT's ECM first, then that call:
+    runner/tasks/builtin.py), and the floor calls the task's own function.
 
 The floor, in the same run: the same function called in a loop on both cores, the least
 the work costs: the file cut in two at a newline, each half's numbers read, parsed, given
@@ -92,9 +93,9 @@ def collatz_lines(numbers: Path, start: int, stop: int) -> bytes:
 
 
 def factor_lines(numbers: Path, start: int, stop: int) -> bytes:
-    from flint import fmpz
+    from runner.tasks.builtin import factor
 
-    return "".join(f"{n}\t{' '.join(f'{p}^{e}' for p, e in sorted(fmpz(n).factor()))}\n"
+    return "".join(f"{n}\t{' '.join(f'{p}^{e}' for p, e in factor(n))}\n"
                    for n in map(int, lines_between(numbers, start, stop))).encode()
 
 
