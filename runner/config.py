@@ -7,7 +7,6 @@ commented, with its default, so a person can see every knob in one place.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal, Optional, get_args
 
@@ -15,16 +14,13 @@ import yaml
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
                       model_validator)
 
-from .config_file import (NUMBER_BITS_DEFAULT, NUMBERS_DEFAULT, TASK_LOAD_SECONDS,
+from .config_file import (CHUNKSIZE_MAX_DEFAULT, NUMBER_BITS_DEFAULT, NUMBERS_DEFAULT,
+                          RETRIES_MAX_DEFAULT, TASK_LOAD_SECONDS, TIMEOUT_MAX_DEFAULT, cpu_count,
                           read_config_file)
 from .errors import ConfigError
 from .job import START_METHODS
 
 StartMethod = Literal[START_METHODS]
-
-
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class StrictModel(BaseModel):
@@ -54,10 +50,10 @@ class Limits(StrictModel):
     number_bits: int = Field(default=NUMBER_BITS_DEFAULT, ge=2)
     range_length: int = Field(default=10**12, ge=1)
     processes_per_job: Optional[int] = Field(default=None, ge=1)  # None: max_processes
-    chunksize: int = Field(default=1 << 22, ge=1)  # 4 sieve segments
-    timeout: float = Field(default=3600, gt=0)
+    chunksize: int = Field(default=CHUNKSIZE_MAX_DEFAULT, ge=1)
+    timeout: float = Field(default=TIMEOUT_MAX_DEFAULT, gt=0)
     queued_jobs: int = Field(default=10_000, ge=1)
-    retries: int = Field(default=100, ge=0)
+    retries: int = Field(default=RETRIES_MAX_DEFAULT, ge=0)
 
 
 class DaskSettings(StrictModel):
@@ -100,7 +96,7 @@ class Config(StrictModel):
     @property
     def total_processes(self) -> int:
         """Worker processes allowed across all pools of one daemon."""
-        return self.max_processes or _cpu_count()
+        return self.max_processes or cpu_count()
 
     @property
     def default_retries(self) -> int:

@@ -1,12 +1,14 @@
 """config.yaml as written: its settings read as YAML, not yet checked (config.py checks
 them against its models), and the defaults that a job made from a numbers file is checked
-with when config.yaml sets none (two limits, and the time a plugin's trial load may take).
+with when config.yaml sets none (the limits, the cores, the time a plugin's trial load may
+take).
 Light on purpose (no pydantic, and no PyYAML for a config.yaml of comments alone, as
 `runner init` writes it), so that `runner submit` tells a config.yaml that sets nothing a
 job is checked against in about a millisecond."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from .spool import CONFIG_FILE_NAME
 
 NUMBERS_DEFAULT = 100_000_000  # limits.numbers: numbers in one job
 NUMBER_BITS_DEFAULT = 4096  # limits.number_bits: size of each number
+CHUNKSIZE_MAX_DEFAULT = 1 << 22  # limits.chunksize: numbers in one chunk (4 sieve segments)
+TIMEOUT_MAX_DEFAULT = 3600  # limits.timeout: seconds one chunk may be given
+RETRIES_MAX_DEFAULT = 100  # limits.retries: retries of one chunk
 TASK_LOAD_SECONDS = 20.0  # task_load_seconds: a plugin's trial import may take this long
 # Settings of how the daemon works that no job's check reads (config.py checks their values
 # when the daemon starts): a job is checked against limits, defaults, max_processes,
@@ -23,6 +28,11 @@ DAEMON_ONLY_SETTINGS = frozenset({
     "max_running_jobs", "chunks_ahead_per_process", "retry_backoff_seconds",
     "retry_backoff_max_seconds", "retention_days", "rescan_seconds", "pool_idle_seconds",
     "fsync_seconds", "inline_max", "inline_primes_max", "metrics_port"})
+
+
+def cpu_count() -> int:
+    """The cores this process may run on: max_processes when config.yaml sets none."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

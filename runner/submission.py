@@ -148,7 +148,7 @@ def _submit_input(spool: Spool, write: Callable[[BinaryIO], None], name: str,
     with _loading_ahead(task):
         job_id = _free_id(spool, job_id, default_job_id(Path(name)))
         spool.ensure()
-        defaults = not pool and _at_most_a_task(fields) \
+        defaults = _within_default_limits(pool, fields) \
             and not read_config_file(spool.root).binds_jobs
         temp = spool.temp_path("numbers")
         try:
@@ -165,12 +165,13 @@ def _submit_input(spool: Spool, write: Callable[[BinaryIO], None], name: str,
         spec: dict[str, Any] = {"id": job_id,
                                 "numbers_file": stored.relative_to(spool.root).as_posix()}
         try:
-            # a job of the runner's own making, with nothing laid over it but the name of a
-            # task, under a config.yaml that sets nothing a job's check reads
-            # (config_file.DAEMON_ONLY_SETTINGS at most), passes the daemon's check once its
-            # numbers and its task have (its id is free and valid, its file inside the spool,
-            # the default settings within the default limits): that check, which loads
-            # pydantic and the config's models (about 80 ms), is left to the daemon
+            # a job of the runner's own making, with nothing laid over it but settings
+            # within the default limits and the name of a task, under a config.yaml that
+            # sets nothing a job's check reads (config_file.DAEMON_ONLY_SETTINGS at most),
+            # passes the daemon's check once its numbers and its task have (its id is free
+            # and valid, its file inside the spool, its settings within the limits): that
+            # check, which loads pydantic and the config's models (about 80 ms), is left to
+            # the daemon
             sure = sure and _task_needs_no_check(task)
             return _enqueue(spool, spec, pool, fields, name, checked_as=None if sure else name)
         except RunnerError as error:
@@ -192,10 +193,34 @@ def _loading_ahead(task: Optional[str]) -> ContextManager[None]:
     return registry().loading_ahead(task)
 
 
-def _at_most_a_task(fields: Optional[dict]) -> bool:
-    """Whether `fields` lay nothing over a job of the runner's own making but, at most,
-    the name of a task."""
-    return not {key for key, value in (fields or {}).items() if value is not None} - {"task"}
+def _within_default_limits(pool: Optional[dict], fields: Optional[dict]) -> bool:
+    """Whether the pool settings and fields laid over a job of the runner's own making
+    (options, or the API's arguments) pass the daemon's check of them under the default
+    limits (config_file's): each one of those below, of the type a job file must give
+    (a bool is no int; None is left to the check) and in its range. The task is judged
+    by _task_needs_no_check; anything else (params, on_error) is left to the check,
+    which words any refusal."""
+    from .config_file import (CHUNKSIZE_MAX_DEFAULT, RETRIES_MAX_DEFAULT, TIMEOUT_MAX_DEFAULT,
+                              cpu_count)
+    from .job import PRIORITY_MAX, START_METHODS
+
+    def whole(low: int, high: float) -> Callable[[Any], bool]:
+        return lambda value: type(value) is int and low <= value <= high
+
+    passes: dict[str, Callable[[Any], bool]] = {
+        "pool.processes": whole(1, cpu_count()),
+        "pool.chunksize": whole(1, CHUNKSIZE_MAX_DEFAULT),
+        "pool.maxtasksperchild": whole(1, float("inf")),
+        "pool.start_method": lambda value: type(value) is str and value in START_METHODS,
+        "pool.ordered": lambda value: type(value) is bool,
+        "priority": whole(-PRIORITY_MAX, PRIORITY_MAX),
+        "retries": whole(0, RETRIES_MAX_DEFAULT),
+        "timeout": lambda value: type(value) in (int, float) and 0 < value <= TIMEOUT_MAX_DEFAULT,
+        "task": lambda value: True,
+    }
+    given = {f"pool.{key}": value for key, value in (pool or {}).items()}
+    given.update((key, value) for key, value in (fields or {}).items() if value is not None)
+    return all(key in passes and passes[key](value) for key, value in given.items())
 
 
 def _task_needs_no_check(task: Optional[str]) -> bool:

@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import drop_job, read_result, run_cli, runner_command, write_config
 from runner import api
@@ -320,6 +322,57 @@ def test_a_job_submitted_under_default_settings_passes_the_daemons_check(default
         1 for line in text.splitlines() if line.split("#")[0].strip()))
 
 
+OPTION_VALUES = {  # in and out of the default limits, of the types a job file must give
+    "pool.processes": st.sampled_from([1, 2, 3, 64, 0, True, 1.0, None]),
+    "pool.chunksize": st.sampled_from([1, 20000, 1 << 22, (1 << 22) + 1, 0, -5, "9"]),
+    "pool.maxtasksperchild": st.sampled_from([1, 10**9, 0, 2.5]),
+    "pool.start_method": st.sampled_from(["fork", "spawn", "forkserver", "Fork", 1]),
+    "pool.ordered": st.sampled_from([True, False, 0, "no"]),
+    "priority": st.sampled_from([0, -3, 10**6, -10**6, 10**6 + 1, False]),
+    "timeout": st.sampled_from([0.001, 1, 3600, 3600.5, 0, -1.0, float("nan"), float("inf"), True]),
+    "retries": st.sampled_from([0, 100, 101, -1, 1.0]),
+}
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chosen=st.dictionaries(st.sampled_from(sorted(OPTION_VALUES)), st.just(None), max_size=4)
+       .flatmap(lambda keys: st.fixed_dictionaries({key: OPTION_VALUES[key] for key in keys})))
+def test_whatever_options_submit_leaves_to_the_daemon_the_daemon_takes(default_spool, tmp_path,
+                                                                       chosen):
+    """Options within the default limits are not checked at the door
+    (submission._within_default_limits): a job submit queues, checked or not, passes the
+    daemon's check, and one it refuses leaves nothing queued."""
+    from runner import submission
+    from runner.config import load_config
+    from runner.jobfile import load_job
+
+    pool = {key.removeprefix("pool."): value for key, value in chosen.items() if "." in key}
+    fields = {key: value for key, value in chosen.items() if "." not in key}
+    path = tmp_path / "n.txt"
+    path.write_text("17977\n")
+    before = queued_state(default_spool)
+    try:
+        job_id = api.submit_numbers(default_spool, open(path, "rb"), str(path), pool=pool,
+                                    fields=fields)
+    except api.JobError:
+        assert not submission._within_default_limits(pool, fields), chosen
+        assert queued_state(default_spool) == before, "nothing may be queued"
+        return
+    queued = default_spool.jobs / f"{job_id}.yaml"
+    load_job(queued, default_spool.root, load_config(default_spool.root))
+    queued.unlink()
+
+
+def test_options_a_person_types_are_within_the_default_limits():
+    from runner.submission import _within_default_limits
+
+    assert _within_default_limits({"chunksize": 20000, "ordered": False, "processes": 1},
+                                  {"priority": 3, "timeout": 60.0, "retries": 2, "task": "factor"})
+    assert not _within_default_limits({}, {"params": {"cap": 3}})
+    assert not _within_default_limits({}, {"on_error": "record"})
+
+
 def test_submit_makes_its_copy_of_the_numbers_durable_before_it_queues_the_job(
         default_spool, tmp_path, monkeypatch):
     """The job file names the copy in inputs/: a power cut must not leave the one
@@ -413,7 +466,12 @@ CHECKED = ["pydantic", "runner.registry", "importlib.metadata", "yaml", "runner.
     ({"max_processes": 2}, (), CHECKED),  # a setting: the job is checked at the door against it
     # settings that no job's check reads: PyYAML reads them
     ({"inline_max": 0, "metrics_port": 9464}, (), ["yaml"]),
-    (None, ("--processes", "1"), CHECKED),  # an option: the job is checked at the door
+    # options within the default limits: the job file is written by PyYAML
+    (None, ("--processes", "1"), ["yaml"]),
+    (None, ("--chunksize", "20000", "--unordered", "--priority", "3", "--timeout", "60"),
+     ["yaml"]),
+    # over limits.retries: checked, and refused at the door before any chunk is made
+    (None, ("--retries", "101"), CHECKED[:-1]),
     # one of runner's own tasks, named: known by its name, as the default task is
     (None, ("--task", "factor"), []),
     (None, ("--task", "factor", "--on-error", "record"), CHECKED),
@@ -422,7 +480,8 @@ def test_what_submit_loads_to_check_a_small_numbers_file(default_spool, tmp_path
                                                          options, loaded):
     """The start-up of `runner submit numbers.txt`: pydantic (with the config's and the job
     file's models), numpy and the task registry cost about 100 ms to load, and the first
-    and the last are loaded only when a setting or an option must be checked; PyYAML
+    and the last are loaded only when a setting or an option must be checked (an option
+    past the default limits, or one they say nothing of: --param, --on-error); PyYAML
     (6 ms) only when config.yaml sets something, or the job file is not the door's own;
     runner.chunks (2 ms) only for a check or a line that is not plain digits."""
     if settings is not None:  # these alone
@@ -432,9 +491,11 @@ def test_what_submit_loads_to_check_a_small_numbers_file(default_spool, tmp_path
     path.write_text("17977\n")
     script = ("import sys\nfrom runner.cli import app\n"
               "try:\n    app()\nfinally:\n"
-              f"    print(*[m for m in {HEAVY_MODULES!r} if m in sys.modules], file=sys.stderr)\n")
+              f"    print('loaded:', *[m for m in {HEAVY_MODULES!r} if m in sys.modules], "
+              "file=sys.stderr)\n")
     proc = subprocess.run([sys.executable, "-c", script, "submit", str(path), "--root",
                            str(default_spool.root), *options],
                           capture_output=True, text=True, timeout=30)
-    assert (proc.returncode, proc.stdout) == (0, "n\n"), proc.stderr
-    assert proc.stderr.split() == loaded
+    assert (proc.returncode, proc.stdout) == ((2, "") if "--retries" in options else (0, "n\n")), \
+        proc.stderr
+    assert proc.stderr.splitlines()[-1].split()[1:] == loaded, proc.stderr
