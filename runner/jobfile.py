@@ -74,21 +74,22 @@ class _JobLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.Safe
     """Safe YAML whose integers are plain decimal, as in a numbers file, and no longer
     than a number of `max_bits` bits can be."""
 
-    max_bits = 0
+    max_bits = max_digits = 0
 
     def construct_decimal_int(self, node: yaml.ScalarNode) -> int:
-        where = place(node)
-        if not _DECIMAL.fullmatch(node.value):
-            raise JobError(short_repr(node.value) + " is not a plain decimal integer",
+        # once for each integer of a job file: the place in the file only for an error
+        value = node.value
+        if not _DECIMAL.fullmatch(value):
+            raise JobError(short_repr(value) + " is not a plain decimal integer",
                            fix="write integers with digits only: no underscores, hex, octal "
-                           "or ':'", **where)
-        digits = node.value.lstrip("-").lstrip("0") or "0"
-        if len(digits) > max_decimal_digits(self.max_bits):
-            raise JobError(f"an integer of {len(digits)} digits is over the limit "
+                           "or ':'", **place(node))
+        digits = len(value.lstrip("-").lstrip("0")) or 1
+        if digits > self.max_digits:
+            raise JobError(f"an integer of {digits} digits is over the limit "
                            f"limits.number_bits = {self.max_bits}",
                            fix="give smaller numbers, or raise limits.number_bits in config.yaml",
-                           **where)
-        return parse_decimal(node.value)
+                           **place(node))
+        return parse_decimal(value)
 
 
 _JobLoader.add_constructor("tag:yaml.org,2002:int", _JobLoader.construct_decimal_int)
@@ -162,7 +163,7 @@ def _parse_yaml(raw: bytes, max_bits: int) -> tuple[dict, yaml.Node]:
         raise JobError("the file is empty",
                        fix="give at least `numbers: [...]`, `numbers_file:` or `range:`")
     loader = _JobLoader(text)
-    loader.max_bits = max_bits
+    loader.max_bits, loader.max_digits = max_bits, max_decimal_digits(max_bits)
     node = None
     try:
         node = loader.get_single_node()
