@@ -90,7 +90,8 @@ class DaskBackend(Backend):
         for token, worker in reruns:
             submission = self._inflight.get(token)
             if submission is not None:
-                self._emit(events.CHUNK_RERUN, None, chunk=submission.chunk.index, worker=worker,
+                self._emit(events.CHUNK_RERUN, submission.owner.job.id,
+                           chunk=submission.chunk.index, worker=worker,
                            cause="its first worker was lost; Dask ran it again")
         for token, start in started:
             submission = self._inflight.get(token)

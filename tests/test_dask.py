@@ -168,6 +168,7 @@ def test_worker_killed_mid_chunk_the_cluster_reruns_it(dask_spool, start_daemon,
     # when it died (the scheduler recomputes it), which a loaded machine makes likelier
     reruns = [e["chunk"] for e in events_of(spool, "chunk_rerun")]
     assert 3 in reruns and len(reruns) == len(set(reruns)), (reruns, daemon.log())
+    assert {e["job"] for e in events_of(spool, "chunk_rerun")} == {"victim"}  # `runner logs victim`
     assert daemon.stop() == 0
 
 
