@@ -21,7 +21,7 @@ from .cli_options import (JsonOption, OnError, RootOption, StartMethod, as_typed
                           parse_params, parse_seconds)
 from .errors import JobError, RunnerError
 from .job import PRIORITY_MAX
-from .spool import Spool
+from .spool import CONFIG_FILE_NAME, Spool
 
 gc.freeze()  # never to be walked again: the collector did, over and over as they grew, and
 gc.enable()  # at exit: 12 of the 60 ms of `runner --help` (bench/startup.py)
@@ -343,25 +343,42 @@ def prune(
 
 @app.command()
 def tasks(as_json: JsonOption = False,
+          root: RootOption = Path("."),
           load_seconds: Annotated[Optional[float], typer.Option(
               "--load-seconds", min=0.1, show_default=False,
               help="Seconds a plugin's import may take before it is listed as broken "
-                   "(default: as task_load_seconds in config.yaml).")] = None):
+                   "(default: task_load_seconds in the spool's config.yaml, as the daemon "
+                   "gives it; 20 where there is none).")] = None):
     """List the tasks a job may name (`task:`): name, kind, package and version,
     description and params; and every plugin that failed to load, with its error.
 
     Tasks are registered by installed packages under the entry-point group
-    `runner.tasks`. Example: runner tasks --json
+    `runner.tasks`: what this Python has installed, as a daemon started now would find
+    them. Example: runner tasks --json
     """
-    from .config_file import TASK_LOAD_SECONDS
     from .registry import catalogue
     from .view import task_lines
 
-    shown = catalogue(load_seconds or TASK_LOAD_SECONDS)
+    shown = catalogue(load_seconds or _task_load_seconds(root))
     if as_json:
         _print_json(shown)
     else:
         typer.echo(task_lines(shown))
+
+
+def _task_load_seconds(root: Path) -> float:
+    """The time a plugin's trial import may take in the daemon of the spool at `root`:
+    its config.yaml's task_load_seconds (exits 2 if that file is wrong), else the default."""
+    from .config_file import TASK_LOAD_SECONDS
+
+    if not (root / CONFIG_FILE_NAME).exists():
+        return TASK_LOAD_SECONDS
+    from .config import load_config
+
+    try:
+        return load_config(root).task_load_seconds
+    except RunnerError as error:
+        fail(error, EXIT_USAGE)
 
 
 @app.command()

@@ -238,8 +238,7 @@ def _task_and_params(fields: JobFields, node: yaml.Node) -> tuple[RegisteredTask
     except UnknownTaskError as error:
         at = node_at(node, ("task",))
         raise JobError(str(error), field="task", line=at.start_mark.line + 1 if at else None,
-                       fix="name a task that `runner tasks` lists, or install the package "
-                       "that registers it") from None
+                       fix=error.fix) from None
     model = found.task.params_model()
     try:
         return found, model.model_validate(fields.params or {}).model_dump(mode="json")

@@ -87,7 +87,18 @@ class _Trial:
 
 
 class UnknownTaskError(RunnerError):
-    """A job names a task that is not registered, or that is broken."""
+    """A job names a task that is not registered, or that is broken; `fix` says what to
+    do about it."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(message)
+        self.fix = fix
+
+
+# a daemon finds the installed tasks once, as it starts: a package installed or mended
+# since is not seen until it starts again
+_RESTART = ("then restart the daemon, which finds the installed tasks as it starts (stop it, "
+            "then `runner start`)")
 
 
 class Registry:
@@ -141,17 +152,24 @@ class Registry:
         if not isinstance(name, str) or not TASK_NAME.fullmatch(name):
             raise UnknownTaskError(
                 f"{name!r} is not a task name: a job names a registered task (lowercase "
-                "letters, digits and '_'), never a module, a function or a path")
+                "letters, digits and '_'), never a module, a function or a path",
+                fix="name a task that `runner tasks` lists")
         broken = self._broken.get(name)
         if broken is not None:
-            raise UnknownTaskError(f"task {name!r} is broken: {broken.error}")
+            raise UnknownTaskError(f"task {name!r} is broken: {broken.error}",
+                                   fix=f"mend its package (`runner tasks` shows why), {_RESTART}")
+        if any(point.name == name for point in entry_points(group=GROUP)):  # 20 to 35 ms
+            raise UnknownTaskError(f"task {name!r} was installed after this process found "
+                                   "the installed tasks", fix=_RESTART.removeprefix("then "))
         from difflib import get_close_matches  # only for a mistake: 0.2 MiB of the daemon
 
         names = sorted(n for n in self._points if TASK_NAME.fullmatch(n))
         close = get_close_matches(name, names, n=1, cutoff=0.6)
         raise UnknownTaskError(f"no task {name!r} is installed"
                                + (f"; did you mean {close[0]!r}?" if close else "")
-                               + f" (installed: {', '.join(names) or 'none'})")
+                               + f" (installed: {', '.join(names) or 'none'})",
+                               fix=f"name a task that `runner tasks` lists, or install the "
+                               f"package that registers it, {_RESTART}")
 
     def everything(self) -> tuple[list[RegisteredTask], list[BrokenTask]]:
         """Every task, loaded, and every entry point that gives none, by name."""

@@ -120,6 +120,39 @@ def test_a_broken_or_clashing_plugin_is_reported_and_the_rest_works(spool, plugi
     assert daemon.stop() == 0
 
 
+LATE = {
+    "pyproject.toml": pyproject("runner-test-late", "0.1.0", {"doubled": "late_tasks:doubled"}),
+    "late_tasks.py": """
+        def doubled(n: int) -> int:
+            \"\"\"Twice the number.\"\"\"
+            return 2 * n
+        """,
+}
+
+
+def test_a_task_installed_after_the_daemon_started_fails_its_job_saying_restart_it(
+        spool, tmp_path, monkeypatch, start_daemon):
+    """A daemon finds the installed tasks as it starts: a job naming a task installed
+    since fails, saying so and to restart the daemon (not that the task is not
+    installed, while `runner tasks` lists it); after a restart, `runner retry` runs it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    daemon = start_daemon()
+    install(write_package(tmp_path / "late", LATE), site)
+    assert "doubled" in {task["name"] for task in tasks_json()["tasks"]}
+    drop_job(spool, "late.yaml", {"id": "late", "task": "doubled", "numbers": [21]})
+    error = wait_for_result(spool, "late")["error"]
+    assert "task 'doubled' was installed after this process found the installed tasks" in \
+        error["message"] and error["fix"].startswith("restart the daemon"), error
+    assert daemon.stop() == 0
+    restarted = start_daemon()
+    retried = run_cli(spool, "retry", "late")
+    assert retried.returncode == 0, retried.stderr
+    assert wait_for_result(spool, retried.stdout.strip())["values"] == [[21, 42]]
+    assert restarted.stop() == 0
+
+
 @pytest.mark.parametrize("text, words", [
     ("task: os:system", "'os:system' is not a task name"),
     ("task: os.system", "'os.system' is not a task name"),
@@ -404,9 +437,11 @@ def test_a_plugin_whose_import_hangs_or_kills_is_broken_and_the_daemon_lives(
     install(write_package(tmp_path / "hostile", HOSTILE), hostile)
     monkeypatch.setenv("PYTHONPATH", f"{plugins}{os.pathsep}{hostile}")
     write_config(spool.root, task_load_seconds=2)
-    shown = json.loads(runner_tasks("--json", "--load-seconds", "2").stdout)
+    shown = json.loads(runner_tasks("--json", "--root", str(spool.root)).stdout)  # the daemon's 2 s
     failed = {task["name"]: task["error"] for task in shown["broken"]}
     assert "its import still ran after 2 s" in failed["hangs"], failed
+    given = json.loads(runner_tasks("--json", "--load-seconds", "1").stdout)
+    assert "its import still ran after 1 s" in {t["name"]: t["error"] for t in given["broken"]}["hangs"]
     assert "its import killed its process (SIGKILL)" in failed["kills"], failed
     assert "its import ended its process (exit code 3)" in failed["exits"], failed
     assert "collatz" in {task["name"] for task in shown["tasks"]}
