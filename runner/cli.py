@@ -19,9 +19,9 @@ from .cli_exits import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_QUEUED, EXIT_USA
                         fail, open_spool)
 from .cli_options import (JsonOption, OnError, RootOption, StartMethod, as_typed, job_settings,
                           parse_params, parse_seconds)
-from .errors import JobError, RunnerError
+from .errors import JobError, NotASpoolError, RunnerError
 from .job import PRIORITY_MAX
-from .spool import CONFIG_FILE_NAME, Spool
+from .spool import Spool
 
 gc.freeze()  # never to be walked again: the collector did, over and over as they grew, and
 gc.enable()  # at exit: 12 of the 60 ms of `runner --help` (bench/startup.py)
@@ -347,8 +347,8 @@ def tasks(as_json: JsonOption = False,
           load_seconds: Annotated[Optional[float], typer.Option(
               "--load-seconds", min=0.1, show_default=False,
               help="Seconds a plugin's import may take before it is listed as broken "
-                   "(default: task_load_seconds in the spool's config.yaml, as the daemon "
-                   "gives it; 20 where there is none).")] = None):
+                   "(default: the spool's task_load_seconds, as its daemon gives it, where "
+                   "--root is a spool; else 20).")] = None):
     """List the tasks a job may name (`task:`): name, kind, package and version,
     description and params; and every plugin that failed to load, with its error.
 
@@ -368,10 +368,13 @@ def tasks(as_json: JsonOption = False,
 
 def _task_load_seconds(root: Path) -> float:
     """The time a plugin's trial import may take in the daemon of the spool at `root`:
-    its config.yaml's task_load_seconds (exits 2 if that file is wrong), else the default."""
+    its config.yaml's task_load_seconds (exits 2 if that file is wrong); the default
+    where `root` is no spool (a folder's own config.yaml is no concern of runner's)."""
     from .config_file import TASK_LOAD_SECONDS
 
-    if not (root / CONFIG_FILE_NAME).exists():
+    try:
+        Spool(root)
+    except NotASpoolError:
         return TASK_LOAD_SECONDS
     from .config import load_config
 

@@ -93,6 +93,17 @@ def test_runner_tasks_lists_every_task_with_its_package(spool, with_plugins):
     assert shown["broken"] == []
 
 
+def test_runner_tasks_reads_only_a_spools_config(spool, tmp_path):
+    """`runner tasks --root` takes task_load_seconds from a spool's config.yaml (and
+    says so when that is wrong, as the daemon would); a folder that is no spool may have
+    a config.yaml of its own, which is none of runner's business."""
+    (tmp_path / "config.yaml").write_text("someone else's: [settings\n")
+    assert runner_tasks("--json", "--root", str(tmp_path)).returncode == 0
+    write_config(spool.root, task_load_seconds=-1)
+    refused = runner_tasks("--root", str(spool.root))
+    assert refused.returncode == 2 and "task_load_seconds" in refused.stderr, refused.stderr
+
+
 def test_a_broken_or_clashing_plugin_is_reported_and_the_rest_works(spool, plugins, tmp_path,
                                                                     monkeypatch, start_daemon):
     broken = tmp_path / "broken-site"
