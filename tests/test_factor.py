@@ -23,7 +23,7 @@ def flint_s(n: int) -> list[list]:
 @pytest.mark.parametrize("n", [
     0, 1, 2, 2**69 - 1, 2**69, 2**70, 2**70 + 1,
     M89, M89**2, 3**5 * M61**3 * M89,  # ECM leaves a composite part holding a prime cubed
-    (2**23 - 15) ** 4 * M61,  # a prime just under 2^24, to the 4th
+    (2**24 - 3) ** 4 * M61,  # the largest prime under 2^24, to the 4th
     (2**31 - 1) * M61 * M89,  # no factor under 2^24
     2**200, 3**130, 10**40 + 1,
 ])

@@ -62,11 +62,11 @@ def factor(n: int) -> list[list]:
 
 def _factor_with_ecm(number) -> list[tuple]:
     """`number.factor()`'s (prime, exponent) pairs, unordered, found in 0.65 to 0.8 of
-    its time for random numbers of 72 to 100 bits, and in the same time from 110 to 200
-    (semiprimes included), as measured on this project's machines: FLINT's ECM first
-    takes out the prime factors up to FACTOR_ECM_BITS (`factor_smooth`), which mostly
-    leaves a cofactor that is prime or quick to factor. (Below 70 bits it is slower:
-    1.5 times fmpz.factor's time at 66.)"""
+    its time for random numbers of 72 to 100 bits, in the same time for those of 110 to
+    128 bits and for semiprimes of 64 to 200, as measured on this project's machines
+    (README, Speed and memory): FLINT's ECM first takes out the prime factors up to
+    FACTOR_ECM_BITS (`factor_smooth`), which mostly leaves a cofactor that is prime or
+    quick to factor. (Below 70 bits it is slower: 1.5 times fmpz.factor's time at 66.)"""
     exponents: dict = {}
     for part, e in number.factor_smooth(FACTOR_ECM_BITS):  # the last part may be composite
         for p, k in ([(part, 1)] if part.is_prime() else part.factor()):
