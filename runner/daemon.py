@@ -179,7 +179,7 @@ class Daemon:
         return daemons.register(self.spool, {
             "host": socket.gethostname(), "pid": os.getpid(), "since": iso(time.time()),
             "backend": backend, "processes": self.config.total_processes,
-            "version": __version__})
+            "version": __version__, "tasks": registry().releases()})
 
     def _next_message(self) -> object:
         # nothing to do now: make spares for the jobs to come (spares.py), one at a time,

@@ -1,6 +1,7 @@
 """Who serves a spool: each running daemon's entry in jobs/.state/daemons/.
 
-A daemon writes `<host>-<pid>.json` (host, pid, since, backend, processes, version)
+A daemon writes `<host>-<pid>.json` (host, pid, since, backend, processes, version, and
+the tasks it found installed as it started, each with its package's release)
 and holds an flock on it for as long as it lives; the kernel drops the lock when the
 daemon dies, however it dies. A reader that finds an entry's lock free removes it,
 so the folder always says which daemons really serve the spool.

@@ -171,6 +171,13 @@ class Registry:
                                fix=f"name a task that `runner tasks` lists, or install the "
                                f"package that registers it, {_RESTART}")
 
+    def releases(self) -> dict[str, str]:
+        """Each task name found, with the release of the package that registers it
+        (`package version`, as RegisteredTask.release says it), read from the entry
+        points alone: no plugin is loaded. A name two packages claim is left out."""
+        return {name: "{} {}".format(*_release(points[0]))
+                for name, points in self._points.items() if len(points) == 1}
+
     def everything(self) -> tuple[list[RegisteredTask], list[BrokenTask]]:
         """Every task, loaded, and every entry point that gives none, by name."""
         for name in self._points:

@@ -325,17 +325,45 @@ def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], fields: Optional[di
     # id and priority first: the daemon orders the queue by peeking at the file's head
     spec = {key: spec[key] for key in ("id", "priority") if key in spec} | spec
     data = _job_file_text(spec)
-    if checked_as is not None:
-        try:
+    try:
+        if checked_as is not None:
             _parse(spool, data, f"{spec['id']}.yaml", checked_as)
-        except JobError as error:
-            error.line = error.column = None  # lines of the spool's copy, not of theirs
-            given = error.field if error.field in overridden else "params" if (
-                (error.field or "").startswith("params.") and "params" in overridden) else None
-            if given is not None:
-                error.option = f"{given}={overridden[given]!r}"
-            raise error.locate()
+        _check_served(spool, spec.get("task"), checked_as)
+    except JobError as error:
+        error.line = error.column = None  # lines of the spool's copy, not of theirs
+        given = error.field if error.field in overridden else "params" if (
+            (error.field or "").startswith("params.") and "params" in overridden) else None
+        if given is not None:
+            error.option = f"{given}={overridden[given]!r}"
+        raise error.locate()
     return _queue(spool, spec["id"], data, source, **details)
+
+
+def _check_served(spool: Spool, task: object, shown: Optional[str]) -> None:
+    """JobError (naming `shown`, what they submitted) if a daemon serving the spool
+    found the installed tasks before the plugin task `task` was installed here, or found
+    another release of it: it would fail the job, where a restart mends it. A daemon
+    that says nothing of its tasks (an older runner) is not asked."""
+    if not isinstance(task, str) or _is_runner_s_own(task):
+        return
+    from . import daemons
+    from .registry import registry
+
+    ours = registry().releases().get(task)
+    if ours is None:  # not installed here, or claimed twice: the daemon's check says so
+        return
+    for record in daemons.serving(spool):
+        theirs = record.get("tasks")
+        if not isinstance(theirs, dict) or theirs.get(task) == ours:
+            continue
+        found = (f"has task {task!r} from {theirs[task]}, not from {ours} as installed here"
+                 if task in theirs else f"started before {ours}, which registers task "
+                 f"{task!r}, was installed")
+        raise JobError(f"the daemon serving this spool (pid {record.get('pid')} on "
+                       f"{record.get('host')}, since {record.get('since')}) {found}, and a "
+                       "daemon finds the installed tasks as it starts", file=shown,
+                       field="task", fix="restart that daemon (stop it, then `runner start`), "
+                       "then submit the job again")
 
 
 def _job_file_text(spec: dict) -> bytes:

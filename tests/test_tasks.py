@@ -131,37 +131,57 @@ def test_a_broken_or_clashing_plugin_is_reported_and_the_rest_works(spool, plugi
     assert daemon.stop() == 0
 
 
-LATE = {
-    "pyproject.toml": pyproject("runner-test-late", "0.1.0", {"doubled": "late_tasks:doubled"}),
-    "late_tasks.py": """
-        def doubled(n: int) -> int:
-            \"\"\"Twice the number.\"\"\"
-            return 2 * n
-        """,
-}
+def late_package(version: str) -> dict[str, str]:
+    return {
+        "pyproject.toml": pyproject("runner-test-late", version, {"doubled": "late_tasks:doubled"}),
+        "late_tasks.py": """
+            def doubled(n: int) -> int:
+                \"\"\"Twice the number.\"\"\"
+                return 2 * n
+            """,
+    }
 
 
-def test_a_task_installed_after_the_daemon_started_fails_its_job_saying_restart_it(
+def test_a_task_installed_after_the_daemon_started_is_refused_saying_restart_it(
         spool, tmp_path, monkeypatch, start_daemon):
-    """A daemon finds the installed tasks as it starts: a job naming a task installed
-    since fails, saying so and to restart the daemon (not that the task is not
-    installed, while `runner tasks` lists it); after a restart, `runner retry` runs it."""
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    """A daemon finds the installed tasks as it starts, and says which in its entry in
+    the spool: a job naming a task installed since, or another release of it, is refused
+    at `runner submit`, naming the daemon, and fails in the daemon saying so (not that
+    the task is not installed, while `runner tasks` lists it) if dropped into jobs/;
+    after a restart it runs."""
+    newer, site = tmp_path / "newer-site", tmp_path / "site"  # newer first on the path
+    newer.mkdir(), site.mkdir()
+    monkeypatch.setenv("PYTHONPATH", f"{newer}{os.pathsep}{site}")
+    numbers = write_numbers(tmp_path / "n.txt", [21])
     daemon = start_daemon()
-    install(write_package(tmp_path / "late", LATE), site)
+    install(write_package(tmp_path / "late", late_package("0.1.0")), site)
     assert "doubled" in {task["name"] for task in tasks_json()["tasks"]}
+    refused = run_cli(spool, "submit", str(numbers), "--task", "doubled")
+    assert refused.returncode == 2 and list(spool.jobs.glob("*.yaml")) == [], refused.stdout
+    assert (f"--task doubled: the daemon serving this spool (pid {daemon.pid} on " in refused.stderr
+            and "started before runner-test-late 0.1.0, which registers task 'doubled', was "
+            "installed" in refused.stderr and "Fix: restart that daemon" in refused.stderr), \
+        refused.stderr
     drop_job(spool, "late.yaml", {"id": "late", "task": "doubled", "numbers": [21]})
     error = wait_for_result(spool, "late")["error"]
     assert "task 'doubled' was installed after this process found the installed tasks" in \
         error["message"] and error["fix"].startswith("restart the daemon"), error
     assert daemon.stop() == 0
+
     restarted = start_daemon()
     retried = run_cli(spool, "retry", "late")
     assert retried.returncode == 0, retried.stderr
     assert wait_for_result(spool, retried.stdout.strip())["values"] == [[21, 42]]
+    install(write_package(tmp_path / "later", late_package("0.2.0")), newer)
+    refused = run_cli(spool, "submit", str(numbers), "--task", "doubled")
+    assert refused.returncode == 2 and "has task 'doubled' from runner-test-late 0.1.0, not " \
+        "from runner-test-late 0.2.0 as installed here" in refused.stderr, refused.stderr
     assert restarted.stop() == 0
+    again = start_daemon()
+    submitted = run_cli(spool, "submit", str(numbers), "--task", "doubled")
+    assert submitted.returncode == 0, submitted.stderr
+    assert wait_for_result(spool, submitted.stdout.strip())["values"] == [[21, 42]]
+    assert again.stop() == 0
 
 
 @pytest.mark.parametrize("text, words", [
