@@ -38,40 +38,36 @@ def factor_worst_seconds(bits: int) -> float:
     return 1e-5 if bits <= 32 else 6e-4 * 2 ** ((bits - 64) / 11)
 
 
-FACTOR_ECM_FROM_BITS = 70  # a number this big or bigger is factored by _factor_with_ecm
-FACTOR_ECM_BITS = 24  # which first finds its prime factors up to 2^24 with ECM
+FACTOR_ECM_FROM_BITS = 70  # factor: a number this big or bigger goes to ECM first,
+FACTOR_ECM_BITS = 24  # which takes out its prime factors up to 2^24
 
 
 def factor(n: int) -> list[list]:
-    """The complete factorisation of each number: [[p, e], ...], primes ascending.
+    """The complete factorisation of each number: [[p, e], ...], each prime once,
+    ascending.
 
     By FLINT (python-flint's `fmpz.factor`: trial division, then Pollard rho, ECM and the
-    quadratic sieve as the number asks; from 70 bits up, ECM first: _factor_with_ecm);
-    each prime p is a decimal string (JSON readers round integers past 2^53); 0 and 1
-    give []. Its cost varies a thousandfold between numbers of one job (a 64-bit
-    semiprime takes about 0.3 ms, a 200-bit one seconds); FLINT does not check for
-    signals, so a chunk past its timeout is stopped by stopping its worker, as any chunk
-    is."""
+    quadratic sieve as the number asks). From 70 bits up, FLINT's ECM first takes out the
+    prime factors up to FACTOR_ECM_BITS (`fmpz.factor_smooth`), which mostly leaves a
+    cofactor that is prime or quick to factor: 0.65 to 0.8 of `fmpz.factor`'s time for
+    random numbers of 72 to 100 bits, the same time for those of 110 to 128 bits and for
+    semiprimes of 64 to 200, as measured on this project's machines (README, Speed and
+    memory); below 70 bits it is slower (1.5 times at 66). Each prime p is a decimal
+    string (JSON readers round integers past 2^53); 0 and 1 give []. Its cost varies a
+    thousandfold between numbers of one job (a 64-bit semiprime takes about 0.3 ms, a
+    200-bit one seconds); FLINT does not check for signals, so a chunk past its timeout is
+    stopped by stopping its worker, as any chunk is."""
     import flint
 
     number = flint.fmpz(n)
-    found = (number.factor() if number.bit_length() < FACTOR_ECM_FROM_BITS
-             else _factor_with_ecm(number))
-    return [[str(p), e] for p, e in sorted(found)]  # (fmpz, int) pairs
-
-
-def _factor_with_ecm(number) -> list[tuple]:
-    """`number.factor()`'s (prime, exponent) pairs, unordered, found in 0.65 to 0.8 of
-    its time for random numbers of 72 to 100 bits, in the same time for those of 110 to
-    128 bits and for semiprimes of 64 to 200, as measured on this project's machines
-    (README, Speed and memory): FLINT's ECM first takes out the prime factors up to
-    FACTOR_ECM_BITS (`factor_smooth`), which mostly leaves a cofactor that is prime or
-    quick to factor. (Below 70 bits it is slower: 1.5 times fmpz.factor's time at 66.)"""
+    whole = number.bit_length() < FACTOR_ECM_FROM_BITS
     exponents: dict = {}
-    for part, e in number.factor_smooth(FACTOR_ECM_BITS):  # the last part may be composite
-        for p, k in ([(part, 1)] if part.is_prime() else part.factor()):
+    for part, e in number.factor() if whole else number.factor_smooth(FACTOR_ECM_BITS):
+        # factor_smooth's last part may be composite; and fmpz.factor may give one prime
+        # twice, each with its own exponent (18413 in 460325**2 * 1303398846489716064256)
+        for p, k in [(part, 1)] if whole or part.is_prime() else part.factor():
             exponents[p] = exponents.get(p, 0) + k * e
-    return list(exponents.items())
+    return [[str(p), e] for p, e in sorted(exponents.items())]  # fmpz keys, int exponents
 
 
 PRIMES = Task(item=is_prime, kind="filter", payload=_primes_in_chunk,
