@@ -64,7 +64,8 @@ def factor(n: int) -> list[list]:
     exponents: dict = {}
     for part, e in number.factor() if whole else number.factor_smooth(FACTOR_ECM_BITS):
         # factor_smooth's last part may be composite; and fmpz.factor may give one prime
-        # twice, each with its own exponent (18413 in 460325**2 * 1303398846489716064256)
+        # twice (flintlib/flint#859; 18413 in 460325**2 * 1303398846489716064256 with
+        # python-flint 0.9.0)
         for p, k in [(part, 1)] if whole or part.is_prime() else part.factor():
             exponents[p] = exponents.get(p, 0) + k * e
     return [[str(p), e] for p, e in sorted(exponents.items())]  # fmpz keys, int exponents
