@@ -362,8 +362,8 @@ def _check_served(spool: Spool, task: object, shown: Optional[str]) -> None:
         raise JobError(f"the daemon serving this spool (pid {record.get('pid')} on "
                        f"{record.get('host')}, since {record.get('since')}) {found}, and a "
                        "daemon finds the installed tasks as it starts", file=shown,
-                       field="task", fix="restart that daemon (stop it, then `runner start`), "
-                       "then submit the job again")
+                       field="task", fix="install the same release where that daemon runs, "
+                       "restart it (stop it, then `runner start`), and submit the job again")
 
 
 def _job_file_text(spec: dict) -> bytes:
