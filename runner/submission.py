@@ -340,10 +340,10 @@ def _enqueue(spool: Spool, spec: dict, pool: Optional[dict], fields: Optional[di
 
 
 def _check_served(spool: Spool, task: object, shown: Optional[str]) -> None:
-    """JobError (naming `shown`, what they submitted) if a daemon serving the spool
-    found the installed tasks before the plugin task `task` was installed here, or found
-    another release of it: it would fail the job, where a restart mends it. A daemon
-    that says nothing of its tasks (an older runner) is not asked."""
+    """JobError (naming `shown`, what they submitted) if a daemon serving the spool did
+    not find the plugin task `task` installed as it started, or found another release of
+    it than this process has: it would fail the job. A daemon that says nothing of its
+    tasks (an older runner) is not asked."""
     if not isinstance(task, str) or _is_runner_s_own(task):
         return
     from . import daemons
@@ -357,8 +357,8 @@ def _check_served(spool: Spool, task: object, shown: Optional[str]) -> None:
         if not isinstance(theirs, dict) or theirs.get(task) == ours:
             continue
         found = (f"has task {task!r} from {theirs[task]}, not from {ours} as installed here"
-                 if task in theirs else f"started before {ours}, which registers task "
-                 f"{task!r}, was installed")
+                 if task in theirs else f"did not find {ours}, which registers task "
+                 f"{task!r}, installed when it started")
         raise JobError(f"the daemon serving this spool (pid {record.get('pid')} on "
                        f"{record.get('host')}, since {record.get('since')}) {found}, and a "
                        "daemon finds the installed tasks as it starts", file=shown,

@@ -159,8 +159,8 @@ def test_a_task_installed_after_the_daemon_started_is_refused_saying_restart_it(
     refused = run_cli(spool, "submit", str(numbers), "--task", "doubled")
     assert refused.returncode == 2 and list(spool.jobs.glob("*.yaml")) == [], refused.stdout
     assert (f"--task doubled: the daemon serving this spool (pid {daemon.pid} on " in refused.stderr
-            and "started before runner-test-late 0.1.0, which registers task 'doubled', was "
-            "installed" in refused.stderr and "Fix: install the same release where that daemon runs, restart it" in refused.stderr), \
+            and "did not find runner-test-late 0.1.0, which registers task 'doubled', "
+            "installed when it started" in refused.stderr and "Fix: install the same release where that daemon runs, restart it" in refused.stderr), \
         refused.stderr
     drop_job(spool, "late.yaml", {"id": "late", "task": "doubled", "numbers": [21]})
     error = wait_for_result(spool, "late")["error"]
