@@ -97,8 +97,8 @@ class UnknownTaskError(RunnerError):
 
 # a daemon finds the installed tasks once, as it starts: a package installed or mended
 # since is not seen until it starts again
-_RESTART = ("then restart the daemon, which finds the installed tasks as it starts (stop it, "
-            "then `runner start`)")
+_RESTART = ("restart the daemon, which finds the installed tasks as it starts (stop it, then "
+            "`runner start`)")
 
 
 class Registry:
@@ -156,11 +156,11 @@ class Registry:
                 fix="name a task that `runner tasks` lists")
         broken = self._broken.get(name)
         if broken is not None:
-            raise UnknownTaskError(f"task {name!r} is broken: {broken.error}",
-                                   fix=f"mend its package (`runner tasks` shows why), {_RESTART}")
+            raise UnknownTaskError(f"task {name!r} is broken: {broken.error}", fix=(
+                f"mend its package (`runner tasks` shows why), then {_RESTART}"))
         if any(point.name == name for point in entry_points(group=GROUP)):  # 20 to 35 ms
             raise UnknownTaskError(f"task {name!r} was installed after this process found "
-                                   "the installed tasks", fix=_RESTART.removeprefix("then "))
+                                   "the installed tasks", fix=_RESTART)
         from difflib import get_close_matches  # only for a mistake: 0.2 MiB of the daemon
 
         names = sorted(n for n in self._points if TASK_NAME.fullmatch(n))
@@ -169,7 +169,7 @@ class Registry:
                                + (f"; did you mean {close[0]!r}?" if close else "")
                                + f" (installed: {', '.join(names) or 'none'})",
                                fix=f"name a task that `runner tasks` lists, or install the "
-                               f"package that registers it, {_RESTART}")
+                               f"package that registers it, then {_RESTART}")
 
     def releases(self) -> dict[str, str]:
         """Each task name found, with the release of the package that registers it

@@ -144,6 +144,8 @@ class Spool:
         return self._spares is not None and self._spares.make_one()
 
     def drop_spares(self) -> None:
+        """Remove this process's stock of spares (none: nothing to do); from now on files
+        and folders are made as they are needed."""
         if self._spares is not None:
             self._spares.close()
             self._spares = None
