@@ -9,8 +9,8 @@ job is checked against in about a millisecond."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ConfigError
 from .spool import CONFIG_FILE_NAME
@@ -35,8 +35,7 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-@dataclass(frozen=True)
-class ConfigFile:
+class ConfigFile(NamedTuple):
     """A spool's config.yaml, read: its text and the settings it writes (none: {})."""
 
     path: Path

@@ -8,9 +8,8 @@ that moves while it is read may be seen twice; the later sighting wins.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, NamedTuple, Optional
 
 from .errors import NoSuchJobError
 from .job import FINISHED_STATES, JOB_ID_PATTERN, JobState, peek_job
@@ -18,8 +17,7 @@ from .jobdir import JOB_FILE, PROGRESS_FILE, JobDir
 from .spool import Spool, entries
 
 
-@dataclass(frozen=True)
-class JobInfo:
+class JobInfo(NamedTuple):
     """What `status` shows of one job, read from the spool alone."""
 
     id: str

@@ -24,9 +24,8 @@ import itertools
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional, Union
 
 from .job import Job
 from .numbers import decimal_digits, max_decimal_digits, whole_line_pieces
@@ -64,8 +63,7 @@ _BLANKS = b" \t\r\v\f\n"  # what a line may hold besides its number
 # -- the survey -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NumbersSurvey:
+class NumbersSurvey(NamedTuple):
     """What a numbers file holds: how many numbers (lines holding something other than
     blanks or a comment), and how many of each length, in characters (digits, leading
     zeros included): what a task's cost is judged by."""
@@ -363,8 +361,7 @@ def _chunk_starts(cutter: Union[_ByCount, _ByCost], data: np.ndarray, newlines: 
     return cutter.starts(lengths[number_lines]), open_length
 
 
-@dataclass(frozen=True)
-class _LineLength:
+class _LineLength(NamedTuple):
     """What is known of the line left open at the end of a block: the digits it has
     before any comment, and whether a comment has begun on it."""
 

@@ -8,17 +8,14 @@ a rescan of 10,000 queued files makes no new object and reads no file again.
 
 from __future__ import annotations
 
-import functools
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from .job import JOB_SUFFIXES, peek_job
 
 
-@dataclass(frozen=True)
-class QueuedFile:
+class QueuedFile(NamedTuple):
     """A job file waiting in jobs/, with what orders it: priority (higher first), then
     modification time (first come, first served), then name."""
 
@@ -27,7 +24,7 @@ class QueuedFile:
     priority: int
     mtime: float
 
-    @functools.cached_property
+    @property
     def order(self) -> tuple:
         return (-self.priority, self.mtime, self.path.name)
 
