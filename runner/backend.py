@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 from .checkpoint import ChunkResult
 from .chunk_progress import Counts
-from .job import PoolSettings
+from .spec import PoolSettings
 
 if TYPE_CHECKING:
     from .chunks import Chunk
-    from .job import Job
+    from .spec import Job
 
 Post = Callable[[object], None]
 Emit = Callable[..., None]

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Optional, Union
 
-from .job import Job
+from .spec import Job
 from .numbers import (INT_STR_SAFE_DIGITS, U64_LIMIT, BadNumberLine, max_decimal_digits,
                       parse_decimal, whole_line_pieces)
 

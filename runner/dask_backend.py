@@ -24,7 +24,7 @@ from .backend import Backend, ChunkOwner, Emit, Post, Submission, WorkerLost
 from .chunks import Chunk
 from .config import Config
 from .dask_link import CLUSTER_POOL_ID, DaskLink
-from .job import PoolSettings
+from .spec import PoolSettings
 
 
 class DaskBackend(Backend):

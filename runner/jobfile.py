@@ -24,13 +24,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .config import Config, StartMethod, StrictModel
 from .errors import JobError, short_repr
-from .job import PRIORITY_MAX, Job, default_job_id
+from .job import PRIORITY_MAX, default_job_id
 from .numbers import max_decimal_digits, parse_decimal
 from .registry import RegisteredTask
 from .resolve import resolve_job
 from .safe_open import NotARegularFile, open_regular
 from .schema_errors import (did_you_mean, explain, first_error, kind_of, loc_of,
                             more_problems)
+from .spec import Job
 from .task import Task
 from .yaml_places import dotted, field_at, node_at, place, where_written
 

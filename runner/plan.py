@@ -27,13 +27,13 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional, Union
 
-from .job import Job
 from .numbers import decimal_digits, max_decimal_digits, whole_line_pieces
 
 if TYPE_CHECKING:
     import numpy as np
 
     from .chunks import Chunk
+    from .spec import Job
 
 # chunks.py (five dataclasses: 2 ms to import) is imported by the functions that make or
 # parse chunks, not with this module: the door's check of a file of plain lines needs none

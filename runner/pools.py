@@ -40,7 +40,7 @@ from .backend import Backend, ChunkFinished, ChunkOwner, ChunkRaised, Submission
 from .chunk_progress import Counts
 from .chunks import Chunk
 from .config import Config
-from .job import PoolSettings
+from .spec import PoolSettings
 from .supervisor import Supervisor
 from .task import TaskCall
 

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Optional
 
 from .config import Config
 from .errors import JobError, short_repr
-from .job import JOB_ID_PATTERN, JOB_ID_RULE, Job, PoolSettings
+from .job import JOB_ID_PATTERN, JOB_ID_RULE
 from .numbers import U64_LIMIT, decimal_digits
+from .spec import Job, PoolSettings
 from .task import Task
 
 if TYPE_CHECKING:

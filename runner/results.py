@@ -17,9 +17,10 @@ from typing import Any, Optional, Union
 import yaml
 
 from . import events
-from .job import Job, JobState
+from .job import JobState
 from .jobdir import JOB_FILE, PROGRESS_FILE, JobDir
 from .result_text import result_text
+from .spec import Job
 from .spool import OUTPUT_SUFFIXES, Spool
 
 

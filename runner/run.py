@@ -28,12 +28,13 @@ from .chunk_progress import Counts
 from .chunks import BadNumberLine, Chunk
 from .config import Config
 from .errors import JobError
-from .job import Job, JobState
+from .job import JobState
 from .jobdir import CANCEL_FILE, JOB_FILE, PROGRESS_FILE, SPEC_FILE, JobDir
 from .jobfile import load_job
 from .plan import plan_chunks
 from .rate import RateWindow
 from .results import Outcome, commit_result, output_kind, queued_at
+from .spec import Job
 from .spool import Spool
 from .task import TaskItemError, TaskUnavailable
 

@@ -13,15 +13,19 @@ import operator
 import os
 import stat
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, ContextManager, Iterable, Iterator, Optional
+from typing import (TYPE_CHECKING, Any, BinaryIO, Callable, ContextManager, Iterable, Iterator,
+                    Optional)
 
 from . import events, inputs, listing
 from .errors import (BadJobIdError, JobError, JobIdTakenError, JobStateError, RunnerError,
                      SpoolError)
-from .job import (JOB_ID_PATTERN, JOB_SUFFIXES, Job, JobState, default_job_id, numbered_ids,
+from .job import (JOB_ID_PATTERN, JOB_SUFFIXES, JobState, default_job_id, numbered_ids,
                   peek_job_id)
 from .jobdir import JOB_FILE, SPEC_FILE, JobDir
 from .spool import CONFIG_FILE_NAME, Spool
+
+if TYPE_CHECKING:
+    from .spec import Job  # dataclasses: the daemon's, not the door's
 
 COPY_BLOCK_BYTES = 1 << 20  # numbers copied into the spool this much at a time
 # the fields of a job the door makes of a numbers file: its id, the spool's copy of the

@@ -20,7 +20,7 @@ from runner.backend import Backend, ChunkFinished, ChunkOwner, Submission, Worke
 from runner.checkpoint import ChunkResult
 from runner.config import Config
 from runner.daemon import Daemon
-from runner.job import PoolSettings
+from runner.spec import PoolSettings
 from runner.spool import Spool
 
 from conftest import drop_job, read_result

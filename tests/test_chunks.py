@@ -13,7 +13,7 @@ import runner.chunks as chunks
 import runner.plan as plan
 from conftest import MILLER_RABIN_EXACT_BELOW, miller_rabin
 from runner.chunks import BadNumberLine, Chunk, FilePayload, NumbersPayload, RangePayload
-from runner.job import Job, PoolSettings
+from runner.spec import Job, PoolSettings
 from runner.plan import plan_chunks, survey_numbers_file
 from runner.tasks.primes import test_chunk as run_chunk
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from runner import __version__
 from runner.config import Config, load_config
 from runner.errors import JobError
-from runner.job import Job, PoolSettings
+from runner.spec import Job, PoolSettings
 from runner.jobfile import load_job
 from runner.spool import Spool
 from runner.task import Task

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from runner.config import Config, Limits
 from runner.errors import JobError
-from runner.job import JOB_ID_PATTERN, Job
+from runner.job import JOB_ID_PATTERN
+from runner.spec import Job
 from runner.jobfile import load_job
 from runner.spool import Spool
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import runner.plan as plan
 from runner.chunks import FilePayload, NumbersPayload
 from runner.config import load_config
-from runner.job import Job, PoolSettings
+from runner.spec import Job, PoolSettings
 from runner.jobfile import parse_job
 from runner.plan import COST_UNIT, plan_chunks, survey_numbers_file
 from runner.tasks.builtin import factor_worst_seconds

@@ -15,7 +15,8 @@ from runner.backend import Backend, ChunkOwner, Submission, WorkerLost
 from runner.checkpoint import ChunkResult, SpilledOutput
 from runner.config import Config
 from runner.jobfile import parse_job
-from runner.job import JobState, PoolSettings
+from runner.job import JobState
+from runner.spec import PoolSettings
 from runner.run import JobRun
 from runner.spool import Spool
 
