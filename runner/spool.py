@@ -37,7 +37,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Union
+from typing import BinaryIO, Callable, Iterator, Optional, Union
 
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
@@ -56,6 +56,14 @@ RESULT_SUFFIX = ".yaml"
 # a job's output beside its result, by how its task reports it (results.output_kind):
 # the primes task's primes, a filter's kept numbers, a map's values
 OUTPUT_SUFFIXES = {"primes": ".primes", "filter": ".kept", "map": ".jsonl"}
+
+
+def _open_to_fill(path: Path, spare: bool) -> BinaryIO:
+    """`path` opened to write it from its start: a spare (empty, spares.py) as it is, any
+    other path made anew. A spare is not truncated: ext4 starts writing back a file that was
+    truncated to empty as soon as it is closed (its auto_da_alloc), which made each write
+    into a spare 30 us slower than into a new file (on this project's machines)."""
+    return open(path, "r+b" if spare else "xb")
 
 
 def fsync_dir(path: Path) -> None:
@@ -153,9 +161,9 @@ class Spool:
     def write_atomically(self, dest: Path, data: bytes, durable: bool = True) -> None:
         """Write `data` to `dest` so that a reader sees no file or the whole file; with
         `durable`, also so that it survives a power loss once this returns."""
-        temp = (self._spares and self._spares.take_file()) or \
-            self.tmp / f"{dest.name}.{uuid.uuid4().hex}"
-        with open(temp, "wb") as handle:
+        spare = self._spares and self._spares.take_file()
+        temp = spare or self.tmp / f"{dest.name}.{uuid.uuid4().hex}"
+        with _open_to_fill(temp, bool(spare)) as handle:
             handle.write(data)
             if durable:
                 handle.flush()
@@ -219,10 +227,12 @@ class Spool:
         lock_fd = lock(building)
         name = os.fsencode(path.name)  # any bytes a name has
         try:
+            source = building / SOURCE_FILE
             spare = self._spares and self._spares.take_file()
             if spare:
-                os.rename(spare, building / SOURCE_FILE)
-            (building / SOURCE_FILE).write_bytes(name)
+                os.rename(spare, source)
+            with _open_to_fill(source, bool(spare)) as handle:
+                handle.write(name)
             folder = self.claiming / token
             os.rename(building, folder)
         except OSError:
