@@ -412,12 +412,13 @@ def test_start_drain_runs_every_job_then_exits(spool, numbers_txt, tmp_path):
 @pytest.mark.parametrize("command", [("--help",), ("status",), ("status", "--json")])
 def test_help_and_status_start_without_what_they_do_not_use(spool, command):
     """Start-up: `runner --help` and `runner status` (of a queued job) load none of PyYAML,
-    pydantic, numpy, multiprocessing and the task registry (bench/startup.py times them)."""
+    pydantic, numpy, multiprocessing, the task registry and the daemon's job spec
+    (bench/startup.py times them)."""
     api.submit(spool, [7])
     script = ("import sys\nfrom runner.cli import app\n"
               "try:\n    app()\nfinally:\n"
               "    print(*[m for m in ('yaml', 'pydantic', 'numpy', 'multiprocessing', "
-              "'runner.registry') if m in sys.modules], file=sys.stderr)\n")
+              "'runner.registry', 'runner.spec') if m in sys.modules], file=sys.stderr)\n")
     root = () if command == ("--help",) else ("--root", str(spool.root))
     proc = subprocess.run([sys.executable, "-c", script, *command, *root],
                           capture_output=True, text=True, timeout=30)

@@ -454,10 +454,11 @@ def test_settings_only_the_daemon_reads_leave_a_jobs_check_as_under_no_settings(
 
 
 HEAVY_MODULES = ("pydantic", "numpy", "runner.registry", "importlib.metadata", "yaml",
-                 "runner.chunks")
+                 "runner.chunks", "runner.spec")
 
 
-CHECKED = ["pydantic", "runner.registry", "importlib.metadata", "yaml", "runner.chunks"]
+CHECKED = ["pydantic", "runner.registry", "importlib.metadata", "yaml", "runner.chunks",
+           "runner.spec"]
 
 
 @pytest.mark.timeout(60)
@@ -471,7 +472,7 @@ CHECKED = ["pydantic", "runner.registry", "importlib.metadata", "yaml", "runner.
     (None, ("--chunksize", "20000", "--unordered", "--priority", "3", "--timeout", "60"),
      ["yaml"]),
     # over limits.retries: checked, and refused at the door before any chunk is made
-    (None, ("--retries", "101"), CHECKED[:-1]),
+    (None, ("--retries", "101"), [name for name in CHECKED if name != "runner.chunks"]),
     # one of runner's own tasks, named: known by its name, as the default task is
     (None, ("--task", "factor"), []),
     (None, ("--task", "factor", "--on-error", "record"), CHECKED),
@@ -483,7 +484,8 @@ def test_what_submit_loads_to_check_a_small_numbers_file(default_spool, tmp_path
     and the last are loaded only when a setting or an option must be checked (an option
     past the default limits, or one they say nothing of: --param, --on-error); PyYAML
     (6 ms) only when config.yaml sets something, or the job file is not the door's own;
-    runner.chunks (2 ms) only for a check or a line that is not plain digits."""
+    runner.chunks (2 ms) only for a check or a line that is not plain digits, and the
+    daemon's job spec (runner.spec: two dataclasses, 1.5 ms) only for a check."""
     if settings is not None:  # these alone
         (default_spool.root / "config.yaml").write_text(
             "".join(f"{setting}: {value}\n" for setting, value in settings.items()))
