@@ -3,7 +3,7 @@
 Higher priority first, then first come, first served (modification time), then name;
 hidden names (files being written, claimed files) are not queued. A file's id and
 priority are peeked from its head (job.peek_job), once per name and file identity:
-a rescan of 10,000 queued files makes no new object and reads no file again.
+a rescan of 10,000 queued files peeks at none of them again.
 """
 
 from __future__ import annotations
