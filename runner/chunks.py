@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Optional, Union
 
-from .spec import Job
 from .numbers import (INT_STR_SAFE_DIGITS, U64_LIMIT, BadNumberLine, max_decimal_digits,
                       parse_decimal, whole_line_pieces)
+from .spec import Job
 
 if TYPE_CHECKING:
     import numpy as np

@@ -37,7 +37,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Optional, Union
+from typing import Callable, Iterator, Optional, Union
 
 from .errors import NotASpoolError, SpoolError
 from .events import EVENTS_FILE, EventLog, Events
@@ -56,14 +56,6 @@ RESULT_SUFFIX = ".yaml"
 # a job's output beside its result, by how its task reports it (results.output_kind):
 # the primes task's primes, a filter's kept numbers, a map's values
 OUTPUT_SUFFIXES = {"primes": ".primes", "filter": ".kept", "map": ".jsonl"}
-
-
-def _open_to_fill(path: Path, spare: bool) -> BinaryIO:
-    """`path` opened to write it from its start: a spare (empty, spares.py) as it is, any
-    other path made anew. A spare is not truncated: ext4 starts writing back a file that was
-    truncated to empty as soon as it is closed (its auto_da_alloc), which made each write
-    into a spare 30 us slower than into a new file (on this project's machines)."""
-    return open(path, "r+b" if spare else "xb")
 
 
 def fsync_dir(path: Path) -> None:
@@ -163,7 +155,10 @@ class Spool:
         `durable`, also so that it survives a power loss once this returns."""
         spare = self._spares and self._spares.take_file()
         temp = spare or self.tmp / f"{dest.name}.{uuid.uuid4().hex}"
-        with _open_to_fill(temp, bool(spare)) as handle:
+        # a spare (empty) is written as it is: ext4 starts writing back a file truncated to
+        # empty as soon as it is closed (its auto_da_alloc), which made each write into a
+        # spare 30 us slower than into a new file, and a durable write after it wait for it
+        with open(temp, "r+b" if spare else "xb") as handle:
             handle.write(data)
             if durable:
                 handle.flush()
@@ -227,12 +222,7 @@ class Spool:
         lock_fd = lock(building)
         name = os.fsencode(path.name)  # any bytes a name has
         try:
-            source = building / SOURCE_FILE
-            spare = self._spares and self._spares.take_file()
-            if spare:
-                os.rename(spare, source)
-            with _open_to_fill(source, bool(spare)) as handle:
-                handle.write(name)
+            self.write_atomically(building / SOURCE_FILE, name, durable=False)
             folder = self.claiming / token
             os.rename(building, folder)
         except OSError:
