@@ -1,24 +1,29 @@
 """Many small jobs: 1,000 small jobs dropped at once into a warm daemon, against the
-book-style script run once per job (each run starting its own Python and Pool).
+book-style script run once per job (each run starting its own Python and Pool), and
+against the floor: the least that the jobs' files cost on this disk.
 
     python bench/small_jobs.py [--jobs 1000] [--rounds 3] [--script-runs 10]
 
 Each round times, side by side: the runner whole, from the first drop until the last
-result exists; then the script `--script-runs` times (running it 1,000 times would
-take minutes): its median per run multiplied by the job count is what 1,000 runs
-would take. Prints the medians over the rounds and the speed-up.
+result exists; the floor for as many jobs (`protocol_floor`); then the script
+`--script-runs` times (running it 1,000 times would take minutes): its median per run
+multiplied by the job count is what 1,000 runs would take. Prints the medians over the
+rounds, the speed-up and the runner's time over the floor's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from common import drop_and_wait, running_daemon, spool_file_creation, time_script
+import gmpy2
+import yaml
+from common import YAML_LOADER, drop_and_wait, running_daemon, spool_file_creation, time_script
 
 NUMBERS = [17977, 10619863, 106198, 6620830889, 80630964769]
 BOOK_SCRIPT = f"""
@@ -46,6 +51,43 @@ def drop_burst(root: Path, job: str, tag: str, count: int) -> float:
     return time.perf_counter() - start
 
 
+def protocol_floor(folder: Path, job: str, tag: str, count: int) -> float:
+    """Seconds that `count` jobs of text `job` take at the least, one after another in this
+    process, on the disk of `folder` (made if missing): each job's file, written beforehand,
+    is claimed by one rename into a folder of its own, read as YAML and its numbers tested
+    with `gmpy2.is_prime` here; its result is written durably (written, fsynced, renamed into
+    a results folder, that folder fsynced); its folder moves to a done folder. No pool, no
+    daemon: what any runner with a durable result per job pays, less what it adds."""
+    places = {name: folder / name for name in ("dropped", "claimed", "results", "done")}
+    for place in places.values():
+        place.mkdir(parents=True, exist_ok=True)
+    for k in range(count):
+        (places["dropped"] / f"{tag}-{k}.yaml").write_text(job)
+    start = time.perf_counter()
+    results = os.open(places["results"], os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for k in range(count):
+            name = f"{tag}-{k}"
+            claimed = places["claimed"] / name
+            claimed.mkdir()
+            os.rename(places["dropped"] / f"{name}.yaml", claimed / "job.yaml")
+            numbers = yaml.load((claimed / "job.yaml").read_bytes(), Loader=YAML_LOADER)["numbers"]
+            primes = [n for n in numbers if gmpy2.is_prime(n)]
+            temp = claimed / "result.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, f"id: {name}\nstate: done\nprimes: {json.dumps(primes)}\n".encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(temp, places["results"] / f"{name}.yaml")
+            os.fsync(results)
+            os.rename(claimed, places["done"] / name)
+    finally:
+        os.close(results)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=1000)
@@ -53,7 +95,7 @@ def main() -> None:
     parser.add_argument("--script-runs", type=int, default=10)
     args = parser.parse_args()
     job = f"numbers: {NUMBERS}\n"
-    ours, runs = [], []
+    ours, floors, runs = [], [], []
     with tempfile.TemporaryDirectory() as tmp, running_daemon() as (root, _):
         script = Path(tmp) / "book.py"
         script.write_text(BOOK_SCRIPT)
@@ -61,14 +103,19 @@ def main() -> None:
         drop_and_wait(root, "warm", job)
         for k in range(args.rounds):
             ours.append(drop_burst(root, job, f"small{k}", args.jobs))
+            floors.append(protocol_floor(root.parent / "floor", job, f"small{k}", args.jobs))
             runs.extend(time_script(script) for _ in range(args.script_runs))
     burst, per_run = statistics.median(ours), statistics.median(runs)
+    floor = statistics.median(floors)
     theirs = per_run * args.jobs
     print(f"{args.jobs} small jobs dropped at once into a warm daemon: {burst:.1f} s "
           f"({burst / args.jobs * 1000:.1f} ms a job; median of {args.rounds} rounds)")
     print(f"book-style script, once per job: {per_run * 1000:.0f} ms a run (median of "
           f"{len(runs)}, between the rounds), so {theirs:.0f} s for {args.jobs}")
     print(f"speed-up: {theirs / burst:.1f}x")
+    print(f"floor (each job claimed, read, tested and its result made durable, one after "
+          f"another in one process, on the same disk): {floor:.2f} s ({floor / args.jobs * 1000:.2f} "
+          f"ms a job); runner / floor: {burst / floor:.1f}")
     print(creation)
 
 
