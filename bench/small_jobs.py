@@ -5,10 +5,13 @@ against the floor: the least that the jobs' files cost on this disk.
     python bench/small_jobs.py [--jobs 1000] [--rounds 3] [--script-runs 10]
 
 Each round times, side by side: the runner whole, from the first drop until the last
-result exists; the floor for as many jobs (`protocol_floor`); then the script
-`--script-runs` times (running it 1,000 times would take minutes): its median per run
-multiplied by the job count is what 1,000 runs would take. Prints the medians over the
-rounds, the speed-up and the runner's time over the floor's.
+result exists, and the CPU its processes used meanwhile; the floor for as many jobs
+(`protocol_floor`); then the script `--script-runs` times (running it 1,000 times would
+take minutes): its median per run multiplied by the job count is what 1,000 runs would
+take. Prints the medians over the rounds, the speed-up, the runner's time over the floor's,
+and the CPU a job of the daemon's loop (its busiest thread, which does a job's steps one
+after another), of its other threads and of its workers. The loop's CPU a job bounds the
+speed-up from above, however little the loop waits.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import gmpy2
 import yaml
-from common import YAML_LOADER, drop_and_wait, running_daemon, spool_file_creation, time_script
+from common import (YAML_LOADER, cpu_seconds, drop_and_wait, running_daemon, spool_file_creation,
+                    time_script)
 
 NUMBERS = [17977, 10619863, 106198, 6620830889, 80630964769]
 BOOK_SCRIPT = f"""
@@ -49,6 +54,39 @@ def drop_burst(root: Path, job: str, tag: str, count: int) -> float:
         pending = {path for path in pending if not path.exists()}
         time.sleep(0.005)
     return time.perf_counter() - start
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user and system) used so far by each thread of `pid`, by thread id."""
+    seconds = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the name, which may hold spaces
+        seconds[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+class CpuUse(NamedTuple):
+    """CPU seconds that a stretch of time cost the runner's processes."""
+
+    loop: float           # the daemon's busiest thread: its loop
+    other_threads: float  # the daemon's other threads
+    workers: float        # its workers (and any other process below it)
+
+
+def cpu_during(pid: int, work: Callable[[], float]) -> tuple[float, CpuUse]:
+    """What `work()` returns, and the CPU that the daemon `pid` and its workers used
+    while it ran."""
+    threads, whole = thread_cpu_seconds(pid), cpu_seconds(pid)
+    result = work()
+    used = {tid: seconds - threads.get(tid, 0.0)
+            for tid, seconds in thread_cpu_seconds(pid).items()}
+    daemon = sum(used.values())
+    loop = max(used.values())
+    return result, CpuUse(loop, daemon - loop, cpu_seconds(pid) - whole - daemon)
 
 
 def protocol_floor(folder: Path, job: str, tag: str, count: int) -> float:
@@ -95,14 +133,17 @@ def main() -> None:
     parser.add_argument("--script-runs", type=int, default=10)
     args = parser.parse_args()
     job = f"numbers: {NUMBERS}\n"
-    ours, floors, runs = [], [], []
-    with tempfile.TemporaryDirectory() as tmp, running_daemon() as (root, _):
+    ours, floors, runs, cpu = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp, running_daemon() as (root, daemon):
         script = Path(tmp) / "book.py"
         script.write_text(BOOK_SCRIPT)
         creation = spool_file_creation(root)
         drop_and_wait(root, "warm", job)
         for k in range(args.rounds):
-            ours.append(drop_burst(root, job, f"small{k}", args.jobs))
+            seconds, used = cpu_during(
+                daemon.pid, lambda: drop_burst(root, job, f"small{k}", args.jobs))
+            ours.append(seconds)
+            cpu.append(used)
             floors.append(protocol_floor(root.parent / "floor", job, f"small{k}", args.jobs))
             runs.extend(time_script(script) for _ in range(args.script_runs))
     burst, per_run = statistics.median(ours), statistics.median(runs)
@@ -116,6 +157,10 @@ def main() -> None:
     print(f"floor (each job claimed, read, tested and its result made durable, one after "
           f"another in one process, on the same disk): {floor:.2f} s ({floor / args.jobs * 1000:.2f} "
           f"ms a job); runner / floor: {burst / floor:.1f}")
+    loop, others, workers = (statistics.median(each) / args.jobs * 1000 for each in zip(*cpu))
+    print(f"CPU a job: the daemon's loop {loop:.2f} ms, its other threads {others:.2f}, its "
+          f"workers {workers:.2f} (medians); the loop alone allows at most "
+          f"{per_run * 1000 / loop:.0f}x")
     print(creation)
 
 
