@@ -78,7 +78,18 @@ def jobs_in(spool: Spool, *states: JobState, only: Optional[str] = None) -> Iter
         for name in names:
             folder = spool.place(state) / name
             if folder.is_dir():
-                yield JobInfo(name, state, JobDir(folder).read_json(PROGRESS_FILE) or {}, folder)
+                yield JobInfo(name, _committed(spool, name) if state is JobState.RUNNING else state,
+                              JobDir(folder).read_json(PROGRESS_FILE) or {}, folder)
+
+
+def _committed(spool: Spool, job_id: str) -> JobState:
+    """The state of a job found in running/: its result's, once that is in outbox/. The
+    result's rename finishes a job; its folder follows to its final place a moment later
+    (after the outbox's fsync), or, if its daemon died in between, when another daemon
+    adopts it."""
+    if not os.path.exists(spool.result_path(job_id)):  # a stat each: the usual case
+        return JobState.RUNNING
+    return spool.read_result_state(job_id) or JobState.RUNNING
 
 
 def _queued(spool: Spool, only: Optional[str]) -> Iterator[JobInfo]:

@@ -493,6 +493,27 @@ def test_find(spool):
         jobdir.release()
 
 
+def test_a_job_whose_result_is_in_is_finished_before_its_folder_moves(spool):
+    """Between a result's rename into outbox/ (the commit) and its folder's move out of
+    running/ (after the outbox's fsync, or after a crash, once another daemon adopts it),
+    status says what the result says, not running."""
+    for state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+        jobdir = running_job(spool, f"j-{state.value}", f"{state.value}.yaml")
+        spool.write_atomically(spool.result_path(jobdir.id), f"state: {state.value}\n".encode())
+        assert listing.find(spool, jobdir.id).state is state
+        assert listing.find(spool, jobdir.id).path == jobdir.path
+        jobdir.release()
+    unreadable = running_job(spool, "j-torn", "torn.yaml")
+    spool.write_atomically(spool.result_path("j-torn"), b"- not a result\n")
+    still = running_job(spool, "j-running", "running.yaml")
+    assert {info.id: info.state for info in listing.list_jobs(spool)} == {
+        "j-done": JobState.DONE, "j-failed": JobState.FAILED,
+        "j-cancelled": JobState.CANCELLED, "j-torn": JobState.RUNNING,
+        "j-running": JobState.RUNNING}
+    unreadable.release()
+    still.release()
+
+
 def test_find_prefers_finished_over_queued(spool):
     done = running_job(spool, "x", "a.yaml")
     spool.commit_result(done, JobState.DONE, b"state: done\n", None)
