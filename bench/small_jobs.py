@@ -1,6 +1,6 @@
 """Many small jobs: 1,000 small jobs dropped at once into a warm daemon, against the
 book-style script run once per job (each run starting its own Python and Pool), and
-against the floor: the least that the jobs' files cost on this disk.
+against the floor: the least a job costs on this disk with its result made durable.
 
     python bench/small_jobs.py [--jobs 1000] [--rounds 3] [--script-runs 10]
 

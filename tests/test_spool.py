@@ -503,12 +503,12 @@ def test_a_job_whose_result_is_in_is_finished_before_its_folder_moves(spool):
         assert listing.find(spool, jobdir.id).state is state
         assert listing.find(spool, jobdir.id).path == jobdir.path
         jobdir.release()
-    unreadable = running_job(spool, "j-torn", "torn.yaml")
-    spool.write_atomically(spool.result_path("j-torn"), b"- not a result\n")
+    unreadable = running_job(spool, "j-odd", "odd.yaml")
+    spool.write_atomically(spool.result_path("j-odd"), b"- not a result\n")
     still = running_job(spool, "j-running", "running.yaml")
     assert {info.id: info.state for info in listing.list_jobs(spool)} == {
         "j-done": JobState.DONE, "j-failed": JobState.FAILED,
-        "j-cancelled": JobState.CANCELLED, "j-torn": JobState.RUNNING,
+        "j-cancelled": JobState.CANCELLED, "j-odd": JobState.RUNNING,
         "j-running": JobState.RUNNING}
     unreadable.release()
     still.release()
