@@ -87,8 +87,6 @@ def _committed(spool: Spool, job_id: str) -> JobState:
     result's rename finishes a job; its folder follows to its final place a moment later
     (after the outbox's fsync), or, if its daemon died in between, when another daemon
     adopts it."""
-    if not os.path.exists(spool.result_path(job_id)):  # a stat each: the usual case
-        return JobState.RUNNING
     return spool.read_result_state(job_id) or JobState.RUNNING
 
 

@@ -378,16 +378,21 @@ class Spool:
             yield jobdir
 
     def read_result_state(self, job_id: str) -> Optional[JobState]:
-        """The state in outbox/<id>.yaml, if that result exists."""
-        import yaml  # here: a command that reads no YAML (runner --help) need not load it
+        """The state in outbox/<id>.yaml, if that result exists (PyYAML is loaded only if
+        it does: `runner status` asks of each running job, and otherwise reads no YAML)."""
+        try:
+            handle = open(self.result_path(job_id), "rb")
+        except OSError:
+            return None
+        import yaml
 
         from .results import YAML_LOADER
 
-        try:
-            with open(self.result_path(job_id), "rb") as handle:
+        with handle:
+            try:
                 return JobState(yaml.load(handle, Loader=YAML_LOADER)["state"])
-        except (OSError, KeyError, TypeError, ValueError):
-            return None
+            except (OSError, KeyError, TypeError, ValueError):
+                return None
 
     # -- cancel ----------------------------------------------------------------
 
