@@ -116,17 +116,41 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _cpu_ticks(stat_file: str, waited_for: bool = False) -> int:
+    """Clock ticks of CPU (user and system) in the /proc stat file `stat_file` of a process
+    or thread; with `waited_for`, those of its children that ended and were waited for
+    too. OSError if it is gone."""
+    # the fields after the name, which may hold spaces: utime, stime, cutime, cstime from 11
+    fields = Path(stat_file).read_text().rsplit(")", 1)[1].split()
+    return sum(int(field) for field in fields[11:15 if waited_for else 13])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) used so far by `pid`, all its threads."""
+    return _cpu_ticks(f"/proc/{pid}/stat") / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user and system) used so far by each thread of `pid`, by thread id."""
+    seconds = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            ticks = _cpu_ticks(f"/proc/{pid}/task/{tid}/stat")
+        except OSError:  # the thread ended meanwhile
+            continue
+        seconds[int(tid)] = ticks / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU seconds (user and system) used so far by `pid` and every process below it,
     those that ended and were waited for included (0 for a process that is gone)."""
     ticks = 0
     for each in [pid, *descendants(pid)]:
         try:
-            stat = Path(f"/proc/{each}/stat").read_text()
+            ticks += _cpu_ticks(f"/proc/{each}/stat", waited_for=True)
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()  # after the command, which may hold spaces
-        ticks += sum(int(field) for field in fields[11:15])  # utime stime cutime cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -13,7 +13,6 @@ start-up time and idle memory; checks that both found the same primes.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import tempfile
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 import yaml
-from common import YAML_LOADER, drop_and_wait, rss_mib, running_daemon
+from common import YAML_LOADER, drop_and_wait, process_cpu_seconds, rss_mib, running_daemon
 from distributed import LocalCluster
 from throughput import make_numbers
 
@@ -33,12 +32,6 @@ JOB = """id: {id}
 numbers_file: big.numbers
 pool: {{processes: 2, chunksize: 20000, ordered: false}}
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds `pid` has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def primes_found(root: Path, job_id: str) -> int:
@@ -74,12 +67,12 @@ def main() -> None:
                 for round_ in range(args.rounds + 1):  # round 0 warms pools and workers up
                     for name, root in (("local", local_root), ("dask", dask_root)):
                         job_id = f"r{round_}"
-                        cpu_before = cpu_seconds(daemons[name]), time.process_time()
+                        cpu_before = process_cpu_seconds(daemons[name]), time.process_time()
                         seconds = drop_and_wait(root, job_id, JOB.format(id=job_id))
                         found[name].add(primes_found(root, job_id))
                         if round_:
                             times[name].append(seconds)
-                            daemon_cpu[name] += cpu_seconds(daemons[name]) - cpu_before[0]
+                            daemon_cpu[name] += process_cpu_seconds(daemons[name]) - cpu_before[0]
                             if name == "dask":
                                 scheduler_cpu += time.process_time() - cpu_before[1]
         assert found["local"] == found["dask"] and len(found["local"]) == 1, found

@@ -28,7 +28,7 @@ from typing import Callable, NamedTuple
 import gmpy2
 import yaml
 from common import (YAML_LOADER, cpu_seconds, drop_and_wait, running_daemon, spool_file_creation,
-                    time_script)
+                    thread_cpu_seconds, time_script)
 
 NUMBERS = [17977, 10619863, 106198, 6620830889, 80630964769]
 BOOK_SCRIPT = f"""
@@ -54,19 +54,6 @@ def drop_burst(root: Path, job: str, tag: str, count: int) -> float:
         pending = {path for path in pending if not path.exists()}
         time.sleep(0.005)
     return time.perf_counter() - start
-
-
-def thread_cpu_seconds(pid: int) -> dict[int, float]:
-    """CPU seconds (user and system) used so far by each thread of `pid`, by thread id."""
-    seconds = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-        except OSError:  # the thread ended meanwhile
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # after the name, which may hold spaces
-        seconds[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return seconds
 
 
 class CpuUse(NamedTuple):
